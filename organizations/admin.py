@@ -1,0 +1,111 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model, password_validation
+
+from .models import Organization, Profile
+from .services import member_create
+from .tenancy import TenantHistoryAdmin, TenantScopedAdmin, organization_for
+
+
+class MemberInline(admin.TabularInline):
+    model = Profile
+    fields = ("user", "full_name", "role", "last_login")
+    readonly_fields = ("user", "last_login")
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "members"
+
+    def has_add_permission(self, request, obj=None):
+        # New members need a login: they are added on the Members page, which creates both.
+        return False
+
+
+@admin.register(Organization)
+class OrganizationAdmin(TenantHistoryAdmin):
+    tenant_lookup = "pk"
+    history_tenant_lookup = "id"
+    list_display = ("name", "slug", "subscription_tier", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = (MemberInline,)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return ()
+        return ("slug", "subscription_tier")
+
+
+class MemberCreationForm(forms.ModelForm):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+    class Meta:
+        model = Profile
+        fields = ("username", "email", "password", "full_name", "role", "organization")
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("That username is taken.")
+        return username
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        password_validation.validate_password(password)
+        return password
+
+
+@admin.register(Profile)
+class MemberAdmin(TenantScopedAdmin):
+    list_display = ("user", "full_name", "role", "organization", "last_login")
+    list_filter = ("role",)
+    search_fields = ("user__username", "full_name")
+    list_select_related = ("user", "organization")
+    readonly_fields = ("last_login",)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = MemberCreationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            fields = ["username", "email", "password", "full_name", "role", "organization"]
+        else:
+            fields = ["user", "full_name", "role", "organization", "preferences", "last_login"]
+        if not request.user.is_superuser:
+            fields.remove("organization")
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return ("user", "last_login")
+        return ("last_login",)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        organization = (
+            form.cleaned_data["organization"]
+            if request.user.is_superuser
+            else organization_for(request.user)
+        )
+        created = member_create(
+            organization=organization,
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data.get("email", ""),
+            password=form.cleaned_data["password"],
+            role=form.cleaned_data["role"],
+            full_name=form.cleaned_data.get("full_name", ""),
+        )
+        obj.pk = created.pk
+        obj.user = created.user
+        obj.organization = created.organization

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class OrganizationsConfig(AppConfig):
+    name = "organizations"
+    verbose_name = "Organisations"
+
+    def ready(self):
+        from . import signals  # noqa: F401

@@ -1,0 +1,66 @@
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+
+class Organization(models.Model):
+    class SubscriptionTier(models.TextChoices):
+        FREE = "free", "Free"
+        PROFESSIONAL = "professional", "Professional"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Organisation settings, e.g. {"alert_webhook_url": "https://..."}.',
+    )
+    subscription_tier = models.CharField(
+        max_length=20, choices=SubscriptionTier.choices, default=SubscriptionTier.FREE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "organisation"
+
+    def __str__(self):
+        return self.name
+
+
+class Profile(models.Model):
+    """A user's membership of one organisation, with the role that sets what they may do."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MANAGER = "manager", "Manager"
+        USER = "user", "User"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="profiles"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.USER)
+    full_name = models.CharField(max_length=200, blank=True)
+    preferences = models.JSONField(default=dict, blank=True)
+    last_login = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization", "user__username"]
+        verbose_name = "member"
+
+    def __str__(self):
+        return f"{self.full_name or self.user.get_username()} ({self.get_role_display()})"
+
+    @property
+    def is_manager_or_above(self) -> bool:
+        return self.role in (self.Role.ADMIN, self.Role.MANAGER)

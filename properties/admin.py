@@ -1,0 +1,205 @@
+from django.contrib import admin
+from django.db.models import Q
+from import_export.admin import ExportMixin
+
+from organizations.tenancy import TenantHistoryAdmin, scope_queryset
+
+from .history import JSONKeyHistoryContextHelper
+from .models import (
+    ADDRESS,
+    ESTIMATED_VALUE,
+    POSTCODE,
+    STATE,
+    SUBURB,
+    ZONING,
+    Project,
+    Property,
+    PropertyAnalysis,
+)
+from .pagination import EstimatedCountPaginator
+from .resources import PropertyExportResource
+
+STATES = ["ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA"]
+
+
+class TenantProjectFilter(admin.SimpleListFilter):
+    """Project filter listing only the acting user's projects (the stock related-field filter
+    would list every organisation's)."""
+
+    title = "project"
+    parameter_name = "project__id__exact"
+
+    def lookups(self, request, model_admin):
+        projects = scope_queryset(Project.objects.all(), user=request.user)
+        return [(str(pk), name) for pk, name in projects.values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(project_id=self.value())
+        return queryset
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [(code, code) for code in STATES]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.alias(state_code=STATE).filter(state_code=self.value())
+        return queryset
+
+
+class ZoningFilter(admin.SimpleListFilter):
+    title = "zoning"
+    parameter_name = "zoning"
+
+    def lookups(self, request, model_admin):
+        zones = (
+            scope_queryset(Property.objects.all(), user=request.user)
+            .annotate(zone=ZONING)
+            .exclude(zone__isnull=True)
+            .order_by("zone")
+            .values_list("zone", flat=True)
+            .distinct()[:100]
+        )
+        return [(zone, zone) for zone in zones]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.alias(zone=ZONING).filter(zone=self.value())
+        return queryset
+
+
+class PropertyAnalysisInline(admin.TabularInline):
+    model = PropertyAnalysis
+    extra = 0
+    fields = ("analysis_type", "status", "completed_at")
+    readonly_fields = ("analysis_type", "status", "completed_at")
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Property)
+class PropertyAdmin(ExportMixin, TenantHistoryAdmin):
+    resource_classes = [PropertyExportResource]
+    list_display = (
+        "address_display",
+        "suburb_display",
+        "state_display",
+        "postcode_display",
+        "zoning_display",
+        "estimated_value_display",
+        "status",
+        "project",
+    )
+    list_filter = (TenantProjectFilter, "status", StateFilter, ZoningFilter)
+    list_select_related = ("project",)
+    search_help_text = "Address contains, suburb, 4-digit postcode or external id."
+    search_fields = ("external_id",)  # widened in get_search_results
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    autocomplete_fields = ("project",)
+    readonly_fields = ("created_by", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("project", "external_id", "status")}),
+        (
+            "Attributes",
+            {
+                "fields": (
+                    "basic_info",
+                    "planning_controls",
+                    "environmental_factors",
+                    "financial_metrics",
+                    "spatial_attributes",
+                )
+            },
+        ),
+        ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
+    )
+    inlines = (PropertyAnalysisInline,)
+
+    @admin.display(description="address", ordering=ADDRESS)
+    def address_display(self, obj):
+        return obj.address or obj.external_id
+
+    @admin.display(description="suburb", ordering=SUBURB)
+    def suburb_display(self, obj):
+        return obj.basic_info.get("suburb", "")
+
+    @admin.display(description="state", ordering=STATE)
+    def state_display(self, obj):
+        return obj.basic_info.get("state", "")
+
+    @admin.display(description="postcode", ordering=POSTCODE)
+    def postcode_display(self, obj):
+        return obj.basic_info.get("postcode", "")
+
+    @admin.display(description="zoning", ordering=ZONING)
+    def zoning_display(self, obj):
+        zoning = (obj.planning_controls or {}).get("zoning")
+        return zoning.get("primary", "") if isinstance(zoning, dict) else ""
+
+    @admin.display(description="estimated value", ordering=ESTIMATED_VALUE)
+    def estimated_value_display(self, obj):
+        value = (obj.financial_metrics or {}).get("estimated_value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"${value:,.0f}"
+        return "—"
+
+    def get_search_results(self, request, queryset, search_term):
+        # Each kind of term goes to the expression an index serves: a 4-digit term is a
+        # postcode, anything else an address fragment, a suburb or an external id.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.isdigit() and len(term) == 4:
+            condition = Q(postcode_text=term) | Q(external_id=term)
+        else:
+            condition = (
+                Q(basic_info__address__icontains=term)
+                | Q(suburb_text=term.title())
+                | Q(suburb_text=term)
+                | Q(external_id=term)
+            )
+        queryset = queryset.alias(postcode_text=POSTCODE, suburb_text=SUBURB).filter(condition)
+        return queryset, False
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return JSONKeyHistoryContextHelper(self.model, historical_record)
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        return kwargs
+
+
+@admin.register(Project)
+class ProjectAdmin(TenantHistoryAdmin):
+    list_display = ("name", "status", "organization", "created_by", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name",)
+    readonly_fields = ("created_by", "created_at", "updated_at")
+
+    def get_list_display(self, request):
+        if request.user.is_superuser:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "organization")
+
+
+@admin.register(PropertyAnalysis)
+class PropertyAnalysisAdmin(TenantHistoryAdmin):
+    list_display = ("property", "analysis_type", "status", "started_at", "completed_at")
+    list_filter = ("analysis_type", "status")
+    list_select_related = ("property",)
+    autocomplete_fields = ("property",)
+    readonly_fields = ("created_by", "created_at")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return JSONKeyHistoryContextHelper(self.model, historical_record)
