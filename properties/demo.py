@@ -92,6 +92,19 @@ class DemoSeedResult:
     analyses_created: int = 0
 
 
+def demo_logins() -> list[tuple[str, str, str]]:
+    """The demo logins that exist, as (organisation slug, username, role)."""
+    return [
+        (slug, profile.user.username, profile.role)
+        for slug, _, _ in ORGANISATIONS
+        for profile in Profile.objects.filter(
+            organization__slug=slug, user__username__startswith=f"{slug}-"
+        )
+        .select_related("user")
+        .order_by("user__username")
+    ]
+
+
 def _demo_attributes(slug: str, number: int) -> dict:
     rng = random.Random(f"{slug}:{number}")
     suburb, state, postcode, lat, lng = rng.choice(SUBURBS)

@@ -1,0 +1,69 @@
+# The README's commands. `make run` and `make test` need nothing but Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# The local PostgreSQL this machine runs (trust auth); pytest-django creates and drops test_<name>.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/property_platform
+HOST ?= 127.0.0.1:8000
+
+.PHONY: run test test-sqlite test-postgres lint bench migrate superuser clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+migrate: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	@$(PY) manage.py ensure_superuser
+	@$(PY) manage.py seed_demo --if-empty
+	@echo "Admin: http://$(HOST)/admin/  (Ctrl-C stops the web server and the task cluster)"
+	@trap 'kill 0' INT TERM EXIT; \
+		$(PY) manage.py qcluster & \
+		$(PY) manage.py runserver $(HOST); \
+		wait
+
+test: $(VENV)/.dev
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: $(VENV)/.dev
+	@echo "=== Test suite on SQLite ==="
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.dev
+	@if $(PY) -c "import psycopg,sys; psycopg.connect(sys.argv[1].replace('postgres://','postgresql://',1), connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
+		echo "=== Test suite on PostgreSQL ($(TEST_DATABASE_URL)) ==="; \
+		DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -q $(PYTEST_ARGS); \
+	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
+		echo "!!! PostgreSQL at $(TEST_DATABASE_URL) is not reachable and REQUIRE_POSTGRES=1: failing."; exit 1; \
+	else \
+		echo; echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+		echo "!!! PostgreSQL SKIPPED: $(TEST_DATABASE_URL) is not reachable."; \
+		echo "!!! Only SQLite was tested. Set TEST_DATABASE_URL, or REQUIRE_POSTGRES=1 to fail."; \
+		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	fi
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.dev
+	@for script in bench/bench_*.py; do echo "=== $$script ==="; DATABASE_URL=$(TEST_DATABASE_URL) $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var/test.sqlite3

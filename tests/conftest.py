@@ -1,0 +1,49 @@
+"""Test-only switches live here, not in a second copy of the settings."""
+
+import pytest
+from django.db import connection
+
+from tests.factories import MemberFactory, OrganizationFactory
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # django-q2 runs tasks in the calling process: real task code, no cluster needed.
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+        "backups": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "backups")},
+        },
+    }
+
+
+@pytest.fixture
+def on_postgres():
+    """Marks a test that exercises a PostgreSQL-only path; skipped, with a reason, on SQLite."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only path (COPY, EXPLAIN or GIN); runs in the PostgreSQL pass")
+
+
+@pytest.fixture
+def tenants(db):
+    """Two organisations with one member of each role; `outsider` belongs to the second."""
+
+    class Tenants:
+        owner_org = OrganizationFactory(slug="owner-org", name="Owner Org")
+        other_org = OrganizationFactory(slug="other-org", name="Other Org")
+        admin = MemberFactory(organization=owner_org, role="admin").user
+        manager = MemberFactory(organization=owner_org, role="manager").user
+        member = MemberFactory(organization=owner_org, role="user").user
+        viewer = MemberFactory(organization=owner_org, role="viewer").user
+        outsider = MemberFactory(organization=other_org, role="admin").user
+
+    return Tenants

@@ -1,0 +1,81 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from organizations.models import Organization, Profile
+from properties.models import Project, Property, PropertyAnalysis
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "pw")
+
+    @factory.post_generation
+    def _save_password(user, create, extracted, **kwargs):
+        if create:
+            user.save()
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+class MemberFactory(factory.django.DjangoModelFactory):
+    """A Profile, with its user and organisation."""
+
+    class Meta:
+        model = Profile
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    role = "user"
+    full_name = factory.LazyAttribute(lambda profile: profile.user.username.title())
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Project {n}")
+
+
+class PropertyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Property
+
+    project = factory.SubFactory(ProjectFactory)
+    external_id = factory.Sequence(lambda n: f"EXT-{n:06d}")
+    basic_info = factory.Sequence(
+        lambda n: {
+            "address": f"{n + 1} Chapel St",
+            "suburb": "Richmond",
+            "state": "VIC",
+            "postcode": "3121",
+        }
+    )
+    planning_controls = factory.LazyFunction(lambda: {"zoning": {"primary": "GRZ1"}})
+    financial_metrics = factory.LazyFunction(lambda: {"estimated_value": 850000})
+    spatial_attributes = factory.LazyFunction(
+        lambda: {"coordinates": {"type": "Point", "coordinates": [144.998, -37.823]}}
+    )
+
+
+class PropertyAnalysisFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PropertyAnalysis
+
+    property = factory.SubFactory(PropertyFactory)
+    analysis_type = "financial"
+    input_parameters = factory.LazyFunction(lambda: {"discount_rate": 0.06})
