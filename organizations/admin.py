@@ -40,6 +40,9 @@ class OrganizationAdmin(TenantHistoryAdmin):
             return ()
         return ("slug", "subscription_tier")
 
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if request.user.is_superuser else {}
+
 
 class MemberCreationForm(forms.ModelForm):
     username = forms.CharField(max_length=150)

@@ -38,7 +38,7 @@ def scope_queryset(queryset: QuerySet, *, user, lookup: str = "organization") ->
     organization = organization_for(user)
     if organization is None:
         return queryset.none()
-    return queryset.filter(**{lookup: organization})
+    return queryset.filter(**{lookup: organization.pk})
 
 
 def _tenant_lookup_for(model: type[Model]) -> str | None:
@@ -64,6 +64,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return scope_queryset(
             super().get_queryset(request), user=request.user, lookup=self.tenant_lookup
         )
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Another organisation's row and a missing row answer the same: 404.
+        raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
 
     def _is_member(self, request) -> bool:
         return request.user.is_superuser or organization_for(request.user) is not None

@@ -11,13 +11,20 @@ from simple_history.models import HistoricalRecords
 
 from organizations.models import Organization
 
+
 # The expressions the app filters and sorts on. Indexes and queries share these definitions so
 # an index always matches the SQL that is meant to use it.
-SUBURB = KT("basic_info__suburb")
-POSTCODE = KT("basic_info__postcode")
-STATE = KT("basic_info__state")
+def json_text(path: str) -> Cast:
+    """A JSON key as plain text. The cast matters on SQLite, where comparing a bare KT() to a
+    string parses the string as JSON."""
+    return Cast(KT(path), models.TextField())
+
+
+SUBURB = json_text("basic_info__suburb")
+POSTCODE = json_text("basic_info__postcode")
+STATE = json_text("basic_info__state")
 ADDRESS = KT("basic_info__address")
-ZONING = KT("planning_controls__zoning__primary")
+ZONING = json_text("planning_controls__zoning__primary")
 ESTIMATED_VALUE = Cast(KT("financial_metrics__estimated_value"), models.FloatField())
 
 

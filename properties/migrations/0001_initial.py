@@ -330,19 +330,28 @@ class Migration(migrations.Migration):
                     models.Index(fields=["organization", "-id"], name="property_org_recent_idx"),
                     models.Index(fields=["external_id"], name="property_external_id_idx"),
                     models.Index(
-                        django.db.models.fields.json.KeyTextTransform("suburb", "basic_info"),
+                        django.db.models.functions.comparison.Cast(
+                            django.db.models.fields.json.KeyTextTransform("suburb", "basic_info"),
+                            models.TextField(),
+                        ),
                         name="property_suburb_idx",
                     ),
                     models.Index(
-                        django.db.models.fields.json.KeyTextTransform("postcode", "basic_info"),
+                        django.db.models.functions.comparison.Cast(
+                            django.db.models.fields.json.KeyTextTransform("postcode", "basic_info"),
+                            models.TextField(),
+                        ),
                         name="property_postcode_idx",
                     ),
                     models.Index(
-                        django.db.models.fields.json.KeyTextTransform(
-                            "primary",
+                        django.db.models.functions.comparison.Cast(
                             django.db.models.fields.json.KeyTextTransform(
-                                "zoning", "planning_controls"
+                                "primary",
+                                django.db.models.fields.json.KeyTextTransform(
+                                    "zoning", "planning_controls"
+                                ),
                             ),
+                            models.TextField(),
                         ),
                         name="property_zoning_idx",
                     ),
