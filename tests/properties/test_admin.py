@@ -1,0 +1,334 @@
+"""Property, project and analysis admin: tenancy on every page, roles, the changelist."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from properties.models import Project, Property, PropertyAnalysis
+from tests.factories import (
+    ProjectFactory,
+    PropertyAnalysisFactory,
+    PropertyFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+OWN_ADDRESS = "12 Owner Street"
+SECRET_ADDRESS = "99 Secret Avenue"
+
+
+@pytest.fixture
+def data(tenants):
+    class Data:
+        own_project = ProjectFactory(organization=tenants.owner_org, name="Own Project")
+        other_project = ProjectFactory(organization=tenants.other_org, name="Secret Project")
+        own_property = PropertyFactory(
+            project=own_project,
+            basic_info={
+                "address": OWN_ADDRESS,
+                "suburb": "Richmond",
+                "state": "VIC",
+                "postcode": "3121",
+            },
+        )
+        other_property = PropertyFactory(
+            project=other_project,
+            basic_info={
+                "address": SECRET_ADDRESS,
+                "suburb": "Manly",
+                "state": "NSW",
+                "postcode": "2095",
+            },
+        )
+        own_analysis = PropertyAnalysisFactory(property=own_property)
+        other_analysis = PropertyAnalysisFactory(property=other_property)
+
+    return Data
+
+
+OWNER_ROLES = ["admin", "manager", "member", "viewer"]
+CHANGELISTS = [
+    ("properties", "property"),
+    ("properties", "project"),
+    ("properties", "propertyanalysis"),
+]
+
+
+@pytest.mark.parametrize("role", OWNER_ROLES)
+@pytest.mark.parametrize(("app", "model"), CHANGELISTS)
+def test_changelist_shows_own_rows_and_nothing_of_another_organisation(
+    client, tenants, data, role, app, model
+):
+    client.force_login(getattr(tenants, role))
+    response = client.get(reverse(f"admin:{app}_{model}_changelist"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Secret" not in page and SECRET_ADDRESS not in page
+    assert ("Own Project" in page) or (OWN_ADDRESS in page)
+
+
+@pytest.mark.parametrize("role", OWNER_ROLES)
+def test_other_organisations_objects_are_404_on_every_object_page(client, tenants, data, role):
+    client.force_login(getattr(tenants, role))
+    urls = [
+        reverse("admin:properties_property_change", args=[data.other_property.pk]),
+        reverse("admin:properties_property_history", args=[data.other_property.pk]),
+        reverse("admin:properties_property_delete", args=[data.other_property.pk]),
+        reverse("admin:properties_project_change", args=[data.other_project.pk]),
+        reverse("admin:properties_project_history", args=[data.other_project.pk]),
+        reverse("admin:properties_propertyanalysis_change", args=[data.other_analysis.pk]),
+    ]
+    for url in urls:
+        assert client.get(url).status_code in (403, 404), url
+    history_id = data.other_property.history.first().history_id
+    version_url = reverse(
+        "admin:properties_property_simple_history", args=[data.other_property.pk, history_id]
+    )
+    assert client.get(version_url).status_code in (403, 404)
+
+
+def test_a_missing_object_and_another_organisations_object_answer_the_same(client, tenants, data):
+    client.force_login(tenants.manager)
+    other = client.get(reverse("admin:properties_property_change", args=[data.other_property.pk]))
+    missing = client.get(reverse("admin:properties_property_change", args=[10**9]))
+    assert other.status_code == missing.status_code == 404
+
+
+def test_outsider_sees_none_of_the_owner_organisation(client, tenants, data):
+    client.force_login(tenants.outsider)
+    page = client.get(reverse("admin:properties_property_changelist")).content.decode()
+    assert SECRET_ADDRESS in page and OWN_ADDRESS not in page
+    response = client.get(reverse("admin:properties_property_change", args=[data.own_property.pk]))
+    assert response.status_code == 404
+
+
+def test_staff_user_without_a_profile_sees_nothing(client, data):
+    stranger = UserFactory(username="stranger", is_staff=True)
+    client.force_login(stranger)
+    assert client.get(reverse("admin:properties_property_changelist")).status_code == 403
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "Properties" not in index
+
+
+def test_delete_action_never_touches_another_organisations_rows(client, tenants, data):
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:properties_property_changelist"),
+        {
+            "action": "delete_selected",
+            "_selected_action": [data.other_property.pk, data.own_property.pk],
+            "post": "yes",
+        },
+    )
+    assert response.status_code == 302
+    assert Property.objects.filter(pk=data.other_property.pk).exists()
+    assert not Property.objects.filter(pk=data.own_property.pk).exists()
+
+
+def test_autocomplete_offers_only_own_projects(client, tenants, data):
+    client.force_login(tenants.manager)
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "properties", "model_name": "property", "field_name": "project", "term": ""},
+    )
+    assert response.status_code == 200
+    names = [item["text"] for item in response.json()["results"]]
+    assert names == ["Own Project"]
+
+
+def test_foreign_key_choices_offer_only_own_rows(client, tenants, data):
+    client.force_login(tenants.manager)
+    page = client.get(reverse("admin:properties_propertyanalysis_add")).content.decode()
+    assert "Secret" not in page and SECRET_ADDRESS not in page
+    page = client.get(reverse("admin:properties_property_add")).content.decode()
+    assert "Secret Project" not in page
+    assert 'name="organization"' not in page
+
+
+def test_export_contains_only_own_organisation_and_is_formula_safe(client, tenants, data):
+    data.own_property.basic_info["address"] = '=HYPERLINK("http://evil")'
+    data.own_property.save()
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:properties_property_export"),
+        {
+            "format": "0",
+            "resource": "0",
+            **{
+                f"propertyexportresource_{name}": "on"
+                for name in ("external_id", "project", "address", "suburb", "estimated_value")
+            },
+        },
+    )
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [row["project"] for row in rows] == ["Own Project"]
+    assert not rows[0]["address"].startswith("=")
+
+
+def test_viewer_cannot_export_or_change(client, tenants, data):
+    client.force_login(tenants.viewer)
+    assert client.get(reverse("admin:properties_property_export")).status_code == 403
+    url = reverse("admin:properties_property_change", args=[data.own_property.pk])
+    response = client.post(url, {"project": data.own_project.pk, "external_id": "changed"})
+    assert response.status_code == 403
+    data.own_property.refresh_from_db()
+    assert data.own_property.external_id != "changed"
+
+
+def _property_form(project, **overrides):
+    form = {
+        "project": project.pk,
+        "external_id": "NEW-1",
+        "status": "active",
+        "basic_info": '{"address": "5 New Road", "suburb": "Fitzroy", "state": "VIC", '
+        '"postcode": "3065"}',
+        "planning_controls": "{}",
+        "environmental_factors": "{}",
+        "financial_metrics": '{"estimated_value": 990000}',
+        "spatial_attributes": "{}",
+        "analyses-TOTAL_FORMS": "0",
+        "analyses-INITIAL_FORMS": "0",
+    }
+    form.update(overrides)
+    return form
+
+
+def test_user_role_can_edit_properties_but_not_add_or_delete(client, tenants, data):
+    client.force_login(tenants.member)
+    assert client.get(reverse("admin:properties_property_add")).status_code == 403
+    delete_url = reverse("admin:properties_property_delete", args=[data.own_property.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    change_url = reverse("admin:properties_property_change", args=[data.own_property.pk])
+    form = _property_form(
+        data.own_project,
+        external_id=data.own_property.external_id,
+        financial_metrics='{"estimated_value": 1000000}',
+    )
+    form["analyses-TOTAL_FORMS"] = "1"
+    form["analyses-INITIAL_FORMS"] = "1"
+    form["analyses-0-id"] = str(data.own_analysis.pk)
+    form["analyses-0-property"] = str(data.own_property.pk)
+    response = client.post(change_url, form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    data.own_property.refresh_from_db()
+    assert data.own_property.financial_metrics == {"estimated_value": 1000000}
+
+
+def test_manager_adds_a_property_that_takes_the_organisation_and_creator(client, tenants, data):
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:properties_property_add"), _property_form(data.own_project)
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    created = Property.objects.get(external_id="NEW-1")
+    assert created.organization == tenants.owner_org
+    assert created.created_by == tenants.manager
+    record = created.history.get()
+    assert record.history_user == tenants.manager
+
+
+def test_manager_cannot_add_a_property_to_another_organisations_project(client, tenants, data):
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:properties_property_add"), _property_form(data.other_project)
+    )
+    assert response.status_code == 200  # the form comes back with an error
+    assert "Select a valid choice" in response.content.decode()
+    assert not Property.objects.filter(external_id="NEW-1").exists()
+
+
+def test_manager_adds_a_project_in_their_organisation(client, tenants):
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:properties_project_add"),
+        {"name": "Fresh", "description": "", "config": "{}", "status": "active"},
+    )
+    assert response.status_code == 302
+    project = Project.objects.get(name="Fresh")
+    assert project.organization == tenants.owner_org
+    assert project.created_by == tenants.manager
+
+
+def test_property_without_external_id_gets_a_stable_derived_one(client, tenants, data):
+    client.force_login(tenants.manager)
+    client.post(
+        reverse("admin:properties_property_add"), _property_form(data.own_project, external_id="")
+    )
+    created = Property.objects.get(basic_info__address="5 New Road")
+    assert created.external_id.startswith("addr-")
+
+
+def test_property_changelist_columns_filters_and_search(client, tenants, data):
+    PropertyFactory(
+        project=data.own_project,
+        basic_info={"address": "7 Beach Rd", "suburb": "Manly", "state": "NSW", "postcode": "2095"},
+        planning_controls={"zoning": {"primary": "R2"}},
+        financial_metrics={"estimated_value": 1234567},
+    )
+    client.force_login(tenants.manager)
+    url = reverse("admin:properties_property_changelist")
+    page = client.get(url).content.decode()
+    for header in (
+        "Address",
+        "Suburb",
+        "State",
+        "Postcode",
+        "Zoning",
+        "Estimated value",
+        "Status",
+        "Project",
+    ):
+        assert header in page
+    assert "$1,234,567" in page
+    # The project filter lists only own projects.
+    assert "Own Project" in page and "Secret Project" not in page
+
+    def addresses(params):
+        body = client.get(url, params).content.decode()
+        return {a for a in (OWN_ADDRESS, "7 Beach Rd", SECRET_ADDRESS) if a in body}
+
+    assert addresses({"state": "NSW"}) == {"7 Beach Rd"}
+    assert addresses({"zoning": "R2"}) == {"7 Beach Rd"}
+    assert addresses({"q": "beach"}) == {"7 Beach Rd"}
+    assert addresses({"q": "2095"}) == {"7 Beach Rd"}  # the other org's Manly never shows
+    assert addresses({"q": "manly"}) == {"7 Beach Rd"}
+    assert addresses({"q": data.own_property.external_id}) == {OWN_ADDRESS}
+    assert addresses({"project__id__exact": data.own_project.pk}) == {OWN_ADDRESS, "7 Beach Rd"}
+
+
+def test_changelist_runs_no_count_over_the_whole_table(
+    client, tenants, data, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(tenants.manager)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(reverse("admin:properties_property_changelist"))
+    counts = [
+        q["sql"]
+        for q in queries
+        if "COUNT(" in q["sql"].upper() and "properties_property" in q["sql"]
+    ]
+    # Django would add a second, unfiltered COUNT for "N total"; it is switched off.
+    assert all("organization_id" in sql for sql in counts), counts
+
+
+def test_superuser_sees_every_organisation(client, data):
+    root = UserFactory(username="root", is_superuser=True)
+    client.force_login(root)
+    page = client.get(reverse("admin:properties_property_changelist")).content.decode()
+    assert OWN_ADDRESS in page and SECRET_ADDRESS in page
+
+
+def test_analysis_admin_is_scoped(client, tenants, data):
+    client.force_login(tenants.outsider)
+    response = client.get(
+        reverse("admin:properties_propertyanalysis_change", args=[data.own_analysis.pk])
+    )
+    assert response.status_code == 404
+    assert PropertyAnalysis.objects.filter(pk=data.own_analysis.pk).exists()
