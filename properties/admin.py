@@ -2,8 +2,10 @@ from django.contrib import admin
 from django.db.models import Q
 from import_export.admin import ExportMixin
 
-from organizations.tenancy import TenantHistoryAdmin, scope_queryset
+from organizations.models import Organization
+from organizations.tenancy import TenantHistoryAdmin, organization_for, scope_queryset
 
+from . import selectors
 from .history import JSONKeyHistoryContextHelper
 from .models import (
     ADDRESS,
@@ -57,13 +59,12 @@ class ZoningFilter(admin.SimpleListFilter):
     parameter_name = "zoning"
 
     def lookups(self, request, model_admin):
-        zones = (
-            scope_queryset(Property.objects.all(), user=request.user)
-            .annotate(zone=ZONING)
-            .exclude(zone__isnull=True)
-            .order_by("zone")
-            .values_list("zone", flat=True)
-            .distinct()[:100]
+        if request.user.is_superuser:
+            organizations = Organization.objects.all()
+        else:
+            organizations = [organization_for(request.user)]
+        zones = sorted(
+            {zone for org in organizations for zone in selectors.zoning_values(organization=org)}
         )
         return [(zone, zone) for zone in zones]
 

@@ -330,6 +330,7 @@ class Migration(migrations.Migration):
                     models.Index(fields=["organization", "-id"], name="property_org_recent_idx"),
                     models.Index(fields=["external_id"], name="property_external_id_idx"),
                     models.Index(
+                        models.F("organization"),
                         django.db.models.functions.comparison.Cast(
                             django.db.models.fields.json.KeyTextTransform("suburb", "basic_info"),
                             models.TextField(),
@@ -337,6 +338,7 @@ class Migration(migrations.Migration):
                         name="property_suburb_idx",
                     ),
                     models.Index(
+                        models.F("organization"),
                         django.db.models.functions.comparison.Cast(
                             django.db.models.fields.json.KeyTextTransform("postcode", "basic_info"),
                             models.TextField(),
@@ -344,6 +346,7 @@ class Migration(migrations.Migration):
                         name="property_postcode_idx",
                     ),
                     models.Index(
+                        models.F("organization"),
                         django.db.models.functions.comparison.Cast(
                             django.db.models.fields.json.KeyTextTransform(
                                 "primary",
@@ -356,6 +359,7 @@ class Migration(migrations.Migration):
                         name="property_zoning_idx",
                     ),
                     models.Index(
+                        models.F("organization"),
                         django.db.models.functions.comparison.Cast(
                             django.db.models.fields.json.KeyTextTransform(
                                 "estimated_value", "financial_metrics"

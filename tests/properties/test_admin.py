@@ -332,3 +332,29 @@ def test_analysis_admin_is_scoped(client, tenants, data):
     )
     assert response.status_code == 404
     assert PropertyAnalysis.objects.filter(pk=data.own_analysis.pk).exists()
+
+
+def test_large_changelists_use_the_planner_estimate_instead_of_count(
+    client, tenants, data, on_postgres, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from properties import pagination
+
+    Property.objects.bulk_create(
+        Property(project=data.own_project, organization=tenants.owner_org, external_id=f"B{n}")
+        for n in range(300)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE properties_property")
+    monkeypatch.setattr(pagination, "EXACT_COUNT_LIMIT", 100)
+    client.force_login(tenants.manager)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("admin:properties_property_changelist"))
+    assert response.status_code == 200
+    assert not [
+        q for q in queries if "COUNT(" in q["sql"].upper() and "properties_property" in q["sql"]
+    ]
+    estimate = response.context["cl"].result_count
+    assert 200 <= estimate <= 400  # the planner's figure for the 302 rows

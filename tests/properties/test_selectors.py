@@ -95,3 +95,15 @@ def test_suburb_filter_and_address_search_use_their_indexes(tenants, two_tenants
             cursor.execute(f"EXPLAIN {sql}", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert index in plan, plan
+
+
+def test_zoning_values_are_the_organisations_distinct_zones(tenants):
+    own = ProjectFactory(organization=tenants.owner_org)
+    other = ProjectFactory(organization=tenants.other_org)
+    for zone in ["R2", "GRZ1", "R2", None]:
+        PropertyFactory(
+            project=own, planning_controls={"zoning": {"primary": zone}} if zone else {}
+        )
+    PropertyFactory(project=other, planning_controls={"zoning": {"primary": "SECRET"}})
+    assert selectors.zoning_values(organization=tenants.owner_org) == ["GRZ1", "R2"]
+    assert selectors.zoning_values(organization=tenants.other_org) == ["SECRET"]
