@@ -19,7 +19,6 @@ VIEWER = [
 USER = VIEWER + [
     "properties.change_property",
     "properties.change_propertyanalysis",
-    "properties.add_propertyanalysis",
 ]
 MANAGER = USER + [
     "properties.add_project",
@@ -27,6 +26,7 @@ MANAGER = USER + [
     "properties.delete_project",
     "properties.add_property",
     "properties.delete_property",
+    "properties.add_propertyanalysis",
     "properties.delete_propertyanalysis",
     "properties.import_property",
     "properties.export_property",

@@ -105,6 +105,8 @@ class PropertyAdmin(ExportMixin, TenantHistoryAdmin):
     search_fields = ("external_id",)  # widened in get_search_results
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    # Facet counts would run a COUNT per filter choice over the whole organisation.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     autocomplete_fields = ("project",)
     readonly_fields = ("created_by", "created_at", "updated_at")
@@ -201,6 +203,7 @@ class PropertyAnalysisAdmin(TenantHistoryAdmin):
     readonly_fields = ("created_by", "created_at")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
     def get_historical_record_context_helper(self, request, historical_record):
         return JSONKeyHistoryContextHelper(self.model, historical_record)

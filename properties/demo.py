@@ -76,9 +76,18 @@ ZONES = {
     "NT": ["LR", "MD", "CB"],
     "ACT": ["RZ1", "RZ2", "CZ5"],
 }
+# Each project covers a region; its properties are drawn from that region's suburbs.
 ORGANISATIONS = [
-    ("harbour", "Harbour Property Analytics", ["Inner Melbourne", "Sydney Growth Corridors"]),
-    ("southern-cross", "Southern Cross Valuers", ["Coastal Holdings", "Capital Cities Review"]),
+    (
+        "harbour",
+        "Harbour Property Analytics",
+        {"Victorian Portfolio": ["VIC", "TAS"], "Sydney & Canberra Growth": ["NSW", "ACT"]},
+    ),
+    (
+        "southern-cross",
+        "Southern Cross Valuers",
+        {"Queensland & Top End Review": ["QLD", "NT"], "Western & Southern Holdings": ["WA", "SA"]},
+    ),
 ]
 DWELLINGS = ["house", "unit", "townhouse"]
 ROLES = ["admin", "manager", "user", "viewer"]
@@ -105,9 +114,9 @@ def demo_logins() -> list[tuple[str, str, str]]:
     ]
 
 
-def _demo_attributes(slug: str, number: int) -> dict:
+def _demo_attributes(slug: str, number: int, states: list[str]) -> dict:
     rng = random.Random(f"{slug}:{number}")
-    suburb, state, postcode, lat, lng = rng.choice(SUBURBS)
+    suburb, state, postcode, lat, lng = rng.choice([s for s in SUBURBS if s[1] in states])
     unit = f"{rng.randint(1, 30)}/" if rng.random() < 0.25 else ""
     address = f"{unit}{rng.randint(1, 399)} {rng.choice(STREETS)}"
     land_area = rng.choice([0, rng.randint(120, 1200)])
@@ -146,7 +155,7 @@ def demo_data_seed(*, properties: int = 2000) -> DemoSeedResult:
     """Create the demo organisations with `properties` properties each, or top them up."""
     result = DemoSeedResult()
     User = get_user_model()
-    for slug, name, project_names in ORGANISATIONS:
+    for slug, name, project_regions in ORGANISATIONS:
         organization, created = Organization.objects.get_or_create(
             slug=slug, defaults={"name": name, "subscription_tier": "professional"}
         )
@@ -165,12 +174,18 @@ def demo_data_seed(*, properties: int = 2000) -> DemoSeedResult:
             result.logins.append((slug, username, role))
         admin_user = Profile.objects.get(user__username=f"{slug}-admin").user
         projects = [
-            Project.objects.get_or_create(
-                organization=organization,
-                name=project_name,
-                defaults={"description": f"Demo project of {name}", "created_by": admin_user},
-            )[0]
-            for project_name in project_names
+            (
+                Project.objects.get_or_create(
+                    organization=organization,
+                    name=project_name,
+                    defaults={
+                        "description": f"Demo project of {name}: {', '.join(states)}",
+                        "created_by": admin_user,
+                    },
+                )[0],
+                states,
+            )
+            for project_name, states in project_regions.items()
         ]
         result.properties_created += _seed_properties(
             organization, projects, admin_user, properties
@@ -186,17 +201,20 @@ def _seed_properties(organization, projects, user, count: int) -> int:
         .values_list("external_id", flat=True)
         .iterator(chunk_size=5000)
     )
-    new = [
-        Property(
-            project=projects[n % len(projects)],
-            organization=organization,
-            external_id=external_id,
-            created_by=user,
-            **_demo_attributes(organization.slug, n),
+    new = []
+    for external_id, n in wanted.items():
+        if external_id in existing:
+            continue
+        project, states = projects[n % len(projects)]
+        new.append(
+            Property(
+                project=project,
+                organization=organization,
+                external_id=external_id,
+                created_by=user,
+                **_demo_attributes(organization.slug, n, states),
+            )
         )
-        for external_id, n in wanted.items()
-        if external_id not in existing
-    ]
     bulk_create_with_history(
         new, Property, batch_size=1000, default_user=user, default_change_reason="seed_demo"
     )

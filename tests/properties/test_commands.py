@@ -51,6 +51,8 @@ def test_seed_demo_properties_are_realistic():
         (lat_min, lat_max), (lng_min, lng_max) = STATE_BOXES[info["state"]]
         assert lat_min <= lat <= lat_max and lng_min <= lng <= lng_max, info
         assert isinstance(prop.financial_metrics["estimated_value"], int)
+        # A project's properties lie in the states its description names.
+        assert info["state"] in prop.project.description
         assert prop.history.count() == 1
 
 
@@ -77,5 +79,5 @@ def test_demo_organisations_do_not_see_each_other(client):
     harbour_manager = Profile.objects.get(user__username="harbour-manager").user
     client.force_login(harbour_manager)
     page = client.get("/admin/properties/property/").content.decode()
-    assert "Inner Melbourne" in page or "Sydney Growth Corridors" in page
-    assert "Coastal Holdings" not in page and "Capital Cities Review" not in page
+    assert "Victorian Portfolio" in page and "Sydney &amp; Canberra Growth" in page
+    assert "Queensland" not in page and "Western &amp; Southern Holdings" not in page
