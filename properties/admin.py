@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Q
-from import_export.admin import ExportMixin
 
+from imports.admin_import import PropertyImportMixin
 from organizations.tenancy import TenantHistoryAdmin, scope_queryset
 
 from .history import JSONKeyHistoryContextHelper
@@ -86,7 +86,7 @@ class PropertyAnalysisInline(admin.TabularInline):
 
 
 @admin.register(Property)
-class PropertyAdmin(ExportMixin, TenantHistoryAdmin):
+class PropertyAdmin(PropertyImportMixin, TenantHistoryAdmin):
     resource_classes = [PropertyExportResource]
     list_display = (
         "address_display",
