@@ -11,6 +11,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from import_export.admin import ImportExportMixin
+from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from .forms import PropertyImportForm
 from .services import import_job_create, import_preview
@@ -18,6 +19,7 @@ from .services import import_job_create, import_preview
 
 class PropertyImportMixin(ImportExportMixin):
     import_form_template = "admin/imports/import_form.html"
+    export_formats = [CSV, XLSX, JSON]
 
     def import_action(self, request, **kwargs):
         if not self.has_import_permission(request):
