@@ -22,7 +22,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from properties.models import Project, Property
 
-from .readers import RawRow, TableReader
+from .readers import FileRefused, RawRow, TableReader
 from .rules import ColumnMap, ValidRow, cells_by_column, map_columns, merge_groups, validate_row
 
 IMPORTED_GROUPS = ("basic_info", "planning_controls", "financial_metrics", "spatial_attributes")
@@ -204,6 +204,13 @@ class ImportPipeline:
         self.on_batch = on_batch
         self.result = PipelineResult()
         self.column_map: ColumnMap = map_columns(reader.headers)
+        if self.column_map.missing:
+            found = ", ".join(h for h in reader.headers if h) or "none"
+            plural = "s" if len(self.column_map.missing) > 1 else ""
+            raise FileRefused(
+                f"The file is missing the required column{plural}: "
+                f"{', '.join(self.column_map.missing)}. Columns found: {found}."
+            )
         # external id -> the row that first carried it, to name it when a later row repeats it.
         self._seen: dict[str, int] = {}
 

@@ -220,6 +220,11 @@ def _csv_error_message(exc: csv.Error, number: int) -> str:
             f"Row {number}: a quoted field is never closed (unterminated quote); "
             "nothing was imported."
         )
+    if "expected after" in message:
+        return (
+            f"Row {number}: a quoted field is not closed where it should be (a stray or "
+            "unterminated quote); nothing was imported."
+        )
     return f"Row {number}: the CSV is malformed ({message}); nothing was imported."
 
 

@@ -80,16 +80,20 @@ def import_job_create(
 
 def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool, on_batch=None):
     report = RejectedRowsReport(reader.headers)
-    pipeline = ImportPipeline(
-        project=job.project,
-        reader=reader,
-        writer=writer_for(dry_run=dry_run, actor=actor, change_reason=f"import {job.pk}"),
-        report=report,
-        actor=actor,
-        on_duplicate=job.options.get("on_duplicate", OnDuplicate.SKIP),
-        batch_size=int(job.options.get("batch_size") or DEFAULT_BATCH_SIZE),
-        on_batch=on_batch,
-    )
+    try:
+        pipeline = ImportPipeline(
+            project=job.project,
+            reader=reader,
+            writer=writer_for(dry_run=dry_run, actor=actor, change_reason=f"import {job.pk}"),
+            report=report,
+            actor=actor,
+            on_duplicate=job.options.get("on_duplicate", OnDuplicate.SKIP),
+            batch_size=int(job.options.get("batch_size") or DEFAULT_BATCH_SIZE),
+            on_batch=on_batch,
+        )
+    except FileRefused:
+        report.close()
+        raise
     return pipeline, report
 
 
