@@ -156,7 +156,12 @@ def import_run(*, job: ImportJob, actor, dry_run: bool | None = None) -> ImportJ
         status=ImportJob.Status.IMPORTING, started_at=timezone.now()
     )
     if not claimed:
-        raise ValidationError(f"Import {job.pk} has already run (status {job.status}).")
+        status = ImportJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
+        if status == ImportJob.Status.FAILED and not job.started_at:
+            raise ValidationError(
+                f"Import {job.pk} was refused at the preview; upload a fixed file."
+            )
+        raise ValidationError(f"Import {job.pk} has already run (status {status}).")
     job.refresh_from_db()
 
     def progress(result: PipelineResult):

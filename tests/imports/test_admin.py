@@ -210,3 +210,12 @@ def test_export_needs_the_export_permission(client, tenants, project):
     PropertyFactory(project=project)
     client.force_login(tenants.member)
     assert export(client, 0).status_code == 403
+
+
+def test_confirming_a_refused_preview_is_explained(client, tenants, project):
+    client.force_login(tenants.manager)
+    upload(client, project, b"just one line\n")
+    job = ImportJob.objects.get()
+    response = client.post(reverse("admin:imports_importjob_confirm", args=[job.pk]), follow=True)
+    assert "was refused at the preview" in text_of(response)
+    assert not Property.objects.exists()

@@ -100,3 +100,42 @@ def test_validate_row_returns_a_row_or_errors_never_raises(cells):
         value = valid.groups.get("financial_metrics", {}).get("estimated_value")
         assert value is None or 0 < value < 50_000_000
         assert len(valid.groups["basic_info"]["postcode"]) == 4
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(content=st.binary(min_size=1, max_size=300), name=st.sampled_from(["a.csv", "a.json"]))
+def test_arbitrary_uploads_through_the_admin_never_give_a_server_error(
+    client, tenants, content, name
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    project = ProjectFactory(organization=tenants.owner_org)
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:properties_property_import"),
+        {
+            "project": project.pk,
+            "on_duplicate": "skip",
+            "import_file": SimpleUploadedFile(name, content),
+        },
+    )
+    assert response.status_code == 302
+    preview = client.get(response["Location"])
+    assert preview.status_code == 200
+    job = ImportJob.objects.filter(project=project).get()
+    if job.status == ImportJob.Status.PENDING:
+        totals = job.preview["totals"]
+        assert (
+            totals["total"] == totals["new"] + totals["update"] + totals["skip"] + totals["reject"]
+        )
+        confirmed = client.post(reverse("admin:imports_importjob_confirm", args=[job.pk]))
+        assert confirmed.status_code == 302
+        job.refresh_from_db()
+        assert job.total_rows == totals["total"]
+    else:
+        assert job.status == ImportJob.Status.FAILED and job.error_summary
