@@ -21,6 +21,7 @@ SNIFF_BYTES = 64 * 1024
 CHUNK_BYTES = 1024 * 1024
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "utf-16": "UTF-16"}
 
 
 class FileRefused(Exception):
@@ -95,6 +96,21 @@ def _encoding_of(stream: BinaryIO) -> str:
     )
 
 
+def _check_decodes(stream: BinaryIO, encoding: str) -> None:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    stream.seek(0)
+    try:
+        while chunk := stream.read(CHUNK_BYTES):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise FileRefused(
+            f"The file is not valid {encoding.upper()} text ({exc.reason} at byte {exc.start})."
+        ) from None
+    finally:
+        stream.seek(0)
+
+
 def open_table(stream: BinaryIO, file_name: str) -> TableReader:
     """A reader for the file, or FileRefused. `stream` must be seekable binary."""
     stream.seek(0)
@@ -106,6 +122,17 @@ def open_table(stream: BinaryIO, file_name: str) -> TableReader:
     if file_format == "xlsx":
         reader = XlsxReader(stream)
     else:
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            # Excel's "Unicode text" export: UTF-16 with a BOM, full of NUL bytes but not binary.
+            encoding = "utf-16"
+            _check_decodes(stream, encoding)
+            reader = (
+                JsonReader(stream, encoding)
+                if file_format == "json"
+                else CsvReader(stream, encoding)
+            )
+            reader.start()
+            return reader
         if _looks_binary(head):
             raise FileRefused(
                 "The file looks binary (an image, archive or database?), not CSV, XLSX or JSON."
@@ -180,7 +207,7 @@ class CsvReader(_PeekingReader):
         if not any(d in first_line for d in DELIMITERS):
             delimiter = ","
         self.details = {
-            "encoding": "UTF-8" if self.encoding == "utf-8-sig" else "Windows-1252",
+            "encoding": ENCODING_NAMES[self.encoding],
             "delimiter": DELIMITER_NAMES[delimiter],
         }
         reader = csv.reader(text, delimiter=delimiter, strict=True)
@@ -257,7 +284,7 @@ class JsonReader(_PeekingReader):
             if isinstance(item, dict):
                 headers.update(dict.fromkeys(str(key) for key in item))
         self.headers = list(headers)
-        self.details = {"encoding": "UTF-8" if self.encoding == "utf-8-sig" else "Windows-1252"}
+        self.details = {"encoding": ENCODING_NAMES[self.encoding]}
         for number, item in enumerate(document, start=1):
             if not isinstance(item, dict):
                 yield RawRow(

@@ -129,6 +129,10 @@ def import_preview(*, job: ImportJob, actor) -> ImportJob:
         except FileRefused as exc:
             job.preview = {"refused": str(exc)}
             return _fail(job, str(exc))
+        except Exception as exc:
+            logger.exception("Preview of import %s failed", job.pk)
+            job.preview = {"refused": f"{type(exc).__name__}: {exc}"}
+            return _fail(job, f"The preview failed: {type(exc).__name__}: {exc}")
     _save_report(job, report)
     job.preview = {
         "totals": result.as_totals(),

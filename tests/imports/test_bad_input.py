@@ -203,3 +203,10 @@ def test_old_excel_format_is_refused_with_advice(project):
 
 def test_header_constant_matches_the_helper():
     assert HEADER.count(",") == valid_row(1).count(",") - 1  # coordinates hold one quoted comma
+
+
+def test_utf16_unicode_text_export_is_read(project):
+    text = "address\tsuburb\tpostcode\r\n12 Rue Street\tSaint-Étienne Heights\t3000\r\n"
+    job = run_import(project, text.encode("utf-16"), name="export.txt")
+    assert job.status == "completed", job.error_summary
+    assert Property.objects.get().basic_info["suburb"] == "Saint-Étienne Heights"
