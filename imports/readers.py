@@ -71,44 +71,45 @@ def _looks_binary(head: bytes) -> bool:
     return bool(head) and controls / len(head) > 0.05
 
 
-def _encoding_of(stream: BinaryIO) -> str:
-    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1252.
-
-    One streaming pass, so a bad byte at the end of a large file is found before any row is
-    read, not half-way through the import."""
-    candidates = []
-    for encoding in ("utf-8-sig", "cp1252"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        stream.seek(0)
-        try:
-            while chunk := stream.read(CHUNK_BYTES):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            candidates.append(exc)
-            continue
-        stream.seek(0)
-        return encoding
-    stream.seek(0)
-    raise FileRefused(
-        "The file is neither UTF-8 nor Windows-1252 text "
-        f"({candidates[0].reason} at byte {candidates[0].start}). Save it as UTF-8 CSV."
-    )
-
-
-def _check_decodes(stream: BinaryIO, encoding: str) -> None:
+def _decode_all(stream: BinaryIO, encoding: str) -> None:
     decoder = codecs.getincrementaldecoder(encoding)()
     stream.seek(0)
     try:
         while chunk := stream.read(CHUNK_BYTES):
             decoder.decode(chunk)
         decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise FileRefused(
-            f"The file is not valid {encoding.upper()} text ({exc.reason} at byte {exc.start})."
-        ) from None
     finally:
         stream.seek(0)
+
+
+def _text_encoding(stream: BinaryIO, head: bytes) -> str:
+    """UTF-16 when the file starts with its BOM (Excel's "Unicode text" export, full of NUL
+    bytes but not binary); else UTF-8, with or without BOM, when the whole file decodes as UTF-8;
+    else Windows-1252.
+
+    One streaming pass per candidate, so a bad byte at the end of a large file is found before
+    any row is read, not half-way through the import."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ("utf-16",)
+    elif _looks_binary(head):
+        raise FileRefused(
+            "The file looks binary (an image, archive or database?), not CSV, XLSX or JSON."
+        )
+    else:
+        candidates = ("utf-8-sig", "cp1252")
+    first_error = None
+    for encoding in candidates:
+        try:
+            _decode_all(stream, encoding)
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+            continue
+        return encoding
+    names = " nor ".join(ENCODING_NAMES[encoding] for encoding in candidates)
+    raise FileRefused(
+        f"The file is {'neither ' if len(candidates) > 1 else 'not '}{names} text "
+        f"({first_error.reason} at byte {first_error.start}). Save it as UTF-8 CSV."
+    )
 
 
 def open_table(stream: BinaryIO, file_name: str) -> TableReader:
@@ -122,22 +123,7 @@ def open_table(stream: BinaryIO, file_name: str) -> TableReader:
     if file_format == "xlsx":
         reader = XlsxReader(stream)
     else:
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            # Excel's "Unicode text" export: UTF-16 with a BOM, full of NUL bytes but not binary.
-            encoding = "utf-16"
-            _check_decodes(stream, encoding)
-            reader = (
-                JsonReader(stream, encoding)
-                if file_format == "json"
-                else CsvReader(stream, encoding)
-            )
-            reader.start()
-            return reader
-        if _looks_binary(head):
-            raise FileRefused(
-                "The file looks binary (an image, archive or database?), not CSV, XLSX or JSON."
-            )
-        encoding = _encoding_of(stream)
+        encoding = _text_encoding(stream, head)
         reader = (
             JsonReader(stream, encoding) if file_format == "json" else CsvReader(stream, encoding)
         )
@@ -360,6 +346,8 @@ class XlsxReader(_PeekingReader):
                     continue
                 if is_blank(values):
                     continue
+                # A spreadsheet row has no "too few columns": missing cells are empty cells.
+                values += [None] * (width - len(values))
                 yield _sized(values, width, number)
         finally:
             workbook.close()
