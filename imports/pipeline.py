@@ -27,6 +27,7 @@ from .rules import ColumnMap, ValidRow, cells_by_column, map_columns, merge_grou
 
 IMPORTED_GROUPS = ("basic_info", "planning_controls", "financial_metrics", "spatial_attributes")
 SAMPLE_SIZE = 5
+LOOKUP_CHUNK = 900
 
 
 class OnDuplicate:
@@ -265,12 +266,7 @@ class ImportPipeline:
             if self.on_batch:
                 self.on_batch(self.result)
             return
-        existing = {
-            prop.external_id: prop
-            for prop in Property.objects.filter(
-                project=self.project, external_id__in=[item.valid.external_id for item in batch]
-            )
-        }
+        existing = self._existing([item.valid.external_id for item in batch])
         creates: list[tuple[_Pending, Property]] = []
         updates: list[tuple[_Pending, Property, list[str]]] = []
         for item in batch:
@@ -316,6 +312,15 @@ class ImportPipeline:
                 self._sample("update", item, extra={"changed": changed, "property_id": prop.pk})
         if self.on_batch:
             self.on_batch(self.result)
+
+    def _existing(self, external_ids: list[str]) -> dict[str, Property]:
+        # In chunks: SQLite caps the parameters of one query, and a batch may be larger.
+        found = {}
+        for start in range(0, len(external_ids), LOOKUP_CHUNK):
+            chunk = external_ids[start : start + LOOKUP_CHUNK]
+            for prop in Property.objects.filter(project=self.project, external_id__in=chunk):
+                found[prop.external_id] = prop
+        return found
 
     @staticmethod
     def _failures(failures) -> dict[int, str]:

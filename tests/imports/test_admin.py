@@ -40,6 +40,7 @@ def test_full_flow_upload_preview_confirm_with_rejected_rows_and_download(client
     client.force_login(tenants.manager)
     changelist = client.get(reverse("admin:properties_property_changelist"))
     assert IMPORT_URL in text_of(changelist)
+    assert reverse("admin:properties_property_export") in text_of(changelist)
 
     response = upload(client, project, content)
     job = ImportJob.objects.get()
@@ -219,3 +220,16 @@ def test_confirming_a_refused_preview_is_explained(client, tenants, project):
     response = client.post(reverse("admin:imports_importjob_confirm", args=[job.pk]), follow=True)
     assert "was refused at the preview" in text_of(response)
     assert not Property.objects.exists()
+
+
+def test_superuser_sees_every_organisations_jobs(client, project, other_project):
+    from tests.factories import UserFactory
+
+    root = UserFactory(username="root", is_superuser=True)
+    run_import(project, csv_bytes(valid_row(1)), name="mine.csv")
+    job = run_import(other_project, csv_bytes(valid_row(1), valid_row(2, postcode="1")))
+    client.force_login(root)
+    listing = text_of(client.get(reverse("admin:imports_importjob_changelist")))
+    assert "mine.csv" in listing and job.file_name in listing
+    assert client.get(reverse("admin:imports_importjob_change", args=[job.pk])).status_code == 200
+    assert client.get(reverse("admin:imports_importjob_rejected", args=[job.pk])).status_code == 200

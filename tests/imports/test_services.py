@@ -240,3 +240,12 @@ def test_many_batches_count_every_row(project):
     assert (job.total_rows, job.created_count, job.rejected_count) == (26, 25, 1)
     assert job.processed_rows == 26
     assert Property.history.filter(project=project).count() == 25
+
+
+def test_existing_ids_are_looked_up_in_chunks_within_a_batch(project, monkeypatch):
+    # SQLite caps the parameters of one query; a batch's lookup is split (here into 7-id chunks).
+    monkeypatch.setattr("imports.pipeline.LOOKUP_CHUNK", 7)
+    rows = [valid_row(n) for n in range(1, 31)]
+    first = run_import(project, csv_bytes(*rows), batch_size=30)
+    again = run_import(project, csv_bytes(*rows), batch_size=30)
+    assert (first.created_count, again.skipped_count, again.rejected_count) == (30, 30, 0)
