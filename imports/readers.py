@@ -163,10 +163,13 @@ def _sized(values: list, width: int, number: int) -> RawRow:
         if is_blank(extra):
             # Spreadsheets often end rows with empty cells; only values count.
             return RawRow(number, values[:width])
+        # The surplus goes into the message so the rejected-rows report loses no value.
+        surplus = ", ".join(repr(str(value)) for value in extra if value not in (None, ""))
         return RawRow(
             number,
             values[:width],
-            f"has {len(values)} values but the header has {width} columns",
+            f"has {len(values)} values but the header has {width} columns "
+            f"(extra values: {surplus[:500]})",
         )
     if len(values) < width:
         return RawRow(

@@ -92,7 +92,7 @@ def test_rows_with_too_many_or_too_few_columns_are_rejected_not_guessed(project)
     job = run_import(project, content)
     assert (job.created_count, job.rejected_count) == (2, 2)
     report = job.rejected_file.read().decode("utf-8-sig")
-    assert "has 9 values but the header has 8 columns" in report
+    assert "has 9 values but the header has 8 columns (extra values: 'surplus')" in report
     assert "has 3 values but the header has 8 columns" in report
 
 
