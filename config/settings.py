@@ -168,7 +168,9 @@ SIMPLE_HISTORY_REVERT_DISABLED = False
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# The stock escape only strips "=" and turns every cell into text (numbers included);
+# PropertyExportResource neutralises =, +, -, @ itself and keeps numbers as numbers.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Q
-from import_export.admin import ExportMixin
 
+from imports.admin_import import PropertyImportMixin
 from organizations.models import Organization
 from organizations.tenancy import TenantHistoryAdmin, organization_for, scope_queryset
 
@@ -87,7 +87,7 @@ class PropertyAnalysisInline(admin.TabularInline):
 
 
 @admin.register(Property)
-class PropertyAdmin(ExportMixin, TenantHistoryAdmin):
+class PropertyAdmin(PropertyImportMixin, TenantHistoryAdmin):
     resource_classes = [PropertyExportResource]
     list_display = (
         "address_display",

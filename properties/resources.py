@@ -62,6 +62,9 @@ class PropertyExportResource(resources.ModelResource):
         for column, path in self.JSON_COLUMNS.items():
             setattr(self, f"dehydrate_{column}", _get(path))
 
+    def export_field(self, field, instance, **kwargs):
+        return neutralise_formula(super().export_field(field, instance, **kwargs))
+
     def dehydrate_latitude(self, prop: Property):
         coordinates = _point(prop)
         return coordinates[1] if coordinates else None
@@ -69,6 +72,17 @@ class PropertyExportResource(resources.ModelResource):
     def dehydrate_longitude(self, prop: Property):
         coordinates = _point(prop)
         return coordinates[0] if coordinates else None
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value):
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
+    advice); numbers, including negative coordinates, stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def _point(prop: Property):

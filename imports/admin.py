@@ -1,0 +1,195 @@
+import csv
+import io
+from itertools import islice
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from organizations.tenancy import TenantScopedAdmin
+from properties.admin import TenantProjectFilter
+
+from .models import ImportJob
+from .services import import_run
+
+REJECTED_PER_PAGE = 50
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(TenantScopedAdmin):
+    """Import jobs, read-only: they are created by an upload and changed only by the pipeline."""
+
+    list_display = (
+        "id",
+        "file_name",
+        "project",
+        "status",
+        "total_rows",
+        "created_count",
+        "updated_count",
+        "skipped_count",
+        "rejected_count",
+        "user",
+        "created_at",
+    )
+    list_filter = ("status", TenantProjectFilter)
+    list_select_related = ("project", "user")
+    search_fields = ("file_name", "sha256")
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (None, {"fields": ("project", "user", "status", "links", "error_summary")}),
+        (
+            "Counts",
+            {
+                "fields": (
+                    "total_rows",
+                    "processed_rows",
+                    "created_count",
+                    "updated_count",
+                    "skipped_count",
+                    "rejected_count",
+                    "rows_per_second",
+                )
+            },
+        ),
+        (
+            "File",
+            {"fields": ("file_name", "file_format", "size_bytes", "sha256", "options")},
+        ),
+        ("Timing", {"fields": ("created_at", "started_at", "finished_at")}),
+    )
+    readonly_fields = ("links",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="reports")
+    def links(self, job):
+        parts = []
+        if job.status == ImportJob.Status.PENDING or job.preview:
+            url = reverse("admin:imports_importjob_preview", args=[job.pk])
+            parts.append(format_html('<a href="{}">Preview</a>', url))
+        if job.rejected_file:
+            url = reverse("admin:imports_importjob_rejected", args=[job.pk])
+            parts.append(format_html('<a href="{}">Download the rejected rows (CSV)</a>', url))
+        return format_html(" · ".join(["{}"] * len(parts)), *parts) if parts else "—"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:job_id>/preview/", view(self.preview_view), name="imports_importjob_preview"
+            ),
+            path(
+                "<int:job_id>/confirm/", view(self.confirm_view), name="imports_importjob_confirm"
+            ),
+            path(
+                "<int:job_id>/rejected/",
+                view(self.rejected_view),
+                name="imports_importjob_rejected",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _job(self, request, job_id) -> ImportJob:
+        # Another organisation's job and a missing one answer the same: 404.
+        job = self.get_queryset(request).select_related("project").filter(pk=job_id).first()
+        if job is None:
+            raise Http404(f"No import job with id {job_id}.")
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        return job
+
+    @staticmethod
+    def _can_import(request) -> bool:
+        return request.user.has_perm("properties.import_property")
+
+    def preview_view(self, request, job_id):
+        job = self._job(request, job_id)
+        preview = job.preview or {}
+        paginator = Paginator(range(preview.get("totals", {}).get("reject", 0)), REJECTED_PER_PAGE)
+        page = paginator.get_page(request.GET.get("page"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Preview of import {job.pk}: {job.file_name}",
+            "job": job,
+            "preview": preview,
+            "totals": preview.get("totals", {}),
+            "samples": preview.get("samples", {}),
+            "columns": preview.get("columns", {}),
+            "details": preview.get("details", {}),
+            "page": page,
+            "rejected_rows": _rejected_page(job, page) if page.object_list else [],
+            "can_confirm": job.status == ImportJob.Status.PENDING
+            and self._can_import(request)
+            and bool(preview.get("totals")),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/imports/importjob/preview.html", context)
+
+    def confirm_view(self, request, job_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job(request, job_id)
+        if not self._can_import(request):
+            raise PermissionDenied
+        try:
+            job = import_run(job=job, actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            level = {
+                ImportJob.Status.COMPLETED: messages.SUCCESS,
+                ImportJob.Status.COMPLETED_WITH_ERRORS: messages.WARNING,
+            }.get(job.status, messages.ERROR)
+            self.message_user(
+                request,
+                f"Import {job.pk} {job.get_status_display().lower()}: {job.created_count} created, "
+                f"{job.updated_count} updated, {job.skipped_count} skipped, "
+                f"{job.rejected_count} rejected. {job.error_summary}".strip(),
+                level,
+            )
+        return HttpResponseRedirect(reverse("admin:imports_importjob_change", args=[job.pk]))
+
+    def rejected_view(self, request, job_id):
+        job = self._job(request, job_id)
+        if not job.rejected_file:
+            raise Http404("This import has no rejected rows.")
+        stem = job.file_name.rsplit(".", 1)[0] or "import"
+        return FileResponse(
+            job.rejected_file.open("rb"),
+            as_attachment=True,
+            filename=f"{stem}-rejected-rows-import-{job.pk}.csv",
+            content_type="text/csv",
+        )
+
+
+def _rejected_page(job: ImportJob, page) -> list[dict]:
+    """One page of the rejected-rows report, read from storage (only that page is kept)."""
+    with job.rejected_file.open("rb") as stored:
+        text = io.TextIOWrapper(stored, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text)
+        headers = next(reader, [])
+        start = page.start_index() - 1
+        rows = []
+        for values in islice(reader, start, start + REJECTED_PER_PAGE):
+            cells = dict(zip(headers[:-2], values[:-2], strict=False))
+            rows.append(
+                {
+                    "row": values[-2],
+                    "errors": values[-1].split("; "),
+                    "values": ", ".join(f"{k}={v}" for k, v in cells.items() if v)[:300],
+                }
+            )
+        return rows

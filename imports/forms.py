@@ -1,0 +1,34 @@
+from django import forms
+
+from organizations.tenancy import scope_queryset
+from properties.models import Project, Status
+
+from .pipeline import OnDuplicate
+
+
+class PropertyImportForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.none())
+    import_file = forms.FileField(
+        label="File",
+        help_text=(
+            "CSV (UTF-8 or Windows-1252; comma, semicolon or tab separated), XLSX (a single sheet, "
+            "no merged cells) or JSON (a list of objects). Required columns: address, suburb, "
+            "postcode."
+        ),
+    )
+    on_duplicate = forms.ChoiceField(
+        label="Rows whose property already exists",
+        choices=[
+            (OnDuplicate.SKIP, "Skip them"),
+            (OnDuplicate.UPDATE, "Update the property where a value changed"),
+            (OnDuplicate.ERROR, "Reject them"),
+        ],
+        initial=OnDuplicate.SKIP,
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the user's organisation's projects: another tenant's id is "not a valid choice".
+        self.fields["project"].queryset = scope_queryset(
+            Project.objects.exclude(status=Status.DELETED), user=user
+        )

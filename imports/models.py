@@ -1,0 +1,86 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from organizations.models import Organization
+from properties.models import Project
+
+
+class ImportJob(models.Model):
+    """One upload of a property file into a project: what was asked, what happened, and the
+    rejected rows with their reasons. The counts always add up:
+    total_rows = created_count + updated_count + skipped_count + rejected_count."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        VALIDATING = "validating", "Validating"
+        IMPORTING = "importing", "Importing"
+        COMPLETED = "completed", "Completed"
+        COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class FileFormat(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+        JSON = "json", "JSON"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="import_jobs", editable=False
+    )
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="import_jobs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    file_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    file_format = models.CharField(max_length=10, choices=FileFormat.choices, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.PENDING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    rows_per_second = models.FloatField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_summary = models.TextField(blank=True)
+    rejected_file = models.FileField(upload_to="imports/rejected/", blank=True, max_length=255)
+    source_file = models.FileField(upload_to="imports/source/", blank=True, max_length=255)
+    # What the dry-run preview found (totals, sample rows, ignored columns), shown before the
+    # user confirms; the counts above only ever describe what was written.
+    preview = models.JSONField(default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="importjob_org_recent_idx"),
+        ]
+
+    def __str__(self):
+        return f"Import {self.pk}: {self.file_name}"
+
+    def save(self, *args, **kwargs):
+        # The tenant key follows the project, like Property.organization.
+        if self.project_id is not None and self.organization_id is None:
+            self.organization_id = Project.objects.values_list("organization_id", flat=True).get(
+                pk=self.project_id
+            )
+        super().save(*args, **kwargs)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {
+            self.Status.COMPLETED,
+            self.Status.COMPLETED_WITH_ERRORS,
+            self.Status.FAILED,
+            self.Status.CANCELLED,
+        }

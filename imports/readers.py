@@ -1,0 +1,358 @@
+"""Reading property files (CSV, XLSX, JSON) as a stream of rows.
+
+A reader checks the file's structure up front (format, encoding, header, at least one data row)
+and refuses a file it cannot read with a message for the user (`FileRefused`); after that it
+yields one `RawRow` at a time, so the pipeline never holds the whole file.
+"""
+
+import codecs
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import BinaryIO
+
+from .rules import is_blank
+
+SNIFF_BYTES = 64 * 1024
+CHUNK_BYTES = 1024 * 1024
+DELIMITERS = (",", ";", "\t")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "utf-16": "UTF-16"}
+
+
+class FileRefused(Exception):
+    """The file cannot be read as a property file; the message says why, for the user."""
+
+
+@dataclass
+class RawRow:
+    #: Position in the file as a spreadsheet shows it: the header is row 1.
+    number: int
+    values: list
+    #: A structural problem of this row (wrong number of columns, not an object).
+    problem: str = ""
+
+
+class TableReader:
+    file_format = ""
+
+    def __init__(self):
+        self.headers: list[str] = []
+        self.details: dict = {}
+
+    def rows(self) -> Iterator[RawRow]:
+        raise NotImplementedError
+
+
+def detect_format(head: bytes, file_name: str) -> str:
+    suffix = PurePath(file_name or "").suffix.lower()
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if suffix == ".xlsx":
+        raise FileRefused("The file has an .xlsx name but is not an Excel workbook.")
+    if suffix in {".xls", ".ods", ".numbers"}:
+        raise FileRefused(
+            f"{suffix} files are not supported: save the sheet as XLSX or CSV and upload that."
+        )
+    stripped = head.lstrip(codecs.BOM_UTF8).lstrip()
+    if suffix == ".json" or stripped[:1] in (b"[", b"{"):
+        return "json"
+    return "csv"
+
+
+def _looks_binary(head: bytes) -> bool:
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for byte in head if byte < 32 and byte not in b"\t\r\n\x0c")
+    return bool(head) and controls / len(head) > 0.05
+
+
+def _decode_all(stream: BinaryIO, encoding: str) -> None:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    stream.seek(0)
+    try:
+        while chunk := stream.read(CHUNK_BYTES):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    finally:
+        stream.seek(0)
+
+
+def _text_encoding(stream: BinaryIO, head: bytes) -> str:
+    """UTF-16 when the file starts with its BOM (Excel's "Unicode text" export, full of NUL
+    bytes but not binary); else UTF-8, with or without BOM, when the whole file decodes as UTF-8;
+    else Windows-1252.
+
+    One streaming pass per candidate, so a bad byte at the end of a large file is found before
+    any row is read, not half-way through the import."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ("utf-16",)
+    elif _looks_binary(head):
+        raise FileRefused(
+            "The file looks binary (an image, archive or database?), not CSV, XLSX or JSON."
+        )
+    else:
+        candidates = ("utf-8-sig", "cp1252")
+    first_error = None
+    for encoding in candidates:
+        try:
+            _decode_all(stream, encoding)
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+            continue
+        return encoding
+    names = " nor ".join(ENCODING_NAMES[encoding] for encoding in candidates)
+    raise FileRefused(
+        f"The file is {'neither ' if len(candidates) > 1 else 'not '}{names} text "
+        f"({first_error.reason} at byte {first_error.start}). Save it as UTF-8 CSV."
+    )
+
+
+def open_table(stream: BinaryIO, file_name: str) -> TableReader:
+    """A reader for the file, or FileRefused. `stream` must be seekable binary."""
+    stream.seek(0)
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(0)
+    if not head.lstrip(codecs.BOM_UTF8).strip():
+        raise FileRefused("The file is empty.")
+    file_format = detect_format(head, file_name)
+    if file_format == "xlsx":
+        reader = XlsxReader(stream)
+    else:
+        encoding = _text_encoding(stream, head)
+        reader = (
+            JsonReader(stream, encoding) if file_format == "json" else CsvReader(stream, encoding)
+        )
+    reader.start()
+    return reader
+
+
+class _PeekingReader(TableReader):
+    """Reads the header and the first data row at start(), so a header-only file is refused
+    before anything else happens."""
+
+    def start(self):
+        self._rows = self._read_rows()
+        self._first = None
+        for raw in self._rows:
+            if not is_blank(raw.values) or raw.problem:
+                self._first = raw
+                break
+        if self._first is None:
+            raise FileRefused(
+                "The file has a header row but no data rows."
+                if self.headers
+                else "The file has no rows."
+            )
+
+    def rows(self) -> Iterator[RawRow]:
+        yield self._first
+        yield from self._rows
+
+    def _read_rows(self) -> Iterator[RawRow]:
+        raise NotImplementedError
+
+
+def _sized(values: list, width: int, number: int) -> RawRow:
+    if len(values) > width:
+        extra = values[width:]
+        if is_blank(extra):
+            # Spreadsheets often end rows with empty cells; only values count.
+            return RawRow(number, values[:width])
+        # The surplus goes into the message so the rejected-rows report loses no value.
+        surplus = ", ".join(repr(str(value)) for value in extra if value not in (None, ""))
+        return RawRow(
+            number,
+            values[:width],
+            f"has {len(values)} values but the header has {width} columns "
+            f"(extra values: {surplus[:500]})",
+        )
+    if len(values) < width:
+        return RawRow(
+            number,
+            values + [None] * (width - len(values)),
+            f"has {len(values)} values but the header has {width} columns",
+        )
+    return RawRow(number, values)
+
+
+class CsvReader(_PeekingReader):
+    file_format = "csv"
+
+    def __init__(self, stream: BinaryIO, encoding: str):
+        super().__init__()
+        self.stream = stream
+        self.encoding = encoding
+
+    def _read_rows(self) -> Iterator[RawRow]:
+        text = io.TextIOWrapper(self.stream, encoding=self.encoding, newline="")
+        first_line = text.readline()
+        text.seek(0)
+        delimiter = max(DELIMITERS, key=first_line.count) if first_line else ","
+        if not any(d in first_line for d in DELIMITERS):
+            delimiter = ","
+        self.details = {
+            "encoding": ENCODING_NAMES[self.encoding],
+            "delimiter": DELIMITER_NAMES[delimiter],
+        }
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        number = 0
+        width = 0
+        while True:
+            number += 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise FileRefused(_csv_error_message(exc, number)) from None
+            if not self.headers:
+                if is_blank(values):
+                    continue
+                self.headers = [value.strip() for value in values]
+                width = len(self.headers)
+                continue
+            if is_blank(values):
+                continue
+            yield _sized(values, width, number)
+        if not self.headers:
+            raise FileRefused("The file is empty.")
+        text.detach()
+
+
+def _csv_error_message(exc: csv.Error, number: int) -> str:
+    message = str(exc)
+    if "field larger than field limit" in message:
+        return (
+            f"Row {number}: a field is longer than {csv.field_size_limit():,} characters. "
+            "The file is damaged or has an unterminated quote; nothing was imported."
+        )
+    if "unexpected end of data" in message or "EOF" in message:
+        return (
+            f"Row {number}: a quoted field is never closed (unterminated quote); "
+            "nothing was imported."
+        )
+    if "expected after" in message:
+        return (
+            f"Row {number}: a quoted field is not closed where it should be (a stray or "
+            "unterminated quote); nothing was imported."
+        )
+    return f"Row {number}: the CSV is malformed ({message}); nothing was imported."
+
+
+class JsonReader(_PeekingReader):
+    """A JSON list of objects; keys are the columns, in order of first appearance."""
+
+    file_format = "json"
+
+    def __init__(self, stream: BinaryIO, encoding: str):
+        super().__init__()
+        self.stream = stream
+        self.encoding = encoding
+
+    def _read_rows(self) -> Iterator[RawRow]:
+        text = io.TextIOWrapper(self.stream, encoding=self.encoding)
+        try:
+            document = json.load(text)
+        except json.JSONDecodeError as exc:
+            raise FileRefused(
+                f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+            ) from None
+        except RecursionError:
+            raise FileRefused("The JSON is nested too deeply to be a list of rows.") from None
+        finally:
+            text.detach()
+        if not isinstance(document, list):
+            raise FileRefused("The JSON must be a list of objects, one per property.")
+        headers: dict[str, None] = {}
+        for item in document:
+            if isinstance(item, dict):
+                headers.update(dict.fromkeys(str(key) for key in item))
+        self.headers = list(headers)
+        self.details = {"encoding": ENCODING_NAMES[self.encoding]}
+        for number, item in enumerate(document, start=1):
+            if not isinstance(item, dict):
+                yield RawRow(
+                    number, [None] * len(self.headers), f"is a {type(item).__name__}, not an object"
+                )
+                continue
+            by_key = {str(key): value for key, value in item.items()}
+            yield RawRow(number, [by_key.get(key) for key in self.headers])
+
+
+class XlsxReader(_PeekingReader):
+    file_format = "xlsx"
+
+    def __init__(self, stream: BinaryIO):
+        super().__init__()
+        self.stream = stream
+
+    def _open(self):
+        from openpyxl import load_workbook
+
+        try:
+            merged = self._has_merged_cells()
+            self.stream.seek(0)
+            workbook = load_workbook(self.stream, read_only=True, data_only=True)
+        except Exception:
+            # A damaged archive raises a dozen exception types; all mean the same to a user.
+            raise FileRefused("The file is not a readable Excel (XLSX) workbook.") from None
+        if len(workbook.sheetnames) > 1:
+            names = ", ".join(workbook.sheetnames)
+            workbook.close()
+            raise FileRefused(
+                f"The workbook has {len(workbook.sheetnames)} sheets ({names}); "
+                "keep only the sheet to import."
+            )
+        if merged:
+            workbook.close()
+            raise FileRefused(
+                "The sheet has merged cells; unmerge them so every row has its own values."
+            )
+        sheet = workbook.worksheets[0]
+        return workbook, sheet
+
+    def _has_merged_cells(self) -> bool:
+        # Read-only worksheets do not parse merges, so look for them in the sheet's XML,
+        # streaming, without loading the sheet.
+        self.stream.seek(0)
+        with zipfile.ZipFile(self.stream) as archive:
+            for name in archive.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    with archive.open(name) as sheet_xml:
+                        tail = b""
+                        while chunk := sheet_xml.read(CHUNK_BYTES):
+                            if b"<mergeCell " in tail + chunk:
+                                return True
+                            tail = chunk[-16:]
+        return False
+
+    def _read_rows(self) -> Iterator[RawRow]:
+        workbook, sheet = self._open()
+        try:
+            width = 0
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                values = list(values)
+                if not self.headers:
+                    if is_blank(values):
+                        continue
+                    while values and (values[-1] is None or str(values[-1]).strip() == ""):
+                        values.pop()
+                    self.headers = [
+                        str(value).strip() if value is not None else "" for value in values
+                    ]
+                    width = len(self.headers)
+                    continue
+                if is_blank(values):
+                    continue
+                # A spreadsheet row has no "too few columns": missing cells are empty cells.
+                values += [None] * (width - len(values))
+                yield _sized(values, width, number)
+        finally:
+            workbook.close()
+        if not self.headers:
+            raise FileRefused("The file is empty.")

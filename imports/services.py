@@ -1,0 +1,237 @@
+"""Writes of the imports app: create an import job from an upload, preview it, run it; export."""
+
+import hashlib
+import logging
+from pathlib import PurePath
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from organizations.tenancy import organization_for
+from properties.models import Project
+
+from .models import ImportJob
+from .pipeline import ImportPipeline, OnDuplicate, PipelineResult, RejectedRowsReport, writer_for
+from .readers import SNIFF_BYTES, FileRefused, detect_format, open_table
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 1000
+MAX_BATCH_SIZE = 50_000
+
+
+def _check_project_access(*, actor, project: Project) -> None:
+    if actor is None or actor.is_superuser:
+        return
+    organization = organization_for(actor)
+    if organization is None or organization.pk != project.organization_id:
+        # Same answer as for a missing project: nothing about another tenant leaks.
+        raise PermissionDenied(f"No project with id {project.pk} in your organisation.")
+
+
+def import_job_create(
+    *,
+    actor,
+    project: Project,
+    file,
+    file_name: str | None = None,
+    on_duplicate: str = OnDuplicate.SKIP,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    dry_run: bool = False,
+) -> ImportJob:
+    """Keep the uploaded file in storage and record a pending job for it."""
+    _check_project_access(actor=actor, project=project)
+    if on_duplicate not in OnDuplicate.CHOICES:
+        raise ValidationError(f"on_duplicate must be one of {', '.join(OnDuplicate.CHOICES)}.")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValidationError(f"batch_size must be between 1 and {MAX_BATCH_SIZE:,}.")
+    name = PurePath(file_name or getattr(file, "name", "") or "upload").name[:200]
+
+    digest = hashlib.sha256()
+    size = 0
+    file.seek(0)
+    head = file.read(SNIFF_BYTES)
+    file.seek(0)
+    while chunk := file.read(1024 * 1024):
+        digest.update(chunk)
+        size += len(chunk)
+    file.seek(0)
+    try:
+        file_format = detect_format(head, name)
+    except FileRefused:
+        file_format = ""  # refused with its message when the job runs
+
+    job = ImportJob(
+        project=project,
+        organization_id=project.organization_id,
+        user=actor,
+        file_name=name,
+        sha256=digest.hexdigest(),
+        size_bytes=size,
+        file_format=file_format,
+        options={"on_duplicate": on_duplicate, "batch_size": batch_size, "dry_run": dry_run},
+    )
+    job.save()
+    job.source_file.save(f"{job.pk}-{name}", File(file, name=name), save=True)
+    return job
+
+
+def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool, on_batch=None):
+    report = RejectedRowsReport(reader.headers)
+    try:
+        pipeline = ImportPipeline(
+            project=job.project,
+            reader=reader,
+            writer=writer_for(dry_run=dry_run, actor=actor, change_reason=f"import {job.pk}"),
+            report=report,
+            actor=actor,
+            on_duplicate=job.options.get("on_duplicate", OnDuplicate.SKIP),
+            batch_size=int(job.options.get("batch_size") or DEFAULT_BATCH_SIZE),
+            on_batch=on_batch,
+        )
+    except FileRefused:
+        report.close()
+        raise
+    return pipeline, report
+
+
+def _save_report(job: ImportJob, report: RejectedRowsReport) -> None:
+    if job.rejected_file:
+        job.rejected_file.delete(save=False)
+    if report.count:
+        job.rejected_file.save(f"import-{job.pk}-rejected.csv", report.file(), save=False)
+    report.close()
+
+
+def _fail(job: ImportJob, message: str) -> ImportJob:
+    job.status = ImportJob.Status.FAILED
+    job.error_summary = message
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def import_preview(*, job: ImportJob, actor) -> ImportJob:
+    """Validate the job's file and classify every row (new / update / skip / reject) without
+    writing a property. The totals, samples and ignored columns go to `job.preview`, the rejected
+    rows to `job.rejected_file`; the job stays pending until import_run confirms it."""
+    _check_project_access(actor=actor, project=job.project)
+    job.status = ImportJob.Status.VALIDATING
+    job.save(update_fields=["status"])
+    with job.source_file.open("rb") as source:
+        try:
+            reader = open_table(source, job.file_name)
+            job.file_format = reader.file_format
+            pipeline, report = _pipeline(job=job, actor=actor, reader=reader, dry_run=True)
+            result = pipeline.run()
+        except FileRefused as exc:
+            job.preview = {"refused": str(exc)}
+            return _fail(job, str(exc))
+        except Exception as exc:
+            logger.exception("Preview of import %s failed", job.pk)
+            job.preview = {"refused": f"{type(exc).__name__}: {exc}"}
+            return _fail(job, f"The preview failed: {type(exc).__name__}: {exc}")
+    _save_report(job, report)
+    job.preview = {
+        "totals": result.as_totals(),
+        "samples": result.samples,
+        "rejected_samples": report.samples,
+        "columns": result.columns,
+        "details": reader.details,
+        "seconds": round(result.elapsed, 3),
+    }
+    job.status = ImportJob.Status.PENDING
+    job.save()
+    return job
+
+
+def import_run(*, job: ImportJob, actor, dry_run: bool | None = None) -> ImportJob:
+    """Import the job's file: the valid rows are written, the rejected ones reported.
+
+    All writes of one run share one transaction, so a file that turns out to be unreadable
+    half-way (or any failure) leaves the properties as they were; the job records what
+    happened either way. A job runs once: a second confirm of the same job is refused."""
+    _check_project_access(actor=actor, project=job.project)
+    if dry_run is None:
+        dry_run = bool(job.options.get("dry_run"))
+    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(
+        status=ImportJob.Status.IMPORTING, started_at=timezone.now()
+    )
+    if not claimed:
+        status = ImportJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
+        if status == ImportJob.Status.FAILED and not job.started_at:
+            raise ValidationError(
+                f"Import {job.pk} was refused at the preview; upload a fixed file."
+            )
+        raise ValidationError(f"Import {job.pk} has already run (status {status}).")
+    job.refresh_from_db()
+
+    def progress(result: PipelineResult):
+        job.processed_rows = result.processed
+        job.save(update_fields=["processed_rows"])
+
+    report = None
+    try:
+        with job.source_file.open("rb") as source:
+            reader = open_table(source, job.file_name)
+            job.file_format = reader.file_format
+            pipeline, report = _pipeline(
+                job=job, actor=actor, reader=reader, dry_run=dry_run, on_batch=progress
+            )
+            with transaction.atomic():
+                result = pipeline.run()
+    except FileRefused as exc:
+        if report is not None:
+            report.close()
+        return _fail(job, str(exc))
+    except Exception as exc:
+        logger.exception("Import %s failed", job.pk)
+        if report is not None:
+            report.close()
+        return _fail(job, f"The import failed and nothing was written: {type(exc).__name__}: {exc}")
+
+    _save_report(job, report)
+    job.total_rows = result.total
+    job.processed_rows = result.processed
+    job.created_count = result.created
+    job.updated_count = result.updated
+    job.skipped_count = result.skipped
+    job.rejected_count = result.rejected
+    job.rows_per_second = round(result.total / result.elapsed, 1) if result.elapsed else 0.0
+    job.finished_at = timezone.now()
+    if not result.rejected:
+        job.status = ImportJob.Status.COMPLETED
+    elif result.rejected == result.total:
+        job.status = ImportJob.Status.FAILED
+        job.error_summary = (
+            f"No valid row: all {result.total} rows were rejected. "
+            "Download the rejected rows to see why."
+        )
+    else:
+        job.status = ImportJob.Status.COMPLETED_WITH_ERRORS
+        job.error_summary = f"{result.rejected} of {result.total} rows were rejected."
+    job.save()
+    return job
+
+
+def property_export(*, organization, project: Project | None = None, file_format: str = "csv"):
+    """The organisation's properties (of one project, or all) as CSV / XLSX / JSON bytes or text,
+    with spreadsheet formulas neutralised."""
+    from import_export.formats.base_formats import CSV, JSON, XLSX
+
+    from properties.resources import PropertyExportResource
+    from properties.selectors import property_list
+
+    formats = {"csv": CSV, "xlsx": XLSX, "json": JSON}
+    if file_format not in formats:
+        raise ValidationError(f"format must be one of {', '.join(formats)}.")
+    if project is not None and project.organization_id != organization.pk:
+        raise PermissionDenied(f"No project with id {project.pk} in your organisation.")
+    queryset = property_list(organization=organization, project=project).select_related("project")
+    export_format = formats[file_format]()
+    dataset = PropertyExportResource().export(
+        queryset=queryset.order_by("id"), force_native_type=file_format != "csv"
+    )
+    return export_format.export_data(dataset)

@@ -1,0 +1,44 @@
+import io
+
+import pytest
+
+from imports.services import import_job_create, import_run
+from tests.factories import ProjectFactory
+
+HEADER = "propertyid,address,suburb,postcode,state,estimated value,land area,coordinates"
+
+
+def csv_bytes(*rows: str, header: str = HEADER) -> bytes:
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def valid_row(n: int, **overrides) -> str:
+    values = {
+        "propertyid": f"P-{n:04d}",
+        "address": f"{n} Chapel Street",
+        "suburb": "Richmond",
+        "postcode": "3121",
+        "state": "VIC",
+        "value": str(800_000 + n),
+        "land": "400",
+        "coordinates": '"-37.82,144.99"',
+    }
+    values.update(overrides)
+    return ",".join(values.values())
+
+
+def run_import(project, content: bytes, *, name="properties.csv", actor=None, **options):
+    job = import_job_create(
+        actor=actor, project=project, file=io.BytesIO(content), file_name=name, **options
+    )
+    return import_run(job=job, actor=actor)
+
+
+@pytest.fixture
+def project(tenants):
+    return ProjectFactory(organization=tenants.owner_org, name="Inner Melbourne")
+
+
+@pytest.fixture
+def other_project(tenants):
+    return ProjectFactory(organization=tenants.other_org, name="Elsewhere")
