@@ -1,0 +1,29 @@
+"""django-q2 entry points: take ids, load rows, call one service."""
+
+from organizations.models import Organization
+
+from .models import DataIntegrityReport, IntegrityAlert
+from .services import alert_deliver, backup_alerts_evaluate, integrity_report_create
+
+
+def integrity_check_task(organization_id: int) -> int | None:
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        return None
+    report = integrity_report_create(
+        organization=organization, trigger=DataIntegrityReport.Trigger.SCHEDULE
+    )
+    backup_alerts_evaluate(organization=organization)
+    return report.pk
+
+
+def backup_watch_task() -> int:
+    organizations = list(Organization.objects.all())
+    for organization in organizations:
+        backup_alerts_evaluate(organization=organization)
+    return len(organizations)
+
+
+def alert_deliver_task(alert_id: int) -> str:
+    alert = IntegrityAlert.objects.select_related("organization").get(pk=alert_id)
+    return alert_deliver(alert=alert).webhook_status
