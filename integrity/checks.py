@@ -34,6 +34,8 @@ SEVERITY_RANK = {WARNING: 1, ERROR: 2}
 #: Values the JSON type function returns for a number: jsonb_typeof says "number", SQLite's
 #: json_type "integer" or "real".
 NUMBER_TYPES = ("number", "integer", "real")
+#: jsonb_typeof's and json_type's names for a string.
+TEXT_TYPES = ("string", "text")
 
 #: Australia Post postcode ranges per state (inclusive, 4-digit strings compare like numbers).
 POSTCODE_RANGES = {
@@ -93,12 +95,29 @@ def _is_number(type_expression) -> Q:
 # --- property checks -----------------------------------------------------------------------
 
 
+def _has_address() -> Q:
+    # Tested by JSON type first: SQLite's text of a JSON null is the string "null".
+    return Q(address_type__in=TEXT_TYPES) & ~Q(address_text="")
+
+
+def _address_aliases() -> dict:
+    return {
+        "address_type": JSONType("basic_info", "address"),
+        "address_text": Trim(json_text("basic_info__address")),
+    }
+
+
 def missing_address(organization: Organization) -> QuerySet:
-    # Absent and JSON null both give SQL NULL; Trim catches whitespace-only addresses.
+    """No non-blank string at basic_info.address: absent, null, empty, blank (or not text)."""
+    # Spelled out rather than ~_has_address(): NOT (NULL IN ...) is NULL in SQL, not true.
     return (
         live_properties(organization)
-        .alias(address_text=Trim(json_text("basic_info__address")))
-        .filter(Q(address_text__isnull=True) | Q(address_text=""))
+        .alias(**_address_aliases())
+        .filter(
+            Q(address_type__isnull=True)
+            | ~Q(address_type__in=TEXT_TYPES)
+            | Q(address_text="")
+        )
     )
 
 
@@ -184,10 +203,11 @@ def postcode_out_of_state_range(organization: Organization) -> QuerySet:
         live_properties(organization)
         .alias(
             state_code=Upper(Trim(STATE)),
+            postcode_type=JSONType("basic_info", "postcode"),
             postcode_text=Trim(POSTCODE),
         )
         .alias(postcode_length=Length("postcode_text"))
-        .filter(state_code__in=list(POSTCODE_RANGES), postcode_text__isnull=False)
+        .filter(state_code__in=list(POSTCODE_RANGES), postcode_type__in=[*TEXT_TYPES, *NUMBER_TYPES])
         .exclude(postcode_text="")
         .filter(~(well_formed & in_range))
     )
@@ -334,18 +354,19 @@ def quality_metrics(organization: Organization) -> dict:
     """Property and analysis counts and, per field, the share of live properties that have it:
     one aggregate query over the properties."""
     present = {
-        "address": Q(address_text__isnull=False) & ~Q(address_text=""),
+        "address": _has_address(),
         "coordinates": _is_number("coord_type_0") & _is_number("coord_type_1"),
-        "zoning": Q(zoning_text__isnull=False) & ~Q(zoning_text=""),
+        "zoning": Q(zoning_type__in=TEXT_TYPES) & ~Q(zoning_text=""),
         "land_area": Q(land_area_type__isnull=False) & ~Q(land_area_type="null"),
         "estimated_value": _is_number("value_type"),
     }
     totals = (
         live_properties(organization)
         .alias(
-            address_text=Trim(json_text("basic_info__address")),
+            **_address_aliases(),
             coord_type_0=JSONType("spatial_attributes", "coordinates", "coordinates", 0),
             coord_type_1=JSONType("spatial_attributes", "coordinates", "coordinates", 1),
+            zoning_type=JSONType("planning_controls", "zoning", "primary"),
             zoning_text=Trim(ZONING),
             land_area_type=JSONType("planning_controls", "land_area"),
             value_type=JSONType("financial_metrics", "estimated_value"),
