@@ -50,7 +50,9 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
 
     @admin.display(description="report", ordering="created_at")
     def report_link(self, obj):
-        return format_html("#{} · {}", obj.pk, timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M"))
+        return format_html(
+            "#{} · {}", obj.pk, timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
+        )
 
     @admin.display(description="errors")
     def errors(self, obj):
@@ -115,7 +117,7 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
             path(
                 "run/",
                 self.admin_site.admin_view(self.run_view),
-                name="%s_%s_run" % info,
+                name=f"{info[0]}_{info[1]}_run",
             ),
             *super().get_urls(),
         ]
@@ -180,9 +182,7 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
             "can_run": self.has_run_permission(request),
             **(extra_context or {}),
         }
-        return TemplateResponse(
-            request, "admin/integrity/dataintegrityreport/report.html", context
-        )
+        return TemplateResponse(request, "admin/integrity/dataintegrityreport/report.html", context)
 
 
 @admin.register(IntegrityAlert)

@@ -20,10 +20,10 @@ from properties.models import (
     ESTIMATED_VALUE,
     POSTCODE,
     STATE,
+    ZONING,
     Property,
     PropertyAnalysis,
     Status,
-    ZONING,
     json_text,
 )
 
@@ -113,11 +113,7 @@ def missing_address(organization: Organization) -> QuerySet:
     return (
         live_properties(organization)
         .alias(**_address_aliases())
-        .filter(
-            Q(address_type__isnull=True)
-            | ~Q(address_type__in=TEXT_TYPES)
-            | Q(address_text="")
-        )
+        .filter(Q(address_type__isnull=True) | ~Q(address_type__in=TEXT_TYPES) | Q(address_text=""))
     )
 
 
@@ -207,7 +203,9 @@ def postcode_out_of_state_range(organization: Organization) -> QuerySet:
             postcode_text=Trim(POSTCODE),
         )
         .alias(postcode_length=Length("postcode_text"))
-        .filter(state_code__in=list(POSTCODE_RANGES), postcode_type__in=[*TEXT_TYPES, *NUMBER_TYPES])
+        .filter(
+            state_code__in=list(POSTCODE_RANGES), postcode_type__in=[*TEXT_TYPES, *NUMBER_TYPES]
+        )
         .exclude(postcode_text="")
         .filter(~(well_formed & in_range))
     )
@@ -228,9 +226,7 @@ def orphaned_analysis(organization: Organization) -> QuerySet:
     live_property = Property.objects.filter(pk=OuterRef("property_id")).exclude(
         status=Status.DELETED
     )
-    return PropertyAnalysis.objects.filter(organization=organization).filter(
-        ~Exists(live_property)
-    )
+    return PropertyAnalysis.objects.filter(organization=organization).filter(~Exists(live_property))
 
 
 def stuck_analysis(organization: Organization) -> QuerySet:
@@ -264,8 +260,7 @@ class Check:
         if self.model is Property:
             return [{"id": row.pk, "label": str(row)[:120]} for row in rows]
         return [
-            {"id": row.pk, "label": f"{row.get_analysis_type_display()} #{row.pk}"}
-            for row in rows
+            {"id": row.pk, "label": f"{row.get_analysis_type_display()} #{row.pk}"} for row in rows
         ]
 
 

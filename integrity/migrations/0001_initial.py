@@ -7,66 +7,142 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('organizations', '0002_role_groups'),
+        ("organizations", "0002_role_groups"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DataIntegrityReport',
+            name="DataIntegrityReport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('check_results', models.JSONField(default=list)),
-                ('total_issues', models.PositiveIntegerField(default=0)),
-                ('severity_breakdown', models.JSONField(default=dict)),
-                ('metrics', models.JSONField(default=dict)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('trigger', models.CharField(choices=[('schedule', 'Daily schedule'), ('admin', 'Admin action'), ('command', 'Command')], default='command', max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='integrity_reports', to='organizations.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("check_results", models.JSONField(default=list)),
+                ("total_issues", models.PositiveIntegerField(default=0)),
+                ("severity_breakdown", models.JSONField(default=dict)),
+                ("metrics", models.JSONField(default=dict)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("schedule", "Daily schedule"),
+                            ("admin", "Admin action"),
+                            ("command", "Command"),
+                        ],
+                        default="command",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="integrity_reports",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'data integrity report',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "data integrity report",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='IntegrityAlert',
+            name="IntegrityAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('check_rose', 'Error check rose'), ('backup_failed', 'Backup failed'), ('backup_overdue', 'Backup overdue')], max_length=20)),
-                ('condition', models.CharField(max_length=200)),
-                ('subject', models.CharField(max_length=200)),
-                ('message', models.TextField()),
-                ('payload', models.JSONField(default=dict)),
-                ('email_recipients', models.JSONField(blank=True, default=list)),
-                ('webhook_url', models.CharField(blank=True, max_length=500)),
-                ('webhook_status', models.CharField(blank=True, max_length=300)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('cleared_at', models.DateTimeField(blank=True, null=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='integrity_alerts', to='organizations.organization')),
-                ('report', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='integrity.dataintegrityreport')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("check_rose", "Error check rose"),
+                            ("backup_failed", "Backup failed"),
+                            ("backup_overdue", "Backup overdue"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("condition", models.CharField(max_length=200)),
+                ("subject", models.CharField(max_length=200)),
+                ("message", models.TextField()),
+                ("payload", models.JSONField(default=dict)),
+                ("email_recipients", models.JSONField(blank=True, default=list)),
+                ("webhook_url", models.CharField(blank=True, max_length=500)),
+                ("webhook_status", models.CharField(blank=True, max_length=300)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("cleared_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="integrity_alerts",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "report",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="integrity.dataintegrityreport",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='dataintegrityreport',
-            index=models.Index(fields=['organization', '-created_at'], name='integrity_report_org_idx'),
+            model_name="dataintegrityreport",
+            index=models.Index(
+                fields=["organization", "-created_at"], name="integrity_report_org_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='integrityalert',
-            index=models.Index(fields=['organization', 'condition'], name='integrity_alert_cond_idx'),
+            model_name="integrityalert",
+            index=models.Index(
+                fields=["organization", "condition"], name="integrity_alert_cond_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='integrityalert',
-            constraint=models.UniqueConstraint(condition=models.Q(('cleared_at__isnull', True)), fields=('organization', 'condition'), name='integrity_alert_one_open'),
+            model_name="integrityalert",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("cleared_at__isnull", True)),
+                fields=("organization", "condition"),
+                name="integrity_alert_one_open",
+            ),
         ),
     ]

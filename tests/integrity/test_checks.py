@@ -59,9 +59,21 @@ def test_a_check_count_is_one_query(planted, tenants, django_assert_num_queries)
 def test_quality_metrics_measure_completeness_of_live_properties(db):
     organization = OrganizationFactory(slug="metrics-org")
     project = ProjectFactory(organization=organization)
-    PropertyFactory(project=project, planning_controls={"zoning": {"primary": "R1"}, "land_area": 512})
-    PropertyFactory(project=project, basic_info={"address": " "}, spatial_attributes={}, planning_controls={}, financial_metrics={})
-    PropertyFactory(project=project, spatial_attributes={"coordinates": {"type": "Point", "coordinates": ["x", 1]}}, planning_controls={"zoning": {"primary": ""}, "land_area": None})
+    PropertyFactory(
+        project=project, planning_controls={"zoning": {"primary": "R1"}, "land_area": 512}
+    )
+    PropertyFactory(
+        project=project,
+        basic_info={"address": " "},
+        spatial_attributes={},
+        planning_controls={},
+        financial_metrics={},
+    )
+    PropertyFactory(
+        project=project,
+        spatial_attributes={"coordinates": {"type": "Point", "coordinates": ["x", 1]}},
+        planning_controls={"zoning": {"primary": ""}, "land_area": None},
+    )
     PropertyFactory(project=project)
     PropertyFactory(project=project, status="deleted", basic_info={})
     metrics = quality_metrics(organization)
@@ -79,10 +91,10 @@ def test_quality_metrics_measure_completeness_of_live_properties(db):
     assert quality_metrics(empty)["completeness"]["address"] is None
 
 
-def test_a_property_moved_by_raw_update_is_reported_to_the_organisation_it_claims(
-    planted, tenants
-):
-    stray = Property.objects.get(pk=next(iter(planted.offending["owner-org"]["organization_mismatch"])))
+def test_a_property_moved_by_raw_update_is_reported_to_the_organisation_it_claims(planted, tenants):
+    stray = Property.objects.get(
+        pk=next(iter(planted.offending["owner-org"]["organization_mismatch"]))
+    )
     assert stray.organization_id == tenants.owner_org.pk
     assert stray.project.organization_id == tenants.other_org.pk
     assert PropertyAnalysis.objects.filter(organization=tenants.other_org).exists()

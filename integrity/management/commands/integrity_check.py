@@ -49,8 +49,7 @@ class Command(BaseCommand):
             )
             for result in report.check_results:
                 self.stdout.write(
-                    f"check={result['slug']} severity={result['severity']} "
-                    f"count={result['count']}"
+                    f"check={result['slug']} severity={result['severity']} count={result['count']}"
                 )
                 if (
                     threshold is not None
