@@ -1,5 +1,6 @@
 """Server-side SVG line charts for the report page: no JavaScript, no CDN."""
 
+import math
 from datetime import datetime, timedelta
 
 from django.utils.html import escape
@@ -20,10 +21,14 @@ def line_chart(
 ) -> SafeString:
     """One line per (label, points) over the time range start..end. Every text that reaches
     the SVG is escaped: labels come from the database."""
+    legend_rows = (len(series) + 2) // 3 if len(series) > 1 else 0
     left, right, top, bottom = 48, 12, 22, 28
-    plot_width, plot_height = width - left - right, height - top - bottom
+    height += 14 * legend_rows
+    plot_width = width - left - right
+    plot_height = height - top - bottom - 14 * legend_rows
     values = [value for _, points in series for _, value in points if value is not None]
-    y_max = 1.0 if percent else max([1.0, *values])
+    # Counts get whole-number axes; shares run 0..100%.
+    y_max = 1.0 if percent else float(math.ceil(max([1.0, *values])))
     span = max((end - start).total_seconds(), 1.0)
 
     def x(moment: datetime) -> float:
@@ -44,15 +49,16 @@ def line_chart(
         f'<rect x="{left}" y="{top}" width="{plot_width}" height="{plot_height}" '
         'fill="none" stroke="#ccc"/>',
     ]
-    for fraction in (0, 0.5, 1):
-        value = y_max * fraction
+    ticks = (0, 0.5, 1) if percent or y_max >= 2 else (0, 1)
+    for fraction in ticks:
+        value = y_max * fraction if percent else round(y_max * fraction)
         parts.append(
             f'<text x="{left - 4}" y="{y(value) + 4:.1f}" font-size="10" '
             f'text-anchor="end">{label(value)}</text>'
         )
     for moment, anchor in ((start, "start"), (end, "end")):
         parts.append(
-            f'<text x="{x(moment):.1f}" y="{height - 8}" font-size="10" '
+            f'<text x="{x(moment):.1f}" y="{top + plot_height + 18}" font-size="10" '
             f'text-anchor="{anchor}">{moment:%Y-%m-%d}</text>'
         )
     for index, (name, points) in enumerate(series):
@@ -70,8 +76,8 @@ def line_chart(
                 f"<title>{escape(name)} {moment:%Y-%m-%d %H:%M}: {label(value)}</title></circle>"
             )
         if len(series) > 1:
-            legend_x = left + 8 + (index % 3) * 170
-            legend_y = top + 12 + (index // 3) * 12
+            legend_x = left + (index % 3) * 170
+            legend_y = top + plot_height + 34 + (index // 3) * 14
             parts.append(
                 f'<text x="{legend_x}" y="{legend_y}" font-size="10" fill="{colour}">'
                 f"{escape(name)}</text>"
