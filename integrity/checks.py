@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import models
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Cast, Coalesce, Length, Trim, Upper
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Abs, Cast, Coalesce, Length, Trim, Upper
 from django.utils import timezone
 
 from organizations.models import Organization
@@ -102,7 +102,11 @@ def _has_address() -> Q:
 
 def _address_aliases() -> dict:
     return {
-        "address_type": JSONType("basic_info", "address"),
+        # Coalesced so that one comparison covers an absent address too (NOT (NULL IN ...) is
+        # NULL in SQL, not true).
+        "address_type": Coalesce(
+            JSONType("basic_info", "address"), Value("absent"), output_field=models.TextField()
+        ),
         "address_text": Trim(json_text("basic_info__address")),
     }
 
@@ -117,42 +121,42 @@ def missing_address(organization: Organization) -> QuerySet:
     )
 
 
-def _coordinate(index: int) -> models.Case:
-    # The cast only runs on numbers: casting a JSON string to a float fails on PostgreSQL.
-    type_expression = JSONType("spatial_attributes", "coordinates", "coordinates", index)
-    return models.Case(
-        models.When(
-            Q(**{f"coord_type_{index}__in": NUMBER_TYPES}),
-            then=Cast(
-                json_text(f"spatial_attributes__coordinates__coordinates__{index}"),
-                models.FloatField(),
-            ),
-        ),
-        default=None,
-        output_field=models.FloatField(),
-    ), type_expression
+def _coordinate(index: int) -> Cast:
+    return Cast(
+        json_text(f"spatial_attributes__coordinates__coordinates__{index}"), models.FloatField()
+    )
 
 
 def invalid_coordinates(organization: Organization) -> QuerySet:
-    longitude, longitude_type = _coordinate(0)
-    latitude, latitude_type = _coordinate(1)
-    queryset = live_properties(organization).alias(
-        point_type=JSONType("spatial_attributes", "coordinates"),
-        coord_type_0=longitude_type,
-        coord_type_1=latitude_type,
+    # One CASE per row: the casts to float only run once both values are known to be numbers
+    # (casting a JSON string fails on PostgreSQL), and each JSON type is computed once.
+    both_numbers = _is_number("longitude_type") & _is_number("latitude_type")
+    out_of_range = models.ExpressionWrapper(
+        Q(longitude_abs__gt=180) | Q(latitude_abs__gt=90), output_field=models.BooleanField()
     )
-    queryset = queryset.alias(longitude=longitude, latitude=latitude)
-    present = Q(point_type__isnull=False) & ~Q(point_type="null")
-    not_numbers = (
-        Q(coord_type_0__isnull=True)
-        | ~_is_number("coord_type_0")
-        | Q(coord_type_1__isnull=True)
-        | ~_is_number("coord_type_1")
+    return (
+        live_properties(organization)
+        .alias(
+            point_type=Coalesce(
+                JSONType("spatial_attributes", "coordinates"),
+                Value("null"),
+                output_field=models.TextField(),
+            ),
+            longitude_type=JSONType("spatial_attributes", "coordinates", "coordinates", 0),
+            latitude_type=JSONType("spatial_attributes", "coordinates", "coordinates", 1),
+            longitude_abs=Abs(_coordinate(0)),
+            latitude_abs=Abs(_coordinate(1)),
+        )
+        .filter(~Q(point_type="null"))
+        .alias(
+            invalid=models.Case(
+                models.When(both_numbers, then=out_of_range),
+                default=models.Value(True),
+                output_field=models.BooleanField(),
+            )
+        )
+        .filter(invalid=True)
     )
-    out_of_range = (
-        Q(longitude__lt=-180) | Q(longitude__gt=180) | Q(latitude__lt=-90) | Q(latitude__gt=90)
-    )
-    return queryset.filter(present & (not_numbers | out_of_range))
 
 
 def unrealistic_value(organization: Organization) -> QuerySet:
