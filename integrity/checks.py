@@ -72,6 +72,8 @@ class JSONType(models.Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         column, params = compiler.compile(self.source_expressions[0])
+        if len(self.path) == 1:
+            return f"jsonb_typeof({column} -> %s)", (*params, self.path[0])
         return f"jsonb_typeof({column} #> %s)", (*params, self.path)
 
     def as_sqlite(self, compiler, connection, **extra_context):
