@@ -12,6 +12,7 @@ from integrity.services import (
     BACKUP_WATCH_SCHEDULE,
     SCHEDULE_PREFIX,
     backup_alerts_evaluate,
+    cron_interval,
     integrity_report_create,
     integrity_schedules_sync,
     optional_model,
@@ -212,3 +213,10 @@ def test_due_schedule_runs_the_check_through_django_q(planted, tenants):
 def test_backup_alerts_are_a_no_op_without_the_backups_app(tenants):
     backup_alerts_evaluate(organization=tenants.owner_org)
     assert not IntegrityAlert.objects.exists()
+
+
+def test_cron_interval_is_the_gap_between_two_runs():
+    now = timezone.now()
+    assert cron_interval("0 2 * * *", now=now) == timedelta(days=1)
+    assert cron_interval("0 */6 * * *", now=now) == timedelta(hours=6)
+    assert cron_interval("30 1 * * 0", now=now) == timedelta(days=7)
