@@ -1,18 +1,23 @@
 """django-q2 entry points: take ids, load rows, call one service."""
 
+from django.contrib.auth import get_user_model
+
 from organizations.models import Organization
 
 from .models import DataIntegrityReport, IntegrityAlert
 from .services import alert_deliver, backup_alerts_evaluate, integrity_report_create
 
 
-def integrity_check_task(organization_id: int) -> int | None:
+def integrity_check_task(
+    organization_id: int,
+    trigger: str = DataIntegrityReport.Trigger.SCHEDULE,
+    actor_id: int | None = None,
+) -> int | None:
     organization = Organization.objects.filter(pk=organization_id).first()
     if organization is None:
         return None
-    report = integrity_report_create(
-        organization=organization, trigger=DataIntegrityReport.Trigger.SCHEDULE
-    )
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    report = integrity_report_create(organization=organization, actor=actor, trigger=trigger)
     backup_alerts_evaluate(organization=organization)
     return report.pk
 

@@ -114,6 +114,8 @@ def _rows(client, user, report):
 def test_superuser_link_is_limited_to_the_reports_organisation(client, planted, reports):
     root = UserFactory(username="root", is_superuser=True)
     client.force_login(root)
+    listed = client.get(CHANGELIST + f"?organization__id__exact={reports['other'].organization_id}")
+    assert [r.pk for r in listed.context["cl"].result_list] == [reports["other"].pk]
     rows = client.get(_report_url(reports["other"])).context["checks"]
     link = next(r for r in rows if r["slug"] == "missing_address")["changelist_url"]
     shown = {row.pk for row in client.get(link).context["cl"].result_list}
@@ -130,7 +132,8 @@ def test_run_checks_now_action_and_button_store_reports(client, tenants, reports
     assert response.status_code == 200
     newest = DataIntegrityReport.objects.filter(organization=tenants.owner_org).first()
     assert newest.trigger == "admin" and newest.created_by == tenants.manager
-    assert f"report #{newest.pk}" in response.content.decode()
+    assert "Checks started for Owner Org" in response.content.decode()
+    assert newest.pk in [r.pk for r in response.context["cl"].result_list]
 
     response = client.post(RUN)
     assert response.status_code == 302
@@ -156,6 +159,9 @@ def test_alerts_are_listed_for_their_organisation_only(client, tenants, reports)
     owner_alert = IntegrityAlert.objects.filter(organization=tenants.owner_org).first()
     detail = reverse("admin:integrity_integrityalert_change", args=[owner_alert.pk])
     assert client.get(detail).status_code == 404
+    # Alerts name the admins they were sent to: managers and admins only.
+    client.force_login(tenants.viewer)
+    assert client.get(url).status_code == 403
 
 
 def test_dashboard_panel_shows_each_visible_organisations_latest_report(client, tenants, reports):
