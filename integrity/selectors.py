@@ -122,9 +122,8 @@ def dashboard_rows(*, user) -> list[dict]:
         }
         if BackupExecution is not None:
             row["backup"] = (
-                BackupExecution.objects.filter(organization=organization)
-                .order_by("-started_at", "-pk")
-                .first()
+                # The most recently created execution, started or not.
+                BackupExecution.objects.filter(organization=organization).order_by("-pk").first()
             )
         if ImportJob is not None:
             jobs = list(

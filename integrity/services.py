@@ -6,6 +6,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.core.mail import send_mail
@@ -259,7 +260,11 @@ def alert_deliver(*, alert: IntegrityAlert) -> IntegrityAlert:
     that fails is recorded on the alert; it does not stop the e-mail."""
     if alert.email_recipients:
         send_mail(alert.subject, alert.message, None, alert.email_recipients)
-    if alert.webhook_url:
+    if alert.webhook_url and urlsplit(alert.webhook_url).scheme not in ("http", "https"):
+        # urllib would also open file:// and ftp:// URLs; an organisation setting must not
+        # make the server read its own files.
+        alert.webhook_status = "refused: not an http(s) URL"
+    elif alert.webhook_url:
         body = json.dumps(alert_payload(alert)).encode()
         request = urllib.request.Request(
             alert.webhook_url,
@@ -303,6 +308,13 @@ def backup_execution_alert(*, execution) -> None:
         backup_alerts_evaluate(organization=organization)
 
 
+def _duration(interval: timedelta) -> str:
+    hours = round(interval.total_seconds() / 3600)
+    if hours >= 48 and hours % 24 == 0:
+        return f"{hours // 24} days"
+    return f"{hours} hours" if hours != 1 else "1 hour"
+
+
 def cron_interval(expression: str, *, now: datetime) -> timedelta:
     from croniter import croniter
 
@@ -337,10 +349,12 @@ def backup_alerts_evaluate(*, organization: Organization, now: datetime | None =
                 organization=organization,
                 kind=IntegrityAlert.Kind.BACKUP_OVERDUE,
                 condition=condition,
-                subject=f"[{organization.slug}] No completed backup for over {2 * interval}",
+                subject=(
+                    f"[{organization.slug}] No completed backup for over {_duration(2 * interval)}"
+                ),
                 message=(
                     f"The backup schedule '{config.schedule_cron}' of {organization.name} runs "
-                    f"every {interval}; the last completed backup was "
+                    f"every {_duration(interval)}; the last completed backup was "
                     f"{last_completed.isoformat() if last_completed else 'never'}."
                 ),
                 payload={

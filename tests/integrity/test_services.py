@@ -162,6 +162,16 @@ def test_unreachable_webhook_is_recorded_and_email_still_sent(
     assert len(mail.outbox) == 1
 
 
+def test_non_http_webhook_is_refused(tenants, django_capture_on_commit_callbacks):
+    tenants.owner_org.settings = {"alert_webhook_url": "file:///etc/passwd"}
+    tenants.owner_org.save()
+    PropertyFactory(project__organization=tenants.owner_org, basic_info={})
+    with django_capture_on_commit_callbacks(execute=True):
+        integrity_report_create(organization=tenants.owner_org)
+    assert IntegrityAlert.objects.get().webhook_status == "refused: not an http(s) URL"
+    assert len(mail.outbox) == 1
+
+
 def test_schedules_are_derived_for_every_organisation(tenants):
     Schedule.objects.all().delete()
     result = integrity_schedules_sync()
