@@ -114,6 +114,8 @@ def _rows(client, user, report):
 def test_superuser_link_is_limited_to_the_reports_organisation(client, planted, reports):
     root = UserFactory(username="root", is_superuser=True)
     client.force_login(root)
+    index = client.get(reverse("admin:index")).content.decode()
+    assert 'data-organization="owner-org"' in index and 'data-organization="other-org"' in index
     listed = client.get(CHANGELIST + f"?organization__id__exact={reports['other'].organization_id}")
     assert [r.pk for r in listed.context["cl"].result_list] == [reports["other"].pk]
     rows = client.get(_report_url(reports["other"])).context["checks"]

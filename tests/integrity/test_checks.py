@@ -1,8 +1,14 @@
 import pytest
+from django.db import connection
 
 from integrity.checks import CHECKS, REGISTRY, live_properties, quality_metrics
 from properties.models import Property, PropertyAnalysis
-from tests.factories import OrganizationFactory, ProjectFactory, PropertyFactory
+from tests.factories import (
+    OrganizationFactory,
+    ProjectFactory,
+    PropertyAnalysisFactory,
+    PropertyFactory,
+)
 
 from .conftest import EXPECTED
 
@@ -98,3 +104,19 @@ def test_a_property_moved_by_raw_update_is_reported_to_the_organisation_it_claim
     assert stray.organization_id == tenants.owner_org.pk
     assert stray.project.organization_id == tenants.other_org.pk
     assert PropertyAnalysis.objects.filter(organization=tenants.other_org).exists()
+
+
+def test_an_analysis_whose_property_row_is_gone_is_orphaned(tenants):
+    """Foreign keys are deferred on both databases, so inside the test's transaction a raw
+    DELETE can leave an analysis pointing nowhere, as a bad restore or manual SQL would."""
+    analysis = PropertyAnalysisFactory(property__project__organization=tenants.owner_org)
+    check = REGISTRY["orphaned_analysis"]
+    assert check.count(tenants.owner_org) == 0
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM properties_property WHERE id = %s", [analysis.property_id])
+    assert check.count(tenants.owner_org) == 1
+    assert list(check.offending(tenants.owner_org)) == [analysis]
+    assert check.count(tenants.other_org) == 0
+    # Leave the database consistent for the deferred constraint check at teardown.
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM properties_propertyanalysis WHERE id = %s", [analysis.pk])
