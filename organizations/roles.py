@@ -42,6 +42,7 @@ MANAGER = USER + [
     "backups.change_backupexecution",
     "backups.restore_backupexecution",
     "integrity.add_dataintegrityreport",
+    "integrity.view_integrityalert",
 ]
 ADMIN = MANAGER + [
     "organizations.change_organization",

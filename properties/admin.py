@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import Q
 
 from imports.admin_import import PropertyImportMixin
+from integrity.admin_filters import IntegrityCheckFilter
 from organizations.models import Organization
 from organizations.tenancy import TenantHistoryAdmin, organization_for, scope_queryset
 
@@ -99,7 +100,7 @@ class PropertyAdmin(PropertyImportMixin, TenantHistoryAdmin):
         "status",
         "project",
     )
-    list_filter = (TenantProjectFilter, "status", StateFilter, ZoningFilter)
+    list_filter = (TenantProjectFilter, "status", StateFilter, ZoningFilter, IntegrityCheckFilter)
     list_select_related = ("project",)
     search_help_text = "Address contains, suburb, 4-digit postcode or external id."
     search_fields = ("external_id",)  # widened in get_search_results
@@ -197,7 +198,7 @@ class ProjectAdmin(TenantHistoryAdmin):
 @admin.register(PropertyAnalysis)
 class PropertyAnalysisAdmin(TenantHistoryAdmin):
     list_display = ("property", "analysis_type", "status", "started_at", "completed_at")
-    list_filter = ("analysis_type", "status")
+    list_filter = ("analysis_type", "status", IntegrityCheckFilter)
     list_select_related = ("property",)
     autocomplete_fields = ("property",)
     readonly_fields = ("created_by", "created_at")

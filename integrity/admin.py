@@ -1,0 +1,247 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django_q.tasks import async_task
+
+from organizations.models import Organization
+from organizations.tenancy import TenantScopedAdmin, organization_for
+
+from .charts import line_chart, trend_window
+from .checks import CHECKS, COMPLETENESS_FIELDS
+from .models import DataIntegrityReport, IntegrityAlert
+from .selectors import TREND_DAYS, check_rows, completeness_rows, report_trend
+
+RUN_PERMISSION = "integrity.add_dataintegrityreport"
+
+
+def _coloured(count: int, colour: str):
+    if not count:
+        return format_html('<span style="color:#2e7d32">0</span>')
+    return format_html('<strong style="color:{}">{}</strong>', colour, f"{count:,}")
+
+
+@admin.register(DataIntegrityReport)
+class DataIntegrityReportAdmin(TenantScopedAdmin):
+    list_display = (
+        "report_link",
+        "organization",
+        "errors",
+        "warnings",
+        "total_issues",
+        "property_count",
+        "duration_ms",
+        "trigger",
+    )
+    list_filter = ("trigger",)
+    list_select_related = ("organization",)
+    ordering = ("-created_at", "-id")
+    date_hierarchy = "created_at"
+    actions = ["run_checks_now"]
+    change_list_template = "admin/integrity/dataintegrityreport/change_list.html"
+
+    def get_list_display(self, request):
+        if request.user.is_superuser:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "organization")
+
+    def get_list_filter(self, request):
+        if request.user.is_superuser:
+            return ("organization", *self.list_filter)
+        return self.list_filter
+
+    @admin.display(description="report", ordering="created_at")
+    def report_link(self, obj):
+        return format_html(
+            "#{} · {}", obj.pk, timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
+        )
+
+    @admin.display(description="errors")
+    def errors(self, obj):
+        return _coloured(obj.error_count, "#c62828")
+
+    @admin.display(description="warnings")
+    def warnings(self, obj):
+        return _coloured(obj.warning_count, "#ef6c00")
+
+    @admin.display(description="properties")
+    def property_count(self, obj):
+        return f"{(obj.metrics or {}).get('property_count', 0):,}"
+
+    # Reports are written by the checks only: the admin reads them and runs new ones.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_run_permission(self, request):
+        return self._is_member(request) and request.user.has_perm(RUN_PERMISSION)
+
+    def _organizations_to_run(self, request, queryset=None):
+        if request.user.is_superuser:
+            if queryset is not None:
+                return list(Organization.objects.filter(integrity_reports__in=queryset).distinct())
+            return list(Organization.objects.all())
+        organization = organization_for(request.user)
+        return [organization] if organization else []
+
+    def _run(self, request, organizations):
+        # A large organisation's checks take seconds (about 10 s for a million properties), so
+        # they run as a django-q2 task rather than inside the request.
+        for organization in organizations:
+            async_task(
+                "integrity.tasks.integrity_check_task",
+                organization.pk,
+                trigger=DataIntegrityReport.Trigger.ADMIN,
+                actor_id=request.user.pk,
+                group=f"integrity-check:{organization.pk}",
+            )
+        if organizations:
+            self.message_user(
+                request,
+                "Checks started for {}; the report appears in this list when they finish.".format(
+                    ", ".join(organization.name for organization in organizations)
+                ),
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Run checks now", permissions=["run"])
+    def run_checks_now(self, request, queryset):
+        self._run(request, self._organizations_to_run(request, queryset))
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "run/",
+                self.admin_site.admin_view(self.run_view),
+                name=f"{info[0]}_{info[1]}_run",
+            ),
+            *super().get_urls(),
+        ]
+
+    def run_view(self, request):
+        """The changelist's "Run checks now" button: works before any report exists."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        self._run(request, self._organizations_to_run(request))
+        return HttpResponseRedirect(reverse("admin:integrity_dataintegrityreport_changelist"))
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_run": self.has_run_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        report = self.get_object(request, object_id)
+        if report is None or not self.has_view_permission(request, report):
+            self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        start, end = trend_window(timezone.now(), TREND_DAYS)
+        trend = report_trend(organization=report.organization, until=end)
+        count_charts = [
+            line_chart(
+                [(check.title, [(p["created_at"], p["counts"].get(check.slug)) for p in trend])],
+                start=start,
+                end=end,
+                title=f"{check.title} ({check.severity}), last {TREND_DAYS} days",
+                width=360,
+                height=140,
+            )
+            for check in CHECKS
+        ]
+        completeness_chart = line_chart(
+            [
+                (
+                    field.replace("_", " "),
+                    [(p["created_at"], p["completeness"].get(field)) for p in trend],
+                )
+                for field in COMPLETENESS_FIELDS
+            ],
+            start=start,
+            end=end,
+            title=f"Completeness, last {TREND_DAYS} days",
+            percent=True,
+            width=740,
+            height=200,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": str(report),
+            "subtitle": report.organization.name,
+            "report": report,
+            "checks": check_rows(report),
+            "completeness": completeness_rows(report),
+            "count_charts": count_charts,
+            "completeness_chart": completeness_chart,
+            "trend_points": len(trend),
+            "has_view_permission": True,
+            "can_run": self.has_run_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/integrity/dataintegrityreport/report.html", context)
+
+
+@admin.register(IntegrityAlert)
+class IntegrityAlertAdmin(TenantScopedAdmin):
+    list_display = (
+        "created_at",
+        "organization",
+        "kind",
+        "subject",
+        "state",
+        "recipient_count",
+        "webhook_status",
+        "cleared_at",
+    )
+    list_filter = ("kind",)
+    list_select_related = ("organization",)
+    search_fields = ("subject", "condition")
+    ordering = ("-created_at", "-id")
+    readonly_fields = (
+        "organization",
+        "kind",
+        "condition",
+        "subject",
+        "message",
+        "payload",
+        "report",
+        "email_recipients",
+        "webhook_url",
+        "webhook_status",
+        "delivered_at",
+        "created_at",
+        "cleared_at",
+    )
+
+    def get_list_display(self, request):
+        if request.user.is_superuser:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "organization")
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.is_open:
+            return format_html('<strong style="color:#c62828">{}</strong>', "open")
+        return "cleared"
+
+    @admin.display(description="e-mailed")
+    def recipient_count(self, obj):
+        return len(obj.email_recipients or [])
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser

@@ -1,0 +1,42 @@
+"""The changelist filter behind each check's link on the report page."""
+
+from django.contrib import admin
+from django.db.models import Q
+
+from organizations.models import Organization
+from organizations.tenancy import organization_for
+
+from .checks import REGISTRY, checks_for
+
+ORGANIZATION_PARAMETER = "organization__id__exact"
+
+
+class IntegrityCheckFilter(admin.SimpleListFilter):
+    """`?integrity_check=<slug>` keeps exactly the rows the check reports for the acting user's
+    organisation (a superuser's: the organisation in the link, or every organisation)."""
+
+    title = "integrity check"
+    parameter_name = "integrity_check"
+
+    def lookups(self, request, model_admin):
+        return [(check.slug, check.title) for check in checks_for(model_admin.model)]
+
+    def queryset(self, request, queryset):
+        slug = self.value()
+        if not slug:
+            return queryset
+        check = REGISTRY.get(slug)
+        if check is None or check.model is not queryset.model:
+            return queryset.none()
+        if request.user.is_superuser:
+            organizations = Organization.objects.all()
+            organization_id = request.GET.get(ORGANIZATION_PARAMETER)
+            if organization_id and organization_id.isdigit():
+                organizations = organizations.filter(pk=organization_id)
+        else:
+            organization = organization_for(request.user)
+            organizations = [organization] if organization else []
+        condition = Q(pk__in=[])
+        for organization in organizations:
+            condition |= Q(pk__in=check.offending(organization).values("pk"))
+        return queryset.filter(condition)

@@ -1,0 +1,389 @@
+"""The registry of integrity checks.
+
+Each check turns an organisation into a queryset of its offending rows. The same queryset feeds
+the report's count and samples and the admin changelist filter behind each check's link, so the
+number on the report and the rows behind the link cannot disagree. Every condition is SQL the
+database evaluates (no Python loops over rows) and works on PostgreSQL and SQLite.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Abs, Cast, Coalesce, Length, Trim, Upper
+from django.utils import timezone
+
+from organizations.models import Organization
+from properties.models import (
+    ESTIMATED_VALUE,
+    POSTCODE,
+    STATE,
+    ZONING,
+    Property,
+    PropertyAnalysis,
+    Status,
+    json_text,
+)
+
+ERROR = "ERROR"
+WARNING = "WARNING"
+SEVERITY_RANK = {WARNING: 1, ERROR: 2}
+
+#: Values the JSON type function returns for a number: jsonb_typeof says "number", SQLite's
+#: json_type "integer" or "real".
+NUMBER_TYPES = ("number", "integer", "real")
+#: jsonb_typeof's and json_type's names for a string.
+TEXT_TYPES = ("string", "text")
+
+#: Australia Post postcode ranges per state (inclusive, 4-digit strings compare like numbers).
+POSTCODE_RANGES = {
+    "NSW": [("1000", "1999"), ("2000", "2599"), ("2619", "2899"), ("2921", "2999")],
+    "ACT": [("0200", "0299"), ("2600", "2618"), ("2900", "2920")],
+    "VIC": [("3000", "3999"), ("8000", "8999")],
+    "QLD": [("4000", "4999"), ("9000", "9999")],
+    "SA": [("5000", "5999")],
+    "WA": [("6000", "6999")],
+    "TAS": [("7000", "7999")],
+    "NT": [("0800", "0999")],
+}
+
+#: The estimated-value check's bounds. Import accepts 0 < value < 50,000,000; a value the import
+#: accepts may still be implausible (a $500 house), which is what this check reports.
+VALUE_MIN = 1_000
+VALUE_MAX = 50_000_000
+
+STUCK_AFTER = timedelta(days=1)
+
+
+class JSONType(models.Func):
+    """The JSON type of the value at `path` inside a JSON column, NULL when the path is absent.
+
+    PostgreSQL's jsonb_typeof answers "number"/"string"/"null"...; SQLite's json_type answers
+    "integer"/"real"/"text"/"null"... Compare against NUMBER_TYPES for "is a number".
+    """
+
+    output_field = models.TextField()
+
+    def __init__(self, field: str, *path: str | int):
+        self.path = [str(part) for part in path]
+        super().__init__(models.F(field))
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        column, params = compiler.compile(self.source_expressions[0])
+        if len(self.path) == 1:
+            return f"jsonb_typeof({column} -> %s)", (*params, self.path[0])
+        return f"jsonb_typeof({column} #> %s)", (*params, self.path)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        column, params = compiler.compile(self.source_expressions[0])
+        json_path = "$" + "".join(
+            f"[{part}]" if part.isdigit() else f'."{part}"' for part in self.path
+        )
+        return f"json_type({column}, %s)", (*params, json_path)
+
+
+def live_properties(organization: Organization) -> QuerySet:
+    """The organisation's properties that are not soft-deleted: what every property check and
+    metric looks at."""
+    return Property.objects.filter(organization=organization).exclude(status=Status.DELETED)
+
+
+def _is_number(type_expression) -> Q:
+    return Q(**{f"{type_expression}__in": NUMBER_TYPES})
+
+
+# --- property checks -----------------------------------------------------------------------
+
+
+def _has_address() -> Q:
+    # Tested by JSON type first: SQLite's text of a JSON null is the string "null".
+    return Q(address_type__in=TEXT_TYPES) & ~Q(address_text="")
+
+
+def _address_aliases() -> dict:
+    return {
+        # Coalesced so that one comparison covers an absent address too (NOT (NULL IN ...) is
+        # NULL in SQL, not true).
+        "address_type": Coalesce(
+            JSONType("basic_info", "address"), Value("absent"), output_field=models.TextField()
+        ),
+        "address_text": Trim(json_text("basic_info__address")),
+    }
+
+
+def missing_address(organization: Organization) -> QuerySet:
+    """No non-blank string at basic_info.address: absent, null, empty, blank (or not text)."""
+    return (
+        live_properties(organization)
+        .alias(**_address_aliases())
+        .filter(~Q(address_type__in=TEXT_TYPES) | Q(address_text=""))
+    )
+
+
+def _coordinate(index: int) -> Cast:
+    return Cast(
+        json_text(f"spatial_attributes__coordinates__coordinates__{index}"), models.FloatField()
+    )
+
+
+def invalid_coordinates(organization: Organization) -> QuerySet:
+    # One CASE per row: the casts to float only run once both values are known to be numbers
+    # (casting a JSON string fails on PostgreSQL), and each JSON type is computed once.
+    both_numbers = _is_number("longitude_type") & _is_number("latitude_type")
+    out_of_range = models.ExpressionWrapper(
+        Q(longitude_abs__gt=180) | Q(latitude_abs__gt=90), output_field=models.BooleanField()
+    )
+    return (
+        live_properties(organization)
+        .alias(
+            point_type=Coalesce(
+                JSONType("spatial_attributes", "coordinates"),
+                Value("null"),
+                output_field=models.TextField(),
+            ),
+            longitude_type=JSONType("spatial_attributes", "coordinates", "coordinates", 0),
+            latitude_type=JSONType("spatial_attributes", "coordinates", "coordinates", 1),
+            longitude_abs=Abs(_coordinate(0)),
+            latitude_abs=Abs(_coordinate(1)),
+        )
+        .filter(~Q(point_type="null"))
+        .alias(
+            invalid=models.Case(
+                models.When(both_numbers, then=out_of_range),
+                default=models.Value(True),
+                output_field=models.BooleanField(),
+            )
+        )
+        .filter(invalid=True)
+    )
+
+
+def unrealistic_value(organization: Organization) -> QuerySet:
+    # ESTIMATED_VALUE is the indexed expression; PostgreSQL cannot even store a non-numeric
+    # estimated_value (the index would fail to cast it), SQLite can, hence the type test.
+    return (
+        live_properties(organization)
+        .alias(
+            value_type=JSONType("financial_metrics", "estimated_value"),
+            estimated_value=ESTIMATED_VALUE,
+        )
+        .filter(_is_number("value_type"))
+        .filter(Q(estimated_value__lt=VALUE_MIN) | Q(estimated_value__gt=VALUE_MAX))
+    )
+
+
+def duplicated_external_ids(organization: Organization) -> QuerySet:
+    """External ids held by more than one live property of the organisation, across projects."""
+    return (
+        live_properties(organization)
+        .exclude(external_id="")
+        .order_by()
+        .values("external_id")
+        .annotate(holders=Count("id"))
+        .filter(holders__gt=1)
+    )
+
+
+def duplicate_external_id(organization: Organization) -> QuerySet:
+    return live_properties(organization).filter(
+        external_id__in=duplicated_external_ids(organization).values("external_id")
+    )
+
+
+def postcode_out_of_state_range(organization: Organization) -> QuerySet:
+    in_range = Q()
+    for state, ranges in POSTCODE_RANGES.items():
+        state_ranges = Q()
+        for low, high in ranges:
+            state_ranges |= Q(postcode_text__gte=low, postcode_text__lte=high)
+        in_range |= Q(state_code=state) & state_ranges
+    # The length test first: on SQLite REGEXP is a Python callback, so it runs on fewer rows.
+    well_formed = Q(postcode_length=4) & Q(postcode_text__regex=r"^[0-9]{4}$")
+    return (
+        live_properties(organization)
+        .alias(
+            state_code=Upper(Trim(STATE)),
+            postcode_type=JSONType("basic_info", "postcode"),
+            postcode_text=Trim(POSTCODE),
+        )
+        .alias(postcode_length=Length("postcode_text"))
+        .filter(
+            state_code__in=list(POSTCODE_RANGES), postcode_type__in=[*TEXT_TYPES, *NUMBER_TYPES]
+        )
+        .exclude(postcode_text="")
+        .filter(~(well_formed & in_range))
+    )
+
+
+def organization_mismatch(organization: Organization) -> QuerySet:
+    # Reported to the organisation the property row claims: the only one whose members can
+    # open it in the admin.
+    return Property.objects.filter(organization=organization).exclude(
+        project__organization=organization
+    )
+
+
+# --- analysis checks -------------------------------------------------------------------------
+
+
+def orphaned_analysis(organization: Organization) -> QuerySet:
+    live_property = Property.objects.filter(pk=OuterRef("property_id")).exclude(
+        status=Status.DELETED
+    )
+    return PropertyAnalysis.objects.filter(organization=organization).filter(~Exists(live_property))
+
+
+def stuck_analysis(organization: Organization) -> QuerySet:
+    cutoff = timezone.now() - STUCK_AFTER
+    return (
+        PropertyAnalysis.objects.filter(organization=organization)
+        .filter(status=PropertyAnalysis.AnalysisStatus.RUNNING)
+        .alias(running_since=Coalesce("started_at", "created_at"))
+        .filter(running_since__lt=cutoff)
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    slug: str
+    title: str
+    severity: str
+    description: str
+    model: type[models.Model]
+    offending: Callable[[Organization], QuerySet]
+    #: How to count, when the count is not the number of offending rows.
+    counter: Callable[[Organization], int] | None = None
+
+    def count(self, organization: Organization) -> int:
+        if self.counter is not None:
+            return self.counter(organization)
+        return self.offending(organization).count()
+
+    def samples(self, organization: Organization, limit: int = 5) -> list[dict]:
+        rows = self.offending(organization).order_by("-id")[:limit]
+        if self.model is Property:
+            return [{"id": row.pk, "label": str(row)[:120]} for row in rows]
+        return [
+            {"id": row.pk, "label": f"{row.get_analysis_type_display()} #{row.pk}"} for row in rows
+        ]
+
+
+CHECKS: list[Check] = [
+    Check(
+        "missing_address",
+        "Missing address",
+        ERROR,
+        "basic_info.address is absent, null, empty or blank.",
+        Property,
+        missing_address,
+    ),
+    Check(
+        "invalid_coordinates",
+        "Invalid coordinates",
+        WARNING,
+        "A coordinates point whose latitude is outside -90..90, longitude outside -180..180, "
+        "or whose values are not numbers.",
+        Property,
+        invalid_coordinates,
+    ),
+    Check(
+        "unrealistic_value",
+        "Unrealistic estimated value",
+        WARNING,
+        f"Estimated value below {VALUE_MIN:,} or above {VALUE_MAX:,}.",
+        Property,
+        unrealistic_value,
+    ),
+    Check(
+        "orphaned_analysis",
+        "Orphaned analyses",
+        ERROR,
+        "Analyses whose property is missing or soft-deleted; counts analyses.",
+        PropertyAnalysis,
+        orphaned_analysis,
+    ),
+    Check(
+        "duplicate_external_id",
+        "Duplicate external ids",
+        ERROR,
+        "The same external id on more than one property of the organisation, across its "
+        "projects; counts external ids.",
+        Property,
+        duplicate_external_id,
+        counter=lambda organization: duplicated_external_ids(organization).count(),
+    ),
+    Check(
+        "postcode_out_of_state_range",
+        "Postcode outside its state's range",
+        WARNING,
+        "A postcode that is not four digits within its state's Australia Post ranges.",
+        Property,
+        postcode_out_of_state_range,
+    ),
+    Check(
+        "stuck_analysis",
+        "Analyses stuck running",
+        WARNING,
+        "Analyses in status running for more than a day.",
+        PropertyAnalysis,
+        stuck_analysis,
+    ),
+    Check(
+        "organization_mismatch",
+        "Property in another organisation's project",
+        ERROR,
+        "A property whose organisation differs from its project's.",
+        Property,
+        organization_mismatch,
+    ),
+]
+
+REGISTRY: dict[str, Check] = {check.slug: check for check in CHECKS}
+
+
+def checks_for(model: type[models.Model]) -> list[Check]:
+    return [check for check in CHECKS if check.model is model]
+
+
+#: The fields whose completeness a report measures, in display order.
+COMPLETENESS_FIELDS = ["address", "coordinates", "zoning", "land_area", "estimated_value"]
+
+
+def quality_metrics(organization: Organization) -> dict:
+    """Property and analysis counts and, per field, the share of live properties that have it:
+    one aggregate query over the properties."""
+    present = {
+        "address": _has_address(),
+        "coordinates": _is_number("coord_type_0") & _is_number("coord_type_1"),
+        "zoning": Q(zoning_type__in=TEXT_TYPES) & ~Q(zoning_text=""),
+        "land_area": Q(land_area_type__isnull=False) & ~Q(land_area_type="null"),
+        "estimated_value": _is_number("value_type"),
+    }
+    totals = (
+        live_properties(organization)
+        .alias(
+            **_address_aliases(),
+            coord_type_0=JSONType("spatial_attributes", "coordinates", "coordinates", 0),
+            coord_type_1=JSONType("spatial_attributes", "coordinates", "coordinates", 1),
+            zoning_type=JSONType("planning_controls", "zoning", "primary"),
+            zoning_text=Trim(ZONING),
+            land_area_type=JSONType("planning_controls", "land_area"),
+            value_type=JSONType("financial_metrics", "estimated_value"),
+        )
+        .aggregate(
+            property_count=Count("id"),
+            **{name: Count("id", filter=condition) for name, condition in present.items()},
+        )
+    )
+    property_count = totals["property_count"]
+    completeness = {
+        name: round(totals[name] / property_count, 4) if property_count else None
+        for name in COMPLETENESS_FIELDS
+    }
+    return {
+        "property_count": property_count,
+        "analysis_count": PropertyAnalysis.objects.filter(organization=organization).count(),
+        "completeness": completeness,
+    }

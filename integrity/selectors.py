@@ -1,0 +1,138 @@
+"""Reads of the integrity app. Every selector is scoped to an organisation or a user."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+
+from organizations.models import Organization
+from organizations.tenancy import organization_for
+
+from .checks import COMPLETENESS_FIELDS, REGISTRY
+from .models import DataIntegrityReport, IntegrityAlert
+from .services import optional_model
+
+TREND_DAYS = 90
+RECENT_IMPORTS = 5
+
+
+def report_list(*, organization: Organization) -> QuerySet:
+    return DataIntegrityReport.objects.filter(organization=organization)
+
+
+def report_get(*, organization: Organization, report_id) -> DataIntegrityReport:
+    report = report_list(organization=organization).filter(pk=report_id).first()
+    if report is None:
+        raise Http404("No such report.")
+    return report
+
+
+def alert_list(*, organization: Organization) -> QuerySet:
+    return IntegrityAlert.objects.filter(organization=organization)
+
+
+def report_trend(
+    *, organization: Organization, until: datetime | None = None, days: int = TREND_DAYS
+) -> list[dict]:
+    """Per report of the last `days` days, oldest first: its time, each check's count and
+    each field's completeness."""
+    until = until or timezone.now()
+    reports = (
+        report_list(organization=organization)
+        .filter(created_at__gte=until - timedelta(days=days), created_at__lte=until)
+        .order_by("created_at", "id")
+        .values("created_at", "check_results", "metrics")
+    )
+    return [
+        {
+            "created_at": report["created_at"],
+            "counts": {result["slug"]: result["count"] for result in report["check_results"]},
+            "completeness": (report["metrics"] or {}).get("completeness", {}),
+        }
+        for report in reports
+    ]
+
+
+def check_rows(report: DataIntegrityReport) -> list[dict]:
+    """The report's check results with links: each sample to its admin page, each check to
+    the changelist filtered to exactly its offending rows."""
+    rows = []
+    for result in report.check_results:
+        model_name = result.get("model", "property")
+        changelist = reverse(f"admin:properties_{model_name}_changelist")
+        check = REGISTRY.get(result["slug"])
+        rows.append(
+            {
+                **result,
+                "known": check is not None,
+                "changelist_url": (
+                    f"{changelist}?integrity_check={result['slug']}"
+                    f"&organization__id__exact={report.organization_id}"
+                ),
+                "samples": [
+                    {
+                        **sample,
+                        "url": reverse(
+                            f"admin:properties_{model_name}_change", args=[sample["id"]]
+                        ),
+                    }
+                    for sample in result.get("samples", [])
+                ],
+            }
+        )
+    return rows
+
+
+def completeness_rows(report: DataIntegrityReport) -> list[dict]:
+    completeness = (report.metrics or {}).get("completeness", {})
+    return [
+        {
+            "field": field.replace("_", " "),
+            "share": completeness.get(field),
+            "percent": None if completeness.get(field) is None else completeness[field] * 100,
+        }
+        for field in COMPLETENESS_FIELDS
+    ]
+
+
+def _visible_organizations(user) -> list[Organization]:
+    if user.is_superuser:
+        return list(Organization.objects.order_by("name"))
+    organization = organization_for(user)
+    return [organization] if organization else []
+
+
+def dashboard_rows(*, user) -> list[dict]:
+    """For the admin index: per organisation the user may see, its latest integrity report,
+    latest backup and recent import throughput. The imports and backups apps are optional."""
+    ImportJob = optional_model("imports", "ImportJob")
+    BackupExecution = optional_model("backups", "BackupExecution")
+    rows = []
+    for organization in _visible_organizations(user):
+        row = {
+            "organization": organization,
+            "report": report_list(organization=organization).first(),
+            "backups_available": BackupExecution is not None,
+            "backup": None,
+            "imports_available": ImportJob is not None,
+            "imports": [],
+            "import_rows_per_second": None,
+        }
+        if BackupExecution is not None:
+            row["backup"] = (
+                # The most recently created execution, started or not.
+                BackupExecution.objects.filter(organization=organization).order_by("-pk").first()
+            )
+        if ImportJob is not None:
+            jobs = list(
+                ImportJob.objects.filter(organization=organization).order_by("-created_at", "-pk")[
+                    :RECENT_IMPORTS
+                ]
+            )
+            row["imports"] = jobs
+            rates = [job.rows_per_second for job in jobs if job.rows_per_second]
+            row["import_rows_per_second"] = sum(rates) / len(rates) if rates else None
+        rows.append(row)
+    return rows
