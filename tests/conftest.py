@@ -7,10 +7,14 @@ from tests.factories import MemberFactory, OrganizationFactory
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
+def _test_settings(settings, tmp_path, monkeypatch):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # django-q2 runs tasks in the calling process: real task code, no cluster needed.
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+    # django-q2 reads Q_CLUSTER once, when django_q.conf is imported; set what it actually reads.
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {

@@ -199,15 +199,6 @@ def plant(tenants) -> Planted:
     return planted
 
 
-@pytest.fixture(autouse=True)
-def _django_q_sync(monkeypatch):
-    # django-q2 reads Q_CLUSTER["sync"] once, when django_q.conf is imported, so the shared
-    # conftest's settings override does not reach it; set the value it actually reads.
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
 @pytest.fixture
 def planted(tenants):
     return plant(tenants)
