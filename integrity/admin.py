@@ -20,7 +20,7 @@ RUN_PERMISSION = "integrity.add_dataintegrityreport"
 
 def _coloured(count: int, colour: str):
     if not count:
-        return format_html('<span style="color:#2e7d32">0</span>')
+        return format_html('<span style="color:{}">0</span>', "#2e7d32")
     return format_html('<strong style="color:{}">{}</strong>', colour, f"{count:,}")
 
 
