@@ -1,4 +1,6 @@
+from croniter import croniter
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import models
 
@@ -50,6 +52,12 @@ class BackupConfig(models.Model):
 
     def __str__(self):
         return f"{self.get_backup_type_display()} backup of {self.organization} ({self.schedule_cron})"
+
+    def clean(self):
+        if not croniter.is_valid(self.schedule_cron or ""):
+            raise ValidationError({"schedule_cron": "Not a valid cron expression."})
+        if not isinstance(self.tables_included, list):
+            raise ValidationError({"tables_included": "A list of table names."})
 
 
 class BackupExecution(models.Model):

@@ -1,0 +1,285 @@
+"""The backup archive: one zip file holding `manifest.json` and one JSON-lines member per table.
+
+Each row is a JSON array of the table's columns in a canonical text form, so the PostgreSQL
+path (COPY of `json_build_array(...)`, serialised by the server) and the ORM path (serialised
+here in Python) write the same bytes for the same rows, and an archive taken on one database
+can be checked and restored on the other:
+
+- integers and strings as JSON, NULL as `null`;
+- timestamps as UTC ISO-8601 strings with microseconds (`2026-01-31T04:05:06.000007Z`);
+- JSON columns as PostgreSQL's jsonb prints them: keys ordered by length then bytes, `", "` and
+  `": "` separators, numbers without exponents.
+
+A table's hash is the sum, modulo 2**64, of the first 8 bytes of each line's SHA-256: it does
+not depend on row order, so the drill can compare it with the database whatever order rows come
+back in.
+"""
+
+import datetime
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import models
+from django.db.migrations.recorder import MigrationRecorder
+
+from properties.models import Project, Property, PropertyAnalysis
+
+FORMAT_NAME = "property-platform-org-backup"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+#: Apps whose schema the archive's rows depend on; a restore needs the same migration state.
+SCHEMA_APPS = ("properties",)
+# Deterministic member timestamps: the same rows give the same file.
+_ZIP_DATE = (2000, 1, 1, 0, 0, 0)
+_HASH_MODULUS = 2**64
+
+
+class ArchiveError(Exception):
+    """The archive cannot be read, or its content does not match its manifest."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One backed-up table: `model` and, for history tables, the live model it records."""
+
+    model: type[models.Model]
+    live_model: type[models.Model] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model._meta.db_table
+
+    @property
+    def is_history(self) -> bool:
+        return self.live_model is not None
+
+    @property
+    def fields(self) -> list[models.Field]:
+        return list(self.model._meta.concrete_fields)
+
+    @property
+    def columns(self) -> list[str]:
+        return [field.column for field in self.fields]
+
+    @property
+    def pk_column(self) -> str:
+        return self.model._meta.pk.column
+
+    @property
+    def member(self) -> str:
+        return f"{self.name}.jsonl"
+
+
+def table_specs() -> list[TableSpec]:
+    """The tables of an organisation's backup, parents before children (the insert order)."""
+    live = [Project, Property, PropertyAnalysis]
+    return [TableSpec(model) for model in live] + [
+        TableSpec(model.history.model, live_model=model) for model in live
+    ]
+
+
+def spec_for(name: str) -> TableSpec:
+    for spec in table_specs():
+        if spec.name == name:
+            return spec
+    raise ArchiveError(f"Unknown table {name!r}.")
+
+
+def migration_state(connection) -> dict[str, str]:
+    """The latest applied migration of each schema app, e.g. {"properties": "0002_..."}."""
+    applied = MigrationRecorder(connection).applied_migrations()
+    state = {}
+    for app_label in SCHEMA_APPS:
+        names = sorted(name for app, name in applied if app == app_label)
+        state[app_label] = names[-1] if names else ""
+    return state
+
+
+# Canonical serialisation -------------------------------------------------------------------
+
+
+def _json_key(key: str) -> tuple[int, bytes]:
+    encoded = key.encode()
+    return (len(encoded), encoded)
+
+
+def canonical_json(value) -> str:
+    """`value` as PostgreSQL prints the equal jsonb value."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        # jsonb stores numbers as numeric, which prints without an exponent.
+        return format(Decimal(text), "f") if "e" in text or "E" in text else text
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(canonical_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda item: _json_key(item[0]))
+        return "{" + ", ".join(f"{canonical_json(k)}: {canonical_json(v)}" for k, v in items) + "}"
+    raise ArchiveError(f"Cannot serialise {type(value).__name__} in a JSON column.")
+
+
+def _encode_datetime(value: datetime.datetime) -> str:
+    utc = value.astimezone(datetime.UTC)
+    return '"' + utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + '"'
+
+
+def value_encoder(field: models.Field):
+    internal = field.get_internal_type()
+    if internal == "JSONField":
+        return canonical_json
+    if internal == "DateTimeField":
+        return lambda value: "null" if value is None else _encode_datetime(value)
+    if internal in ("CharField", "TextField", "SlugField"):
+        return lambda value: "null" if value is None else json.dumps(value, ensure_ascii=False)
+    return lambda value: "null" if value is None else str(int(value))
+
+
+def value_decoder(field: models.Field):
+    if field.get_internal_type() == "DateTimeField":
+        return lambda value: None if value is None else datetime.datetime.fromisoformat(value)
+    return lambda value: value
+
+
+def row_encoder(spec: TableSpec):
+    encoders = [value_encoder(field) for field in spec.fields]
+
+    def encode(row) -> str:
+        return "[" + ", ".join(encode(value) for encode, value in zip(encoders, row)) + "]"
+
+    return encode
+
+
+def row_decoder(spec: TableSpec):
+    decoders = [value_decoder(field) for field in spec.fields]
+
+    def decode(line: str) -> list:
+        values = json.loads(line)
+        return [decode(value) for decode, value in zip(decoders, values)]
+
+    return decode
+
+
+def line_digest(line: bytes) -> int:
+    return int.from_bytes(hashlib.sha256(line).digest()[:8], "big")
+
+
+class TableDigest:
+    """Counts rows and accumulates the order-independent hash of their lines."""
+
+    def __init__(self):
+        self.count = 0
+        self._sum = 0
+
+    def add_line(self, line: bytes) -> None:
+        self.count += 1
+        self._sum += line_digest(line)
+
+    def add_chunk(self, chunk: bytes, pending: bytes = b"") -> bytes:
+        """Adds the complete lines of `pending + chunk`; returns the incomplete tail."""
+        lines = (pending + chunk).split(b"\n")
+        for line in lines[:-1]:
+            self.count += 1
+            self._sum += int.from_bytes(hashlib.sha256(line).digest()[:8], "big")
+        return lines[-1]
+
+    @property
+    def hexdigest(self) -> str:
+        return f"{self._sum % _HASH_MODULUS:016x}"
+
+
+# Writing and reading ----------------------------------------------------------------------
+
+
+class ArchiveWriter:
+    """Writes the zip to a binary file object; one `table()` stream per table, then `close()`."""
+
+    def __init__(self, fileobj, *, compresslevel: int = 1):
+        self._zip = zipfile.ZipFile(
+            fileobj, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel
+        )
+
+    def open_member(self, name: str):
+        info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        return self._zip.open(info, "w", force_zip64=True)
+
+    def write_manifest(self, manifest: dict) -> None:
+        with self.open_member(MANIFEST_NAME) as member:
+            member.write(json.dumps(manifest, indent=2, sort_keys=True).encode())
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+class ArchiveReader:
+    """Reads an archive and checks it against its manifest."""
+
+    def __init__(self, fileobj):
+        try:
+            self._zip = zipfile.ZipFile(fileobj)
+            self.manifest = json.loads(self._zip.read(MANIFEST_NAME))
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise ArchiveError(f"The archive is not a readable backup: {exc}") from exc
+        if self.manifest.get("format") != FORMAT_NAME:
+            raise ArchiveError("The archive is not an organisation backup (unknown format).")
+
+    @property
+    def tables(self) -> dict[str, dict]:
+        return self.manifest.get("tables", {})
+
+    def open_table(self, name: str):
+        try:
+            return self._zip.open(f"{name}.jsonl")
+        except KeyError as exc:
+            raise ArchiveError(f"The archive has no member for table {name}.") from exc
+
+    def lines(self, name: str):
+        """The table's lines as bytes, without their newline."""
+        with self.open_table(name) as member:
+            for line in io.BufferedReader(member, buffer_size=1 << 20):
+                yield line.rstrip(b"\n")
+
+    def check_content(self) -> None:
+        """Raises ArchiveError unless every table's row count and hash match the manifest."""
+        for name, expected in self.tables.items():
+            digest = TableDigest()
+            try:
+                for line in self.lines(name):
+                    digest.add_line(line)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise ArchiveError(f"Table {name} cannot be read: {exc}") from exc
+            if digest.count != expected.get("count"):
+                raise ArchiveError(
+                    f"Table {name} holds {digest.count} rows, the manifest says "
+                    f"{expected.get('count')}."
+                )
+            if digest.hexdigest != expected.get("hash"):
+                raise ArchiveError(f"Table {name}'s rows do not match the manifest's hash.")
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+def file_sha256(fileobj) -> tuple[str, int]:
+    """SHA-256 and size of a file object, read from its start."""
+    fileobj.seek(0)
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := fileobj.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+    fileobj.seek(0)
+    return digest.hexdigest(), size
