@@ -157,7 +157,11 @@ def row_encoder(spec: TableSpec):
     encoders = [value_encoder(field) for field in spec.fields]
 
     def encode(row) -> str:
-        return "[" + ", ".join(encode(value) for encode, value in zip(encoders, row)) + "]"
+        return (
+            "["
+            + ", ".join(encode(value) for encode, value in zip(encoders, row, strict=True))
+            + "]"
+        )
 
     return encode
 
@@ -167,7 +171,7 @@ def row_decoder(spec: TableSpec):
 
     def decode(line: str) -> list:
         values = json.loads(line)
-        return [decode(value) for decode, value in zip(decoders, values)]
+        return [decode(value) for decode, value in zip(decoders, values, strict=True)]
 
     return decode
 
@@ -228,10 +232,12 @@ class ArchiveReader:
     """Reads an archive and checks it against its manifest."""
 
     def __init__(self, fileobj):
+        self._file = fileobj
         try:
             self._zip = zipfile.ZipFile(fileobj)
             self.manifest = json.loads(self._zip.read(MANIFEST_NAME))
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            fileobj.close()
             raise ArchiveError(f"The archive is not a readable backup: {exc}") from exc
         if self.manifest.get("format") != FORMAT_NAME:
             raise ArchiveError("The archive is not an organisation backup (unknown format).")
@@ -271,6 +277,7 @@ class ArchiveReader:
 
     def close(self) -> None:
         self._zip.close()
+        self._file.close()
 
 
 def file_sha256(fileobj) -> tuple[str, int]:

@@ -142,7 +142,9 @@ class OrmEngine:
             if not spec.is_history:
                 table["deleted"] = sum(1 for pk in current if pk not in backup)
                 table["updated"] = sum(
-                    1 for pk, (line, _) in backup.items() if pk in current and current[pk][0] != line
+                    1
+                    for pk, (line, _) in backup.items()
+                    if pk in current and current[pk][0] != line
                 )
             counts[spec.name] = table
         return counts
@@ -215,7 +217,7 @@ class OrmEngine:
 
     @staticmethod
     def _as_dict(spec: TableSpec, values: list) -> dict:
-        return {field.attname: value for field, value in zip(spec.fields, values)}
+        return {field.attname: value for field, value in zip(spec.fields, values, strict=True)}
 
     def _instance(self, spec: TableSpec, values: list):
         return spec.model(**self._as_dict(spec, values))
@@ -255,29 +257,27 @@ class PostgresEngine(OrmEngine):
     def dump_table(self, spec: TableSpec, organization_id: int, out, digest: TableDigest) -> None:
         sql = f"COPY ({self._select_sql(spec, organization_id)}) TO STDOUT {_COPY_OPTIONS}"
         buffer, size = [], 0
-        with self.connection.cursor() as cursor:
-            with cursor.cursor.copy(sql) as copy:
-                # libpq hands over one row per chunk; writing to the zip in 1 MB batches keeps
-                # the per-row Python work to hashing.
-                add_line = digest.add_line
-                for chunk in copy:
-                    line = bytes(chunk)
-                    add_line(line[:-1])
-                    buffer.append(line)
-                    size += len(line)
-                    if size >= 1 << 20:
-                        out.write(b"".join(buffer))
-                        buffer, size = [], 0
+        with self.connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            # libpq hands over one row per chunk; writing to the zip in 1 MB batches keeps
+            # the per-row Python work to hashing.
+            add_line = digest.add_line
+            for chunk in copy:
+                line = bytes(chunk)
+                add_line(line[:-1])
+                buffer.append(line)
+                size += len(line)
+                if size >= 1 << 20:
+                    out.write(b"".join(buffer))
+                    buffer, size = [], 0
         if buffer:
             out.write(b"".join(buffer))
 
     def table_digest(self, spec: TableSpec, organization_id: int) -> TableDigest:
         digest = TableDigest()
         sql = f"COPY ({self._select_sql(spec, organization_id)}) TO STDOUT {_COPY_OPTIONS}"
-        with self.connection.cursor() as cursor:
-            with cursor.cursor.copy(sql) as copy:
-                for chunk in copy:
-                    digest.add_line(bytes(chunk)[:-1])
+        with self.connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for chunk in copy:
+                digest.add_line(bytes(chunk)[:-1])
         return digest
 
     # Restore ---------------------------------------------------------------------------------
@@ -293,10 +293,10 @@ class PostgresEngine(OrmEngine):
                 raw, temp = f"_backup_raw_{suffix}_{index}", f"_backup_rows_{suffix}_{index}"
                 self._temp[spec.name] = temp
                 cursor.execute(f"CREATE TEMPORARY TABLE {raw} (line jsonb NOT NULL)")
-                with cursor.cursor.copy(f"COPY {raw} (line) FROM STDIN {_COPY_OPTIONS}") as copy:
-                    with reader.open_table(spec.name) as member:
-                        while chunk := member.read(1 << 20):
-                            copy.write(chunk)
+                copy_in = f"COPY {raw} (line) FROM STDIN {_COPY_OPTIONS}"
+                with cursor.cursor.copy(copy_in) as copy, reader.open_table(spec.name) as member:
+                    while chunk := member.read(1 << 20):
+                        copy.write(chunk)
                 expressions = []
                 for position, field in enumerate(spec.fields):
                     if field.get_internal_type() == "JSONField":
@@ -411,7 +411,9 @@ class PostgresEngine(OrmEngine):
                 )
             for spec in live:
                 table, temp, pk, columns = self._parts(spec)
-                assignments = ", ".join(f"{column} = b.{column}" for column in columns if column != pk)
+                assignments = ", ".join(
+                    f"{column} = b.{column}" for column in columns if column != pk
+                )
                 with_history(
                     spec,
                     f"UPDATE {table} t SET {assignments} FROM {temp} b "

@@ -32,7 +32,7 @@ class BackupConfig(models.Model):
     schedule_cron = models.CharField(
         max_length=100,
         default="0 2 * * *",
-        help_text="Cron expression (minute hour day month weekday), e.g. 0 2 * * * for 02:00 daily.",
+        help_text="Cron expression (minute hour day month weekday); 0 2 * * * is 02:00 daily.",
     )
     retention_days = models.PositiveIntegerField(
         default=30, help_text="Completed backups older than this are deleted by the scheduled run."
@@ -51,7 +51,9 @@ class BackupConfig(models.Model):
         verbose_name = "backup configuration"
 
     def __str__(self):
-        return f"{self.get_backup_type_display()} backup of {self.organization} ({self.schedule_cron})"
+        return (
+            f"{self.get_backup_type_display()} backup of {self.organization} ({self.schedule_cron})"
+        )
 
     def clean(self):
         if not croniter.is_valid(self.schedule_cron or ""):

@@ -8,7 +8,9 @@ from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFac
 @pytest.fixture
 def estate(tenants):
     """Rows of both organisations: the owner's are backed up, the other's must never move."""
-    project = ProjectFactory(organization=tenants.owner_org, name="Richmond", created_by=tenants.admin)
+    project = ProjectFactory(
+        organization=tenants.owner_org, name="Richmond", created_by=tenants.admin
+    )
     second_project = ProjectFactory(organization=tenants.owner_org, name="Fitzroy")
     properties = [PropertyFactory(project=project, created_by=tenants.manager) for _ in range(3)]
     other_project = ProjectFactory(organization=tenants.other_org, name="Elsewhere")
