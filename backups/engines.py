@@ -199,6 +199,12 @@ class OrmEngine:
             spec.model._base_manager.bulk_create(
                 [self._instance(spec, values) for values in added], batch_size=500
             )
+            # bulk_create stamps auto_now fields with the current time; put the backup's back.
+            auto_now = [field.name for field in spec.fields if getattr(field, "auto_now", False)]
+            if auto_now and added:
+                spec.model._base_manager.bulk_update(
+                    [self._instance(spec, values) for values in added], auto_now, batch_size=500
+                )
             record(spec, added, "+")
         self._reset_sequences([spec.model for spec in live])
 
