@@ -8,7 +8,6 @@ CI). Both write the same archive bytes and make the same changes; the tests run 
 import uuid
 
 from django.contrib.auth import get_user_model
-from django.core.management.color import no_style
 from django.db import connection as default_connection
 from django.utils import timezone
 
@@ -207,6 +206,13 @@ class OrmEngine:
                 )
             record(spec, added, "+")
         self._reset_sequences([spec.model for spec in live])
+        self._check_constraints()
+
+    def _check_constraints(self) -> None:
+        # Foreign keys are deferred to commit; checking now makes a violation (a row of another
+        # table, ours or not, still pointing at a deleted one) fail the restore inside its own
+        # transaction.
+        self.connection.check_constraints()
 
     def history_matches(self, spec: TableSpec) -> bool:
         """Whether every history row of the archive is in the database as it was backed up."""
@@ -229,11 +235,24 @@ class OrmEngine:
         return spec.model(**self._as_dict(spec, values))
 
     def _reset_sequences(self, models) -> None:
-        # Rows were inserted with explicit ids; on PostgreSQL the sequences must move past them.
-        statements = self.connection.ops.sequence_reset_sql(no_style(), models)
+        """Rows were inserted with explicit ids: move PostgreSQL's sequences past them, and
+        never back, so an id of a row the restore deleted is not handed out again (its
+        history would then describe two objects). SQLite's AUTOINCREMENT does this itself."""
+        if self.connection.vendor != "postgresql":
+            return
+        qn = self.connection.ops.quote_name
         with self.connection.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
+            for model in models:
+                table, column = model._meta.db_table, model._meta.pk.column
+                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, column])
+                sequence = cursor.fetchone()[0]
+                if sequence is None:
+                    continue
+                cursor.execute(
+                    f"SELECT setval(%s, GREATEST((SELECT COALESCE(max({qn(column)}), 1) "
+                    f"FROM {qn(table)}), (SELECT last_value FROM {sequence})))",
+                    [sequence],
+                )
 
 
 class PostgresEngine(OrmEngine):
@@ -436,6 +455,7 @@ class PostgresEngine(OrmEngine):
                     [],
                 )
             self._reset_sequences([spec.model for spec in live])
+        self._check_constraints()
 
     def history_matches(self, spec: TableSpec) -> bool:
         table, temp, pk, columns = self._parts(spec)

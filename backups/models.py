@@ -1,15 +1,55 @@
 from croniter import croniter
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 from django.db import models
 
 from organizations.models import Organization
 
 
-def backup_storage():
-    # A callable, so the storage is looked up when used and a test's STORAGES override applies.
-    return storages["backups"]
+class BackupStorage(Storage):
+    """STORAGES["backups"], looked up on every call.
+
+    FileField evaluates a storage callable once, at import; delegating per call is what lets a
+    changed STORAGES setting (a test's, or a deployment's replica switch) take effect.
+    """
+
+    def _target(self) -> Storage:
+        return storages["backups"]
+
+    def open(self, name, mode="rb"):
+        return self._target().open(name, mode)
+
+    def save(self, name, content, max_length=None):
+        return self._target().save(name, content, max_length=max_length)
+
+    def delete(self, name):
+        return self._target().delete(name)
+
+    def exists(self, name):
+        return self._target().exists(name)
+
+    def size(self, name):
+        return self._target().size(name)
+
+    def url(self, name):
+        return self._target().url(name)
+
+    def path(self, name):
+        return self._target().path(name)
+
+    def listdir(self, path):
+        return self._target().listdir(path)
+
+    def generate_filename(self, filename):
+        return self._target().generate_filename(filename)
+
+    def get_available_name(self, name, max_length=None):
+        return self._target().get_available_name(name, max_length=max_length)
+
+
+def backup_storage() -> Storage:
+    return BackupStorage()
 
 
 def archive_upload_to(execution, filename: str) -> str:
