@@ -307,14 +307,6 @@ class BackupConfigAdmin(TenantScopedAdmin):
     )
     list_filter = ("backup_type", "is_active")
     list_select_related = ("organization",)
-    fields = (
-        "organization",
-        "backup_type",
-        "schedule_cron",
-        "retention_days",
-        "tables_included",
-        "is_active",
-    )
     actions = ["back_up_now"]
 
     @admin.display(description="next run")

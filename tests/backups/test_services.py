@@ -11,7 +11,7 @@ from backups.engines import OrmEngine, PostgresEngine
 from backups.models import BackupExecution, RestoreExecution
 from backups.services import BackupRefused, backup_create, backup_restore, backup_verify
 from properties.models import Project, Property, PropertyAnalysis
-from tests.factories import PropertyAnalysisFactory, PropertyFactory, ProjectFactory
+from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory
 
 from .helpers import archive_members, manifest_of, org_history, org_rows, rewrite_archive
 
