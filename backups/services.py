@@ -300,6 +300,7 @@ def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
         problems = []
         with transaction.atomic():
             engine.load(reader, _specs_of(reader), backup.organization_id)
+            engine.plan()
             engine.apply(reason="restore drill", actor_id=None)
             for spec in _specs_of(reader):
                 expected = reader.tables[spec.name]

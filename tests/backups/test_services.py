@@ -362,7 +362,9 @@ def test_verify_passes_a_sound_backup_and_changes_nothing(tenants, estate):
     backup_verify(backup=backup)
 
     backup.refresh_from_db()
-    assert backup.verification_status == BackupExecution.Verification.PASSED
+    assert backup.verification_status == BackupExecution.Verification.PASSED, (
+        backup.verification_message
+    )
     assert backup.verified_at is not None
     assert (org_rows(tenants.owner_org), org_history(tenants.owner_org)) == state
 
