@@ -6,13 +6,14 @@ here in Python) write the same bytes for the same rows, and an archive taken on 
 can be checked and restored on the other:
 
 - integers and strings as JSON, NULL as `null`;
-- timestamps as UTC ISO-8601 strings with microseconds (`2026-01-31T04:05:06.000007Z`);
+- timestamps as UTC ISO-8601 strings without an offset, trailing zeros of the fraction
+  dropped, as PostgreSQL's JSON prints `timestamp` values (`2026-01-31T04:05:06.00007`);
 - JSON columns as PostgreSQL's jsonb prints them: keys ordered by length then bytes, `", "` and
   `": "` separators, numbers without exponents.
 
-A table's hash is the sum, modulo 2**64, of the first 8 bytes of each line's SHA-256: it does
-not depend on row order, so the drill can compare it with the database whatever order rows come
-back in.
+A table's hash is the sum, modulo 2**64, of the first 8 bytes of the SHA-256 of each line (with
+its newline): it does not depend on row order, so neither the backup nor the drill has to sort
+rows.
 """
 
 import datetime
@@ -133,7 +134,16 @@ def canonical_json(value) -> str:
 
 def _encode_datetime(value: datetime.datetime) -> str:
     utc = value.astimezone(datetime.UTC)
-    return '"' + utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + '"'
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return '"' + text + '"'
+
+
+def _decode_datetime(value: str | None) -> datetime.datetime | None:
+    if value is None:
+        return None
+    return datetime.datetime.fromisoformat(value).replace(tzinfo=datetime.UTC)
 
 
 def value_encoder(field: models.Field):
@@ -149,7 +159,7 @@ def value_encoder(field: models.Field):
 
 def value_decoder(field: models.Field):
     if field.get_internal_type() == "DateTimeField":
-        return lambda value: None if value is None else datetime.datetime.fromisoformat(value)
+        return _decode_datetime
     return lambda value: value
 
 
@@ -157,11 +167,9 @@ def row_encoder(spec: TableSpec):
     encoders = [value_encoder(field) for field in spec.fields]
 
     def encode(row) -> str:
-        return (
-            "["
-            + ", ".join(encode(value) for encode, value in zip(encoders, row, strict=True))
-            + "]"
-        )
+        """The row's line, with its newline."""
+        parts = (encode(value) for encode, value in zip(encoders, row, strict=True))
+        return "[" + ", ".join(parts) + "]\n"
 
     return encode
 
@@ -188,16 +196,14 @@ class TableDigest:
         self._sum = 0
 
     def add_line(self, line: bytes) -> None:
+        """Adds one line, newline included."""
         self.count += 1
         self._sum += line_digest(line)
 
-    def add_chunk(self, chunk: bytes, pending: bytes = b"") -> bytes:
-        """Adds the complete lines of `pending + chunk`; returns the incomplete tail."""
-        lines = (pending + chunk).split(b"\n")
-        for line in lines[:-1]:
-            self.count += 1
-            self._sum += int.from_bytes(hashlib.sha256(line).digest()[:8], "big")
-        return lines[-1]
+    def add_totals(self, count: int, digest_sum: int) -> None:
+        """Adds lines counted and summed by a caller's own loop (the COPY path)."""
+        self.count += count
+        self._sum += digest_sum
 
     @property
     def hexdigest(self) -> str:
@@ -253,10 +259,9 @@ class ArchiveReader:
             raise ArchiveError(f"The archive has no member for table {name}.") from exc
 
     def lines(self, name: str):
-        """The table's lines as bytes, without their newline."""
+        """The table's lines as bytes, each with its newline."""
         with self.open_table(name) as member:
-            for line in io.BufferedReader(member, buffer_size=1 << 20):
-                yield line.rstrip(b"\n")
+            yield from io.BufferedReader(member, buffer_size=1 << 20)
 
     def check_content(self) -> None:
         """Raises ArchiveError unless every table's row count and hash match the manifest."""
