@@ -10,6 +10,7 @@ from django_q.tasks import async_task
 
 from organizations.tenancy import TenantScopedAdmin, organization_for
 
+from .archive import spec_for
 from .models import BackupConfig, BackupExecution, RestoreExecution
 from .selectors import backup_execution_list, restore_execution_list
 from .services import BackupRefused, backup_restore
@@ -218,7 +219,10 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         except BackupRefused as exc:
             self.message_user(request, f"Restore refused: {exc.messages[0]}", messages.ERROR)
             return None
-        rows = [{"table": table, **counts} for table, counts in preview.counts.items()]
+        rows = [
+            {"table": spec_for(table).model._meta.verbose_name_plural, **counts}
+            for table, counts in preview.counts.items()
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Restore from backup: are you sure?",

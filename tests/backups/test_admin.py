@@ -114,7 +114,7 @@ def test_restore_action_shows_the_dry_run_plan_then_restores(client, tenants, es
 
     page = preview.content.decode()
     assert "Restore from backup: are you sure?" in page
-    assert "<td>properties_property</td><td>1</td><td>0</td><td>0</td>" in page
+    assert "<td>properties</td><td>1</td><td>0</td><td>0</td>" in page
     assert not Property.objects.filter(pk=spare_pk).exists()
 
     response = client.post(
