@@ -1,13 +1,13 @@
-"""The backup archive: one zip file holding `manifest.json` and one JSON-lines member per table.
+"""The backup archive: one zip file holding `manifest.json` and one member per table.
 
-Each row is a JSON array of the table's columns in a canonical text form, so the PostgreSQL
-path (COPY of `json_build_array(...)`, serialised by the server) and the ORM path (serialised
-here in Python) write the same bytes for the same rows, and an archive taken on one database
-can be checked and restored on the other:
+Each member holds the table's rows in PostgreSQL's COPY text format (tab-separated, `\\N` for
+NULL, backslash escapes), so the PostgreSQL path streams rows with a plain `COPY ... TO STDOUT`
+and loads them with `COPY ... FROM STDIN`, while the ORM path writes and reads the same bytes in
+Python. The canonical forms, which the ORM path reproduces:
 
-- integers and strings as JSON, NULL as `null`;
-- timestamps as UTC ISO-8601 strings without an offset, trailing zeros of the fraction
-  dropped, as PostgreSQL's JSON prints `timestamp` values (`2026-01-31T04:05:06.00007`);
+- integers as digits, strings as they are (escaped);
+- timestamps in UTC as PostgreSQL prints them with DateStyle ISO: `2026-01-31 04:05:06.00007+00`
+  (the fraction's trailing zeros dropped);
 - JSON columns as PostgreSQL's jsonb prints them: keys ordered by length then bytes, `", "` and
   `": "` separators, numbers without exponents.
 
@@ -72,7 +72,7 @@ class TableSpec:
 
     @property
     def member(self) -> str:
-        return f"{self.name}.jsonl"
+        return f"{self.name}.tsv"
 
 
 def table_specs() -> list[TableSpec]:
@@ -132,35 +132,57 @@ def canonical_json(value) -> str:
     raise ArchiveError(f"Cannot serialise {type(value).__name__} in a JSON column.")
 
 
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+)
+_COPY_UNESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+NULL = "\\N"
+
+
+def copy_escape(text: str) -> str:
+    return text.translate(_COPY_ESCAPES)
+
+
+def copy_unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    parts, index = [], 0
+    while (found := text.find("\\", index)) != -1:
+        parts.append(text[index:found])
+        parts.append(_COPY_UNESCAPES.get(text[found + 1], text[found + 1]))
+        index = found + 2
+    parts.append(text[index:])
+    return "".join(parts)
+
+
 def _encode_datetime(value: datetime.datetime) -> str:
     utc = value.astimezone(datetime.UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    text = utc.strftime("%Y-%m-%d %H:%M:%S")
     if utc.microsecond:
         text += f".{utc.microsecond:06d}".rstrip("0")
-    return '"' + text + '"'
-
-
-def _decode_datetime(value: str | None) -> datetime.datetime | None:
-    if value is None:
-        return None
-    return datetime.datetime.fromisoformat(value).replace(tzinfo=datetime.UTC)
+    return text + "+00"
 
 
 def value_encoder(field: models.Field):
     internal = field.get_internal_type()
     if internal == "JSONField":
-        return canonical_json
+        return lambda value: NULL if value is None else copy_escape(canonical_json(value))
     if internal == "DateTimeField":
-        return lambda value: "null" if value is None else _encode_datetime(value)
+        return lambda value: NULL if value is None else _encode_datetime(value)
     if internal in ("CharField", "TextField", "SlugField"):
-        return lambda value: "null" if value is None else json.dumps(value, ensure_ascii=False)
-    return lambda value: "null" if value is None else str(int(value))
+        return lambda value: NULL if value is None else copy_escape(value)
+    return lambda value: NULL if value is None else str(int(value))
 
 
 def value_decoder(field: models.Field):
-    if field.get_internal_type() == "DateTimeField":
-        return _decode_datetime
-    return lambda value: value
+    internal = field.get_internal_type()
+    if internal == "JSONField":
+        return lambda text: json.loads(copy_unescape(text))
+    if internal == "DateTimeField":
+        return datetime.datetime.fromisoformat
+    if internal in ("CharField", "TextField", "SlugField"):
+        return copy_unescape
+    return int
 
 
 def row_encoder(spec: TableSpec):
@@ -169,7 +191,7 @@ def row_encoder(spec: TableSpec):
     def encode(row) -> str:
         """The row's line, with its newline."""
         parts = (encode(value) for encode, value in zip(encoders, row, strict=True))
-        return "[" + ", ".join(parts) + "]\n"
+        return "\t".join(parts) + "\n"
 
     return encode
 
@@ -177,9 +199,16 @@ def row_encoder(spec: TableSpec):
 def row_decoder(spec: TableSpec):
     decoders = [value_decoder(field) for field in spec.fields]
 
-    def decode(line: str) -> list:
-        values = json.loads(line)
-        return [decode(value) for decode, value in zip(decoders, values, strict=True)]
+    def decode(line: bytes) -> list:
+        texts = line.decode().rstrip("\n").split("\t")
+        if len(texts) != len(decoders):
+            raise ArchiveError(
+                f"A row of {spec.name} has {len(texts)} columns, not {len(decoders)}."
+            )
+        return [
+            None if text == NULL else decode(text)
+            for decode, text in zip(decoders, texts, strict=True)
+        ]
 
     return decode
 
@@ -254,7 +283,7 @@ class ArchiveReader:
 
     def open_table(self, name: str):
         try:
-            return self._zip.open(f"{name}.jsonl")
+            return self._zip.open(f"{name}.tsv")
         except KeyError as exc:
             raise ArchiveError(f"The archive has no member for table {name}.") from exc
 

@@ -12,14 +12,11 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.db import connection as default_connection
+from django.db import transaction
 from django.utils import timezone
 
 from .archive import ArchiveError, ArchiveReader, TableDigest, TableSpec, row_decoder, row_encoder
 
-_COPY_OPTIONS = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
-# Why CSV with control characters as delimiter and quote: a JSON line never contains them (JSON
-# escapes control characters), so COPY passes each line through verbatim, while the text format
-# would double every backslash.
 _IN_CLAUSE_CHUNK = 500
 _HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id")
 _USER_COLUMNS = ("created_by_id", "history_user_id")
@@ -269,18 +266,11 @@ class PostgresEngine(OrmEngine):
 
     def _select_sql(self, spec: TableSpec, organization_id: int) -> str:
         qn = self.connection.ops.quote_name
-        expressions = []
-        for field in spec.fields:
-            column = qn(field.column)
-            if field.get_internal_type() == "DateTimeField":
-                # A plain timestamp prints as ISO-8601 in JSON whatever the session time zone.
-                column = f"({column} AT TIME ZONE 'UTC')"
-            expressions.append(column)
-        # No ORDER BY: the table hash does not depend on order, and sorting a million rows of
-        # JSON would cost more than building them.
+        columns = ", ".join(qn(column) for column in spec.columns)
+        # No ORDER BY: the table hash does not depend on order, and sorting a million rows
+        # would cost more than reading them.
         return (
-            f"SELECT json_build_array({', '.join(expressions)}) FROM {qn(spec.name)} "
-            f"WHERE organization_id = {int(organization_id)}"
+            f"SELECT {columns} FROM {qn(spec.name)} WHERE organization_id = {int(organization_id)}"
         )
 
     def dump_table(self, spec: TableSpec, organization_id: int, out, digest: TableDigest) -> None:
@@ -310,21 +300,25 @@ class PostgresEngine(OrmEngine):
         digest.add_totals(count, total)
 
     def _copy_lines(self, spec: TableSpec, organization_id: int, emit=None) -> tuple[int, int]:
-        sql = f"COPY ({self._select_sql(spec, organization_id)}) TO STDOUT {_COPY_OPTIONS}"
+        sql = f"COPY ({self._select_sql(spec, organization_id)}) TO STDOUT"
         sha256, from_bytes = hashlib.sha256, int.from_bytes
         count = total = 0
         batch: list[bytes] = []
-        with self.connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            # libpq hands over one row per chunk.
-            for chunk in copy:
-                line = bytes(chunk)
-                total += from_bytes(sha256(line).digest()[:8], "big")
-                count += 1
-                if emit is not None:
-                    batch.append(line)
-                    if len(batch) == 4096:
-                        emit(b"".join(batch))
-                        batch = []
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+            # The archive's timestamp form; Django already uses UTC, this makes it certain.
+            cursor.execute("SET LOCAL TimeZone = 'UTC'")
+            cursor.execute("SET LOCAL DateStyle = 'ISO'")
+            with cursor.cursor.copy(sql) as copy:
+                # libpq hands over one row per chunk.
+                for chunk in copy:
+                    line = bytes(chunk)
+                    total += from_bytes(sha256(line).digest()[:8], "big")
+                    count += 1
+                    if emit is not None:
+                        batch.append(line)
+                        if len(batch) == 4096:
+                            emit(b"".join(batch))
+                            batch = []
         if batch:
             emit(b"".join(batch))
         return count, total
@@ -344,26 +338,17 @@ class PostgresEngine(OrmEngine):
         user_table = qn(get_user_model()._meta.db_table)
         with self.connection.cursor() as cursor:
             for index, spec in enumerate(specs):
-                raw, temp = f"_backup_raw_{suffix}_{index}", f"_backup_rows_{suffix}_{index}"
+                temp = f"_backup_rows_{suffix}_{index}"
                 self._temp[spec.name] = temp
-                cursor.execute(f"CREATE TEMPORARY TABLE {raw} (line jsonb NOT NULL)")
-                copy_in = f"COPY {raw} (line) FROM STDIN {_COPY_OPTIONS}"
+                columns = ", ".join(qn(column) for column in spec.columns)
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {temp} AS SELECT {columns} FROM {qn(spec.name)} "
+                    "WITH NO DATA"
+                )
+                copy_in = f"COPY {temp} ({columns}) FROM STDIN"
                 with cursor.cursor.copy(copy_in) as copy, reader.open_table(spec.name) as member:
                     while chunk := member.read(1 << 20):
                         copy.write(chunk)
-                expressions = []
-                for position, field in enumerate(spec.fields):
-                    if field.get_internal_type() == "JSONField":
-                        value = f"NULLIF(line->{position}, 'null'::jsonb)"
-                    elif field.get_internal_type() == "DateTimeField":
-                        value = f"((line->>{position})::timestamp AT TIME ZONE 'UTC')"
-                    else:
-                        value = f"(line->>{position})::{field.db_type(self.connection)}"
-                    expressions.append(f"{value} AS {qn(field.column)}")
-                cursor.execute(
-                    f"CREATE TEMPORARY TABLE {temp} AS SELECT {', '.join(expressions)} FROM {raw}"
-                )
-                cursor.execute(f"DROP TABLE {raw}")
                 cursor.execute(
                     f"SELECT count(*) FROM {temp} WHERE organization_id IS DISTINCT FROM %s",
                     [organization_id],

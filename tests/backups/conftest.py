@@ -16,8 +16,18 @@ def _django_q_sync(monkeypatch):
 @pytest.fixture
 def estate(tenants):
     """Rows of both organisations: the owner's are backed up, the other's must never move."""
+    # Text that needs escaping in the archive: tab, backslash, newline, quote, non-ASCII.
     project = ProjectFactory(
-        organization=tenants.owner_org, name="Richmond", created_by=tenants.admin
+        organization=tenants.owner_org,
+        name="Richmond",
+        description='Tab\tback\\slash\nnew line "quoted" café',
+        config={
+            "notes": "multi\nline\t\\",
+            "ratio": 0.1,
+            "big": 1e21,
+            "nested": {"b": [], "a": None},
+        },
+        created_by=tenants.admin,
     )
     second_project = ProjectFactory(organization=tenants.owner_org, name="Fitzroy")
     properties = [PropertyFactory(project=project, created_by=tenants.manager) for _ in range(3)]

@@ -1,5 +1,4 @@
 import io
-import json
 import re
 
 import pytest
@@ -107,7 +106,7 @@ def test_verify_backup_passes_then_fails_after_tampering(tenants, estate):
 
     backup = BackupExecution.objects.get(pk=backup_id)
     members = archive_members(backup)
-    members["properties_property.jsonl"] += members["properties_property.jsonl"][:40]
+    members["properties_property.tsv"] += members["properties_property.tsv"][:40]
     rewrite_archive(backup, members, record_sha256=False)
     with pytest.raises(CommandError, match="verification=failed"):
         _run("verify_backup", backup_id)
@@ -120,7 +119,7 @@ def test_outsider_cannot_reach_another_organisations_rows_through_backup_org(ten
     line = _run("backup_org", "other-org", "--user", tenants.outsider.username)
     backup = BackupExecution.objects.get(pk=_pairs(line)["backup"])
     assert backup.organization == tenants.other_org
-    lines = archive_members(backup)["properties_property.jsonl"].splitlines()
-    assert {json.loads(line)[0] for line in lines} == {estate.other_property.pk}
+    lines = archive_members(backup)["properties_property.tsv"].splitlines()
+    assert {int(line.split(b"\t")[0]) for line in lines} == {estate.other_property.pk}
     with pytest.raises(CommandError, match="not a member"):
         _run("backup_org", "owner-org", "--user", tenants.outsider.username)

@@ -58,13 +58,13 @@ def test_backup_archive_holds_only_the_organisations_rows_with_a_manifest(tenant
     assert counts["properties_historicalproperty"] == 4
     assert backup.record_count == sum(counts.values())
     property_ids = {
-        json.loads(line)[0] for line in members["properties_property.jsonl"].splitlines()
+        int(line.split(b"\t")[0]) for line in members["properties_property.tsv"].splitlines()
     }
     assert property_ids == {p.pk for p in [*estate.properties, estate.spare]}
     assert estate.other_property.pk not in property_ids
     for name, table in manifest["tables"].items():
         digest = TableDigest()
-        for line in members[f"{name}.jsonl"].splitlines(keepends=True):
+        for line in members[f"{name}.tsv"].splitlines(keepends=True):
             digest.add_line(line)
         assert (digest.count, digest.hexdigest) == (table["count"], table["hash"])
 
@@ -129,6 +129,8 @@ def test_unknown_table_and_incremental_backups_are_refused(tenants, estate):
 def test_copy_and_orm_paths_write_the_same_bytes(on_postgres, tenants, estate):
     estate.analysis.results = {"b": [1.5, None, 'é\n"x"'], "aa": {"z": 1e-7}, "a": True}
     estate.analysis.save()
+    estate.project.description = "tab\there, back\\slash, new\nline, café \x01"
+    estate.project.save()
     for spec in table_specs():
         copied, serialised = io.BytesIO(), io.BytesIO()
         PostgresEngine(connection).dump_table(spec, tenants.owner_org.pk, copied, TableDigest())
@@ -317,7 +319,7 @@ def test_archive_whose_sha256_changed_is_refused(tenants, changed_after_backup):
 
 def test_archive_whose_rows_differ_from_the_manifest_is_refused(tenants, changed_after_backup):
     members = archive_members(changed_after_backup)
-    members["properties_property.jsonl"] = members["properties_property.jsonl"].replace(
+    members["properties_property.tsv"] = members["properties_property.tsv"].replace(
         b"Chapel St", b"Chapel Rd"
     )
     rewrite_archive(changed_after_backup, members, record_sha256=True)
@@ -327,8 +329,8 @@ def test_archive_whose_rows_differ_from_the_manifest_is_refused(tenants, changed
 
 def test_archive_with_a_row_removed_is_refused(tenants, changed_after_backup):
     members = archive_members(changed_after_backup)
-    lines = members["properties_property.jsonl"].splitlines(keepends=True)
-    members["properties_property.jsonl"] = b"".join(lines[1:])
+    lines = members["properties_property.tsv"].splitlines(keepends=True)
+    members["properties_property.tsv"] = b"".join(lines[1:])
     rewrite_archive(changed_after_backup, members, record_sha256=True)
 
     _assert_refused(tenants, changed_after_backup, "holds 3 rows, the manifest says 4")
@@ -374,7 +376,7 @@ def test_verify_passes_a_sound_backup_and_changes_nothing(tenants, estate):
 def test_verify_fails_a_tampered_archive_which_then_cannot_be_restored(tenants, estate):
     backup = _backup(tenants)
     members = archive_members(backup)
-    members["properties_project.jsonl"] = members["properties_project.jsonl"].replace(
+    members["properties_project.tsv"] = members["properties_project.tsv"].replace(
         b"Richmond", b"Hacked"
     )
     rewrite_archive(backup, members, record_sha256=True)
