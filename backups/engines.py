@@ -6,8 +6,6 @@ CI). Both write the same archive bytes and make the same changes; the tests run 
 """
 
 import hashlib
-import queue
-import threading
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -274,30 +272,7 @@ class PostgresEngine(OrmEngine):
         )
 
     def dump_table(self, spec: TableSpec, organization_id: int, out, digest: TableDigest) -> None:
-        """Streams the rows with COPY, hashing each line here and compressing in a second
-        thread (zlib releases the GIL), so hashing, compressing and the server's work overlap."""
-        blocks: queue.Queue = queue.Queue(maxsize=8)
-        failure: list[BaseException] = []
-
-        def write_blocks():
-            try:
-                while (block := blocks.get()) is not None:
-                    out.write(block)
-            except BaseException as exc:  # handed to the reading thread, which re-raises it
-                failure.append(exc)
-                while blocks.get() is not None:
-                    pass
-
-        writer = threading.Thread(target=write_blocks, name="backup-archive-writer")
-        writer.start()
-        try:
-            count, total = self._copy_lines(spec, organization_id, blocks.put)
-        finally:
-            blocks.put(None)
-            writer.join()
-        if failure:
-            raise failure[0]
-        digest.add_totals(count, total)
+        digest.add_totals(*self._copy_lines(spec, organization_id, out.write))
 
     def _copy_lines(self, spec: TableSpec, organization_id: int, emit=None) -> tuple[int, int]:
         sql = f"COPY ({self._select_sql(spec, organization_id)}) TO STDOUT"
@@ -315,6 +290,7 @@ class PostgresEngine(OrmEngine):
                     total += from_bytes(sha256(line).digest()[:8], "big")
                     count += 1
                     if emit is not None:
+                        # Written in blocks: one zip write per row would cost more than COPY.
                         batch.append(line)
                         if len(batch) == 4096:
                             emit(b"".join(batch))
