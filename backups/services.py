@@ -252,11 +252,11 @@ def backup_restore(
         reader = _open_checked(backup)
         engine = engine_for(connection)
         with transaction.atomic():
-            # One restore or backup of an organisation at a time.
+            # One restore of an organisation at a time.
             Organization.objects.select_for_update().filter(pk=organization.pk).first()
             try:
                 engine.load(reader, _specs_of(reader), organization.pk)
-            except (RestoreConflict, ArchiveError) as exc:
+            except (RestoreConflict, ArchiveError, ValueError) as exc:
                 raise BackupRefused(str(exc)) from exc
             restore.counts = engine.plan()
             if not dry_run:
@@ -321,7 +321,7 @@ def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
         backup.verification_message = (
             f"SHA-256, manifest and restore drill passed ({backup.record_count} rows)."
         )
-    except (BackupRefused, RestoreConflict, ArchiveError, DatabaseError) as exc:
+    except (BackupRefused, RestoreConflict, ArchiveError, DatabaseError, ValueError) as exc:
         message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
         backup.verification_status = BackupExecution.Verification.FAILED
         backup.verification_message = message
