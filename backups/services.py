@@ -5,6 +5,7 @@ import tempfile
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -359,7 +360,13 @@ def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
         )
         if not config.is_active:
             return None
-        if config.executions.filter(status=BackupExecution.Status.RUNNING).exists():
+        # A run older than the task timeout was killed with its worker; it no longer blocks.
+        timeout = settings.Q_CLUSTER.get("timeout", 3600)
+        still_running = config.executions.filter(
+            status=BackupExecution.Status.RUNNING,
+            started_at__gte=timezone.now() - timedelta(seconds=timeout),
+        )
+        if still_running.exists():
             logger.info("Backup of %s still running; this run is skipped", config.organization)
             return None
         specs = _selected_specs(config.backup_type, config.tables_included)

@@ -73,3 +73,15 @@ def test_scheduled_runs_of_another_organisation_touch_only_it(tenants, estate):
     backup = backup_scheduled_run(config=config)
     assert backup.organization == tenants.other_org
     assert backup.record_count == 3 + 3  # a project, a property, an analysis and their history
+
+
+def test_a_run_left_running_by_a_dead_worker_does_not_block_forever(tenants, estate):
+    config = BackupConfig.objects.create(organization=tenants.owner_org)
+    stale = BackupExecution.objects.create(organization=tenants.owner_org, config=config)
+    BackupExecution.objects.filter(pk=stale.pk).update(
+        started_at=timezone.now() - timedelta(days=1)
+    )
+
+    backup = backup_scheduled_run(config=config)
+
+    assert backup is not None and backup.status == BackupExecution.Status.COMPLETED
