@@ -11,6 +11,8 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.db import connection as default_connection
 from django.db import transaction
+from django.db.models import CharField, UniqueConstraint, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from .archive import ArchiveError, ArchiveReader, TableDigest, TableSpec, row_decoder, row_encoder
@@ -39,6 +41,35 @@ def _chunks(items, size=_IN_CLAUSE_CHUNK):
 
 def _empty_counts() -> dict[str, int]:
     return {"inserted": 0, "updated": 0, "deleted": 0}
+
+
+def _unique_text_columns(spec: TableSpec) -> list[str]:
+    """Text columns of the table's unique keys (e.g. a property's external_id, unique per
+    project). Rows being reverted may swap such values among themselves, which the constraint,
+    checked row by row, would refuse; parking them first makes any order safe."""
+    model = spec.model
+    unique_sets = [
+        constraint.fields
+        for constraint in model._meta.constraints
+        if isinstance(constraint, UniqueConstraint) and constraint.fields
+    ]
+    unique_sets += [
+        (field.name,) for field in spec.fields if field.unique and not field.primary_key
+    ]
+    columns = []
+    for field_names in unique_sets:
+        for name in field_names:
+            field = model._meta.get_field(name)
+            if (
+                field.get_internal_type() in ("CharField", "TextField")
+                and field.column not in columns
+            ):
+                columns.append(field.column)
+                break
+    return columns
+
+
+_PARKED_PREFIX = "~restore~"
 
 
 class OrmEngine:
@@ -188,6 +219,7 @@ class OrmEngine:
                 if pk in current and current[pk][0] != line
             ]
             fields = [field.name for field in spec.fields if not field.primary_key]
+            self._park_unique_values(spec, changed)
             spec.model._base_manager.bulk_update(
                 [self._instance(spec, values) for values in changed], fields, batch_size=200
             )
@@ -205,6 +237,22 @@ class OrmEngine:
             record(spec, added, "+")
         self._reset_sequences([spec.model for spec in live])
         self._check_constraints()
+
+    def _park_unique_values(self, spec: TableSpec, changed: list[list]) -> None:
+        current = self._current[spec.name]
+        pk_index = spec.columns.index(spec.pk_column)
+        for column in _unique_text_columns(spec):
+            index = spec.columns.index(column)
+            moving = [
+                values[pk_index]
+                for values in changed
+                if current[values[pk_index]][1][index] != values[index]
+            ]
+            field = next(field for field in spec.fields if field.column == column)
+            for chunk in _chunks(moving):
+                spec.model._base_manager.filter(pk__in=chunk).update(
+                    **{field.name: Concat(Value(_PARKED_PREFIX), Cast("pk", CharField()))}
+                )
 
     def _check_constraints(self) -> None:
         # Foreign keys are deferred to commit; checking now makes a violation (a row of another
@@ -434,6 +482,14 @@ class PostgresEngine(OrmEngine):
                 )
             for spec in live:
                 table, temp, pk, columns = self._parts(spec)
+                for column in _unique_text_columns(spec):
+                    column = self.connection.ops.quote_name(column)
+                    cursor.execute(
+                        f"UPDATE {table} t SET {column} = %s || t.{pk} FROM {temp} b "
+                        f"JOIN {temp}_upd u ON u.{pk} = b.{pk} "
+                        f"WHERE t.{pk} = b.{pk} AND t.{column} IS DISTINCT FROM b.{column}",
+                        [_PARKED_PREFIX],
+                    )
                 assignments = ", ".join(
                     f"{column} = b.{column}" for column in columns if column != pk
                 )

@@ -395,3 +395,24 @@ def test_verify_by_an_outsider_is_refused(tenants, estate):
     backup = _backup(tenants)
     with pytest.raises(BackupRefused):
         backup_verify(backup=backup, actor=tenants.outsider)
+
+
+def test_restore_reverts_external_ids_swapped_between_properties(tenants, estate):
+    first, second = estate.properties[0], estate.properties[1]
+    first_id, second_id = first.external_id, second.external_id
+    before = org_rows(tenants.owner_org)
+    backup = _backup(tenants)
+    first.external_id = "parked"
+    first.save()
+    second.external_id = first_id
+    second.save()
+    first.external_id = second_id
+    first.save()
+
+    restore = backup_restore(backup=backup, organization=tenants.owner_org, actor=tenants.manager)
+
+    assert restore.counts["properties_property"] == {"inserted": 0, "updated": 2, "deleted": 0}
+    assert org_rows(tenants.owner_org) == before
+    assert not Property.objects.filter(external_id__startswith="~restore~").exists()
+    reverted = Property.history.filter(history_change_reason=f"restore {restore.pk}")
+    assert sorted(reverted.values_list("external_id", flat=True)) == sorted([first_id, second_id])
