@@ -85,3 +85,19 @@ def test_a_run_left_running_by_a_dead_worker_does_not_block_forever(tenants, est
     backup = backup_scheduled_run(config=config)
 
     assert backup is not None and backup.status == BackupExecution.Status.COMPLETED
+
+
+def test_django_q_scheduler_runs_a_due_backup_configuration(tenants, estate):
+    from django_q.scheduler import scheduler
+
+    config = BackupConfig.objects.create(organization=tenants.owner_org, schedule_cron="0 2 * * *")
+    Schedule.objects.filter(name=f"backup-config-{config.pk}").update(
+        next_run=timezone.now() - timedelta(minutes=1)
+    )
+
+    scheduler()
+
+    backup = BackupExecution.objects.get(config=config)
+    assert backup.status == BackupExecution.Status.COMPLETED
+    assert backup.organization == tenants.owner_org
+    assert Schedule.objects.get(name=f"backup-config-{config.pk}").next_run > timezone.now()
