@@ -1,0 +1,330 @@
+import os
+
+from django.contrib import admin, messages
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from organizations.tenancy import TenantScopedAdmin, organization_for
+
+from .archive import spec_for
+from .models import BackupConfig, BackupExecution, RestoreExecution
+from .selectors import backup_execution_list, restore_execution_list
+from .services import BackupRefused, backup_restore
+
+BACKUP_PERMISSION = "backups.add_backupexecution"
+RESTORE_PERMISSION = "backups.restore_backupexecution"
+
+
+def _human_size(size_bytes) -> str:
+    if size_bytes is None:
+        return "–"
+    size = float(size_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def _enqueue_backup(request, organization) -> None:
+    async_task("backups.tasks.backup_create_task", organization.pk, request.user.pk)
+
+
+@admin.register(BackupExecution)
+class BackupExecutionAdmin(TenantScopedAdmin):
+    list_display = (
+        "id",
+        "organization",
+        "backup_type",
+        "status",
+        "started_at",
+        "size",
+        "record_count",
+        "duration",
+        "verification_status",
+        "download_link",
+    )
+    list_filter = ("status", "backup_type", "verification_status")
+    list_select_related = ("organization", "config")
+    search_fields = ("sha256", "organization__slug")
+    date_hierarchy = "started_at"
+    readonly_fields = (
+        "organization",
+        "config",
+        "backup_type",
+        "status",
+        "started_at",
+        "completed_at",
+        "size",
+        "record_count",
+        "duration",
+        "sha256",
+        "error_message",
+        "base_backup",
+        "verification_status",
+        "verified_at",
+        "verification_message",
+        "created_by",
+        "download_link",
+    )
+    fields = readonly_fields
+    actions = ["back_up_now", "verify_backups", "restore_backup"]
+
+    def get_queryset(self, request):
+        return backup_execution_list(user=request.user)
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size(self, obj):
+        return _human_size(obj.size_bytes)
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj):
+        return "–" if obj.duration_ms is None else f"{obj.duration_ms / 1000:.1f} s"
+
+    @admin.display(description="archive")
+    def download_link(self, obj):
+        if not obj.archive:
+            return "–"
+        url = reverse("admin:backups_backupexecution_download", args=[obj.pk])
+        return format_html('<a href="{}">download</a>', url)
+
+    # Backups are made by "back up now" or a schedule, never typed in; they are read-only.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_backup_permission(self, request):
+        return self._is_member(request) and request.user.has_perm(BACKUP_PERMISSION)
+
+    def has_restore_permission(self, request):
+        return self._is_member(request) and request.user.has_perm(RESTORE_PERMISSION)
+
+    def get_urls(self):
+        return [
+            path(
+                "back-up-now/",
+                self.admin_site.admin_view(self.back_up_now_view),
+                name="backups_backupexecution_back_up_now",
+            ),
+            path(
+                "<path:object_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="backups_backupexecution_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_back_up": self.has_backup_permission(request)
+            and organization_for(request.user) is not None,
+        }
+        return super().changelist_view(request, extra_context)
+
+    def back_up_now_view(self, request):
+        """The changelist's "Back up now" button: a backup of the user's own organisation."""
+        organization = organization_for(request.user)
+        if request.method != "POST" or not self.has_backup_permission(request):
+            raise Http404
+        if organization is None:
+            self.message_user(
+                request, "Choose backups of an organisation and use the action.", messages.ERROR
+            )
+        else:
+            _enqueue_backup(request, organization)
+            self.message_user(request, f"Backup of {organization} started.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:backups_backupexecution_changelist"))
+
+    def download_view(self, request, object_id):
+        backup = self.get_object(request, object_id)
+        if backup is None or not self.has_view_permission(request, backup) or not backup.archive:
+            raise Http404("No such backup archive.")
+        storage = backup.archive.storage
+        if not storage.exists(backup.archive.name):
+            raise Http404("The archive file is missing.")
+        return FileResponse(
+            storage.open(backup.archive.name, "rb"),
+            as_attachment=True,
+            filename=os.path.basename(backup.archive.name),
+        )
+
+    @admin.action(
+        description="Back up now (the selected backups' organisations)", permissions=["backup"]
+    )
+    def back_up_now(self, request, queryset):
+        organizations = {backup.organization for backup in queryset}
+        for organization in organizations:
+            _enqueue_backup(request, organization)
+        names = ", ".join(sorted(str(organization) for organization in organizations))
+        self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
+
+    @admin.action(
+        description="Verify the selected backups (checksum and restore drill)",
+        permissions=["backup"],
+    )
+    def verify_backups(self, request, queryset):
+        backups = list(queryset.filter(status=BackupExecution.Status.COMPLETED))
+        for backup in backups:
+            async_task("backups.tasks.backup_verify_task", backup.pk, request.user.pk)
+        skipped = queryset.count() - len(backups)
+        message = f"Verification started for {len(backups)} backup(s)."
+        if skipped:
+            message += f" {skipped} not completed, skipped."
+        self.message_user(request, message, messages.SUCCESS)
+
+    @admin.action(
+        description="Restore the organisation from the selected backup…", permissions=["restore"]
+    )
+    def restore_backup(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one backup to restore.", messages.ERROR)
+            return None
+        backup = queryset.get()
+        cross_org = request.user.is_superuser and (
+            getattr(organization_for(request.user), "pk", None) != backup.organization_id
+        )
+        if request.POST.get("post") == "yes":
+            if cross_org and request.POST.get("allow_cross_org") != "yes":
+                self.message_user(
+                    request,
+                    f"Restoring {backup.organization} from outside it must be confirmed "
+                    "explicitly: tick the cross-organisation box.",
+                    messages.ERROR,
+                )
+                return None
+            async_task("backups.tasks.backup_restore_task", backup.pk, request.user.pk, cross_org)
+            self.message_user(
+                request,
+                f"Restore of {backup.organization} from backup {backup.pk} started; its outcome "
+                "is listed under Restore executions.",
+                messages.SUCCESS,
+            )
+            return None
+        try:
+            # The preview changes nothing, so a superuser sees it before confirming.
+            preview = backup_restore(
+                backup=backup,
+                organization=backup.organization,
+                actor=request.user,
+                dry_run=True,
+                allow_cross_org=request.user.is_superuser,
+            )
+        except BackupRefused as exc:
+            self.message_user(request, f"Restore refused: {exc.messages[0]}", messages.ERROR)
+            return None
+        rows = [
+            {"table": spec_for(table).model._meta.verbose_name_plural, **counts}
+            for table, counts in preview.counts.items()
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Restore from backup: are you sure?",
+            "opts": self.model._meta,
+            "backup": backup,
+            "plan": rows,
+            "totals": {
+                key: sum(row[key] for row in rows) for key in ("inserted", "updated", "deleted")
+            },
+            "cross_org": cross_org,
+            "queryset": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/backups/restore_confirmation.html", context)
+
+
+@admin.register(RestoreExecution)
+class RestoreExecutionAdmin(TenantScopedAdmin):
+    list_display = (
+        "id",
+        "organization",
+        "backup",
+        "strategy",
+        "dry_run",
+        "status",
+        "started_at",
+        "completed_at",
+        "changes",
+        "actor",
+    )
+    list_filter = ("status", "dry_run", "strategy")
+    list_select_related = ("organization", "backup", "actor")
+    readonly_fields = (
+        "organization",
+        "backup",
+        "strategy",
+        "dry_run",
+        "status",
+        "started_at",
+        "completed_at",
+        "counts",
+        "error_message",
+        "actor",
+    )
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return restore_execution_list(user=request.user)
+
+    @admin.display(description="inserted / updated / deleted")
+    def changes(self, obj):
+        totals = [
+            sum(table.get(key, 0) for table in (obj.counts or {}).values())
+            for key in ("inserted", "updated", "deleted")
+        ]
+        return " / ".join(str(total) for total in totals)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # Restores are part of the backups' record: whoever may see backups sees them.
+        return self._is_member(request) and request.user.has_perm("backups.view_backupexecution")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+
+@admin.register(BackupConfig)
+class BackupConfigAdmin(TenantScopedAdmin):
+    list_display = (
+        "organization",
+        "backup_type",
+        "schedule_cron",
+        "retention_days",
+        "is_active",
+        "next_run",
+        "created_at",
+    )
+    list_filter = ("backup_type", "is_active")
+    list_select_related = ("organization",)
+    actions = ["back_up_now"]
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        schedule = Schedule.objects.filter(name=f"backup-config-{obj.pk}").first()
+        return schedule.next_run if schedule else "–"
+
+    def has_backup_permission(self, request):
+        return self._is_member(request) and request.user.has_perm(BACKUP_PERMISSION)
+
+    @admin.action(description="Back up now", permissions=["backup"])
+    def back_up_now(self, request, queryset):
+        organizations = {config.organization for config in queryset}
+        for organization in organizations:
+            _enqueue_backup(request, organization)
+        names = ", ".join(sorted(str(organization) for organization in organizations))
+        self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)

@@ -1,0 +1,202 @@
+from croniter import croniter
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import Storage, storages
+from django.db import models
+
+from organizations.models import Organization
+
+
+class BackupStorage(Storage):
+    """STORAGES["backups"], looked up on every call.
+
+    FileField evaluates a storage callable once, at import; delegating per call is what lets a
+    changed STORAGES setting (a test's, or a deployment's replica switch) take effect.
+    """
+
+    def _target(self) -> Storage:
+        return storages["backups"]
+
+    def open(self, name, mode="rb"):
+        return self._target().open(name, mode)
+
+    def save(self, name, content, max_length=None):
+        return self._target().save(name, content, max_length=max_length)
+
+    def delete(self, name):
+        return self._target().delete(name)
+
+    def exists(self, name):
+        return self._target().exists(name)
+
+    def size(self, name):
+        return self._target().size(name)
+
+    def url(self, name):
+        return self._target().url(name)
+
+    def path(self, name):
+        return self._target().path(name)
+
+    def listdir(self, path):
+        return self._target().listdir(path)
+
+    def generate_filename(self, filename):
+        return self._target().generate_filename(filename)
+
+    def get_available_name(self, name, max_length=None):
+        return self._target().get_available_name(name, max_length=max_length)
+
+
+def backup_storage() -> Storage:
+    return BackupStorage()
+
+
+def archive_upload_to(execution, filename: str) -> str:
+    return f"{execution.organization.slug}/{filename}"
+
+
+class BackupType(models.TextChoices):
+    FULL = "full", "Full"
+    INCREMENTAL = "incremental", "Incremental"
+    SELECTIVE = "selective", "Selective"
+
+
+class BackupConfig(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="backup_configs"
+    )
+    backup_type = models.CharField(
+        max_length=20, choices=BackupType.choices, default=BackupType.FULL
+    )
+    schedule_cron = models.CharField(
+        max_length=100,
+        default="0 2 * * *",
+        help_text="Cron expression (minute hour day month weekday); 0 2 * * * is 02:00 daily.",
+    )
+    retention_days = models.PositiveIntegerField(
+        default=30, help_text="Completed backups older than this are deleted by the scheduled run."
+    )
+    tables_included = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="For selective backups: the tables to include (e.g. properties_project). "
+        "Empty means all.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "id"]
+        verbose_name = "backup configuration"
+
+    def __str__(self):
+        return (
+            f"{self.get_backup_type_display()} backup of {self.organization} ({self.schedule_cron})"
+        )
+
+    def clean(self):
+        if not croniter.is_valid(self.schedule_cron or ""):
+            raise ValidationError({"schedule_cron": "Not a valid cron expression."})
+        if not isinstance(self.tables_included, list):
+            raise ValidationError({"tables_included": "A list of table names."})
+
+
+class BackupExecution(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Verification(models.TextChoices):
+        UNVERIFIED = "unverified", "Unverified"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    # Nullable: a manual backup has no configuration.
+    config = models.ForeignKey(
+        BackupConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="backup_executions"
+    )
+    backup_type = models.CharField(
+        max_length=20, choices=BackupType.choices, default=BackupType.FULL
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    archive = models.FileField(
+        storage=backup_storage, upload_to=archive_upload_to, max_length=500, blank=True
+    )
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    record_count = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    base_backup = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verification_status = models.CharField(
+        max_length=20, choices=Verification.choices, default=Verification.UNVERIFIED
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification_message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-started_at"], name="backup_org_recent_idx"),
+        ]
+        permissions = [("restore_backupexecution", "Can restore an organisation from a backup")]
+
+    def __str__(self):
+        return f"Backup {self.pk} of {self.organization} ({self.status})"
+
+
+class RestoreExecution(models.Model):
+    class Strategy(models.TextChoices):
+        REPLACE_ALL = "replace_all", "Replace all"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused"
+
+    backup = models.ForeignKey(
+        BackupExecution, null=True, on_delete=models.SET_NULL, related_name="restores"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="restore_executions"
+    )
+    strategy = models.CharField(
+        max_length=20, choices=Strategy.choices, default=Strategy.REPLACE_ALL
+    )
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    #: Per table: {"inserted": n, "updated": n, "deleted": n}.
+    counts = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self):
+        return f"Restore {self.pk} of {self.organization} from backup {self.backup_id}"

@@ -1,0 +1,399 @@
+"""Backups, restores and their verification: the writes of the backups app."""
+
+import logging
+import tempfile
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+from organizations.models import Organization, Profile
+from organizations.tenancy import organization_for, role_for
+
+from .archive import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    ArchiveError,
+    ArchiveReader,
+    ArchiveWriter,
+    TableDigest,
+    file_sha256,
+    migration_state,
+    spec_for,
+    table_specs,
+)
+from .engines import RestoreConflict, engine_for
+from .models import BackupConfig, BackupExecution, BackupType, RestoreExecution
+
+logger = logging.getLogger(__name__)
+
+RESTORE_ROLES = (Profile.Role.ADMIN, Profile.Role.MANAGER)
+SCHEDULED_TASK = "backups.tasks.backup_scheduled_run"
+
+
+class BackupRefused(ValidationError):
+    """A backup or restore that must not run; nothing was changed."""
+
+
+def _require_manager(actor, organization: Organization, *, allow_cross_org: bool = False) -> None:
+    """Managers and admins of the organisation may back up and restore it; a superuser only
+    with `allow_cross_org`, so acting on a tenant is always a deliberate choice."""
+    if actor is None:
+        return
+    if actor.is_superuser and allow_cross_org:
+        return
+    actor_organization = organization_for(actor)
+    if actor_organization is None or actor_organization.pk != organization.pk:
+        raise BackupRefused(
+            f"{actor} is not a member of {organization.slug}; a superuser must ask for a "
+            "cross-organisation restore explicitly (--allow-cross-org)."
+        )
+    if role_for(actor) not in RESTORE_ROLES:
+        raise BackupRefused(f"{actor}'s role is below manager: backups need a manager or admin.")
+
+
+def _selected_specs(backup_type: str, tables: list[str] | None):
+    specs = table_specs()
+    if backup_type == BackupType.INCREMENTAL:
+        raise BackupRefused(
+            "Incremental backups are not supported: take a full backup (restores need the "
+            "complete set of rows)."
+        )
+    if backup_type == BackupType.SELECTIVE and tables:
+        known = {spec.name for spec in specs}
+        unknown = sorted(set(tables) - known)
+        if unknown:
+            raise BackupRefused(
+                f"Unknown table(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}."
+            )
+        specs = [spec for spec in specs if spec.name in tables]
+    return specs
+
+
+def backup_create(
+    *,
+    organization: Organization,
+    actor=None,
+    backup_type: str = BackupType.FULL,
+    tables: list[str] | None = None,
+    config: BackupConfig | None = None,
+) -> BackupExecution:
+    """Writes the organisation's rows to an archive in the backups storage.
+
+    The rows are read in one snapshot, so a concurrent import is wholly in the archive or not
+    at all. The archive is built in a temporary file and only then stored, so a failure leaves
+    a failed execution with its error and no partial file.
+    """
+    # Reading is harmless, so superusers may back up any organisation.
+    _require_manager(actor, organization, allow_cross_org=True)
+    if config is not None:
+        backup_type = config.backup_type
+        tables = tables or config.tables_included
+    specs = _selected_specs(backup_type, tables)
+    execution = BackupExecution.objects.create(
+        organization=organization,
+        config=config,
+        backup_type=backup_type,
+        created_by=actor,
+    )
+    return _write_archive(execution, specs)
+
+
+def _write_archive(execution: BackupExecution, specs) -> BackupExecution:
+    organization = execution.organization
+    started = time.monotonic()
+    engine = engine_for(connection)
+    stored_name = None
+    try:
+        with tempfile.TemporaryFile() as archive_file:
+            writer = ArchiveWriter(archive_file)
+            manifest_tables = {}
+            # Inside an enclosing transaction (a caller's atomic, a test) the isolation level
+            # is already fixed and that transaction is the snapshot.
+            own_transaction = not connection.in_atomic_block
+            with transaction.atomic():
+                if connection.vendor == "postgresql" and own_transaction:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                state = migration_state(connection)
+                for spec in specs:
+                    digest = TableDigest()
+                    with writer.open_member(spec.member) as member:
+                        engine.dump_table(spec, organization.pk, member, digest)
+                    manifest_tables[spec.name] = {
+                        "columns": spec.columns,
+                        "count": digest.count,
+                        "hash": digest.hexdigest,
+                    }
+            created_at = timezone.now()
+            writer.write_manifest(
+                {
+                    "format": FORMAT_NAME,
+                    "format_version": FORMAT_VERSION,
+                    "backup_id": execution.pk,
+                    "backup_type": execution.backup_type,
+                    "organization": {"id": organization.pk, "slug": organization.slug},
+                    "created_at": created_at.isoformat(),
+                    "migrations": state,
+                    "tables": manifest_tables,
+                }
+            )
+            writer.close()
+            sha256, size = file_sha256(archive_file)
+            name = f"{organization.slug}-{created_at:%Y%m%dT%H%M%S}-{execution.pk}.zip"
+            stored_name = execution.archive.storage.save(
+                execution.archive.field.generate_filename(execution, name), archive_file
+            )
+        execution.archive.name = stored_name
+        execution.sha256 = sha256
+        execution.size_bytes = size
+        execution.record_count = sum(table["count"] for table in manifest_tables.values())
+        execution.status = BackupExecution.Status.COMPLETED
+    except Exception as exc:
+        logger.exception("Backup %s of %s failed", execution.pk, organization.slug)
+        if stored_name:
+            execution.archive.storage.delete(stored_name)
+        execution.archive.name = ""
+        execution.status = BackupExecution.Status.FAILED
+        execution.error_message = f"{type(exc).__name__}: {exc}"
+    execution.completed_at = timezone.now()
+    execution.duration_ms = int((time.monotonic() - started) * 1000)
+    execution.save()
+    return execution
+
+
+def _open_checked(backup: BackupExecution) -> ArchiveReader:
+    """The backup's archive, after checking its SHA-256, format, migration state and content.
+    Raises BackupRefused with the reason otherwise."""
+    if backup.status != BackupExecution.Status.COMPLETED or not backup.archive:
+        raise BackupRefused(f"Backup {backup.pk} is {backup.status} and has no archive.")
+    storage = backup.archive.storage
+    if not storage.exists(backup.archive.name):
+        raise BackupRefused(f"Backup {backup.pk}'s archive {backup.archive.name} is missing.")
+    # Not a with-block: the returned reader owns the file and closes it.
+    archive_file = tempfile.TemporaryFile()  # noqa: SIM115
+    with storage.open(backup.archive.name, "rb") as stored:
+        while chunk := stored.read(1 << 20):
+            archive_file.write(chunk)
+    sha256, _ = file_sha256(archive_file)
+    if sha256 != backup.sha256:
+        archive_file.close()
+        raise BackupRefused(
+            f"Backup {backup.pk}'s archive has been altered: its SHA-256 is {sha256}, "
+            f"{backup.sha256} was recorded."
+        )
+    try:
+        reader = ArchiveReader(archive_file)
+        manifest = reader.manifest
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ArchiveError(
+                f"Archive format version {manifest.get('format_version')!r} cannot be restored "
+                f"(this version reads {FORMAT_VERSION})."
+            )
+        if manifest.get("organization", {}).get("id") != backup.organization_id:
+            raise ArchiveError("The archive's organisation is not the backup's.")
+        current = migration_state(connection)
+        if manifest.get("migrations") != current:
+            raise ArchiveError(
+                f"The archive was taken at migration state {manifest.get('migrations')}; the "
+                f"database is at {current}. Migrate to the same state to restore it."
+            )
+        for name, table in reader.tables.items():
+            if table.get("columns") != spec_for(name).columns:
+                raise ArchiveError(f"Table {name}'s columns differ from the current schema.")
+        reader.check_content()
+    except ArchiveError as exc:
+        archive_file.close()
+        raise BackupRefused(str(exc)) from exc
+    return reader
+
+
+def _specs_of(reader: ArchiveReader):
+    names = set(reader.tables)
+    return [spec for spec in table_specs() if spec.name in names]
+
+
+def backup_restore(
+    *,
+    backup: BackupExecution,
+    organization: Organization,
+    actor=None,
+    strategy: str = RestoreExecution.Strategy.REPLACE_ALL,
+    dry_run: bool = False,
+    allow_cross_org: bool = False,
+) -> RestoreExecution:
+    """Makes the organisation's rows exactly the backup's, in one transaction.
+
+    Rows added since are deleted, changed rows reverted, deleted rows put back with their ids.
+    History is kept, the backup's missing history added, and every change recorded as history
+    with the reason `restore <id>`. A dry run only counts. Refusals raise BackupRefused after
+    recording a refused RestoreExecution; nothing else changes.
+    """
+    restore = RestoreExecution.objects.create(
+        backup=backup,
+        organization=organization,
+        strategy=strategy,
+        dry_run=dry_run,
+        actor=actor,
+    )
+    reader = None
+    try:
+        if strategy != RestoreExecution.Strategy.REPLACE_ALL:
+            raise BackupRefused(f"Unknown restore strategy {strategy!r}; use replace_all.")
+        if backup.organization_id != organization.pk:
+            raise BackupRefused(
+                f"Backup {backup.pk} belongs to {backup.organization.slug}, not "
+                f"{organization.slug}: a backup only restores its own organisation."
+            )
+        _require_manager(actor, organization, allow_cross_org=allow_cross_org)
+        reader = _open_checked(backup)
+        engine = engine_for(connection)
+        with transaction.atomic():
+            # One restore of an organisation at a time.
+            Organization.objects.select_for_update().filter(pk=organization.pk).first()
+            try:
+                engine.load(reader, _specs_of(reader), organization.pk)
+            except (RestoreConflict, ArchiveError, ValueError) as exc:
+                raise BackupRefused(str(exc)) from exc
+            restore.counts = engine.plan()
+            if not dry_run:
+                engine.apply(reason=f"restore {restore.pk}", actor_id=getattr(actor, "pk", None))
+            engine.cleanup()
+            if dry_run:
+                transaction.set_rollback(True)
+        restore.status = RestoreExecution.Status.COMPLETED
+    except BackupRefused as exc:
+        restore.status = RestoreExecution.Status.REFUSED
+        restore.error_message = exc.messages[0]
+        _finish(restore)
+        raise
+    except DatabaseError as exc:
+        restore.status = RestoreExecution.Status.FAILED
+        restore.error_message = f"{type(exc).__name__}: {exc}"
+        _finish(restore)
+        raise BackupRefused(f"Restore {restore.pk} failed and changed nothing: {exc}") from exc
+    finally:
+        if reader is not None:
+            reader.close()
+    _finish(restore)
+    return restore
+
+
+def _finish(restore: RestoreExecution) -> None:
+    restore.completed_at = timezone.now()
+    restore.save()
+
+
+def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
+    """Checks the archive (SHA-256, manifest, content), then restores it inside a transaction
+    that is rolled back, comparing the restored tables with the manifest. Stores the outcome
+    on the backup."""
+    if actor is not None:
+        _require_manager(actor, backup.organization, allow_cross_org=True)
+    reader = None
+    try:
+        reader = _open_checked(backup)
+        engine = engine_for(connection)
+        problems = []
+        with transaction.atomic():
+            engine.load(reader, _specs_of(reader), backup.organization_id)
+            engine.plan()
+            engine.apply(reason="restore drill", actor_id=None)
+            for spec in _specs_of(reader):
+                expected = reader.tables[spec.name]
+                if spec.is_history:
+                    if not engine.history_matches(spec):
+                        problems.append(f"{spec.name}: history rows differ after the drill")
+                    continue
+                digest = engine.table_digest(spec, backup.organization_id)
+                if digest.count != expected["count"] or digest.hexdigest != expected["hash"]:
+                    problems.append(
+                        f"{spec.name}: {digest.count} rows restored, {expected['count']} "
+                        "expected, or their content differs"
+                    )
+            transaction.set_rollback(True)
+        if problems:
+            raise BackupRefused("Restore drill failed: " + "; ".join(problems))
+        backup.verification_status = BackupExecution.Verification.PASSED
+        backup.verification_message = (
+            f"SHA-256, manifest and restore drill passed ({backup.record_count} rows)."
+        )
+    except (BackupRefused, RestoreConflict, ArchiveError, DatabaseError, ValueError) as exc:
+        message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        backup.verification_status = BackupExecution.Verification.FAILED
+        backup.verification_message = message
+    finally:
+        if reader is not None:
+            reader.close()
+    backup.verified_at = timezone.now()
+    backup.save(update_fields=["verification_status", "verification_message", "verified_at"])
+    return backup
+
+
+def backup_prune(*, config: BackupConfig, now=None) -> int:
+    """Deletes the configuration's backups (archive and row) older than its retention."""
+    cutoff = (now or timezone.now()) - timedelta(days=config.retention_days)
+    expired = BackupExecution.objects.filter(config=config, started_at__lt=cutoff).exclude(
+        status=BackupExecution.Status.RUNNING
+    )
+    count = 0
+    for execution in expired:
+        if execution.archive:
+            execution.archive.storage.delete(execution.archive.name)
+        execution.delete()
+        count += 1
+    return count
+
+
+def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
+    """The scheduled backup of a configuration; skipped, not doubled, while the previous one
+    still runs. Prunes backups past the retention afterwards."""
+    with transaction.atomic():
+        config = (
+            BackupConfig.objects.select_for_update()
+            .select_related("organization")
+            .get(pk=config.pk)
+        )
+        if not config.is_active:
+            return None
+        # A run older than the task timeout was killed with its worker; it no longer blocks.
+        timeout = settings.Q_CLUSTER.get("timeout", 3600)
+        still_running = config.executions.filter(
+            status=BackupExecution.Status.RUNNING,
+            started_at__gte=timezone.now() - timedelta(seconds=timeout),
+        )
+        if still_running.exists():
+            logger.info("Backup of %s still running; this run is skipped", config.organization)
+            return None
+        specs = _selected_specs(config.backup_type, config.tables_included)
+        # Created under the lock: a second worker sees it running and skips.
+        execution = BackupExecution.objects.create(
+            organization=config.organization, config=config, backup_type=config.backup_type
+        )
+    execution = _write_archive(execution, specs)
+    backup_prune(config=config)
+    return execution
+
+
+def backup_schedule_sync(*, config: BackupConfig, deleted: bool = False) -> Schedule | None:
+    """Keeps the django-q2 schedule of a configuration in step with it: created, updated, or
+    removed when the configuration is inactive or deleted."""
+    name = f"backup-config-{config.pk}"
+    if deleted or not config.is_active:
+        Schedule.objects.filter(name=name).delete()
+        return None
+    schedule, _ = Schedule.objects.update_or_create(
+        name=name,
+        defaults={
+            "func": SCHEDULED_TASK,
+            "args": repr((config.pk,)),
+            "schedule_type": Schedule.CRON,
+            "cron": config.schedule_cron,
+            "repeats": -1,
+        },
+    )
+    return schedule

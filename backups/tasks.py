@@ -1,0 +1,40 @@
+"""django-q2 entry points: load rows by id, call one service."""
+
+from django.contrib.auth import get_user_model
+
+from organizations.models import Organization
+
+from . import services
+from .models import BackupConfig, BackupExecution
+
+
+def _user(user_id):
+    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
+
+
+def backup_create_task(organization_id: int, user_id: int | None = None) -> int:
+    organization = Organization.objects.get(pk=organization_id)
+    return services.backup_create(organization=organization, actor=_user(user_id)).pk
+
+
+def backup_verify_task(backup_id: int, user_id: int | None = None) -> str:
+    backup = BackupExecution.objects.select_related("organization").get(pk=backup_id)
+    return services.backup_verify(backup=backup, actor=_user(user_id)).verification_status
+
+
+def backup_restore_task(backup_id: int, user_id: int | None, allow_cross_org: bool = False):
+    backup = BackupExecution.objects.select_related("organization").get(pk=backup_id)
+    return services.backup_restore(
+        backup=backup,
+        organization=backup.organization,
+        actor=_user(user_id),
+        allow_cross_org=allow_cross_org,
+    ).pk
+
+
+def backup_scheduled_run(config_id: int) -> int | None:
+    config = BackupConfig.objects.filter(pk=config_id).first()
+    if config is None:
+        return None
+    execution = services.backup_scheduled_run(config=config)
+    return execution.pk if execution else None

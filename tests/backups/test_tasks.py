@@ -1,0 +1,103 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from backups.models import BackupConfig, BackupExecution
+from backups.services import backup_create, backup_scheduled_run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_back_up_task_runs_through_django_q(tenants, estate):
+    async_task("backups.tasks.backup_create_task", tenants.owner_org.pk, tenants.manager.pk)
+
+    backup = BackupExecution.objects.get()
+    assert backup.status == BackupExecution.Status.COMPLETED
+    assert backup.organization == tenants.owner_org
+
+
+def test_config_changes_keep_its_schedule_in_step(tenants):
+    config = BackupConfig.objects.create(organization=tenants.owner_org, schedule_cron="0 3 * * *")
+    schedule = Schedule.objects.get(name=f"backup-config-{config.pk}")
+    assert schedule.schedule_type == Schedule.CRON
+    assert schedule.func == "backups.tasks.backup_scheduled_run"
+    assert (schedule.cron, schedule.args) == ("0 3 * * *", f"({config.pk},)")
+
+    config.schedule_cron = "15 4 * * 1"
+    config.save()
+    assert Schedule.objects.get(name=f"backup-config-{config.pk}").cron == "15 4 * * 1"
+
+    config.is_active = False
+    config.save()
+    assert not Schedule.objects.filter(name=f"backup-config-{config.pk}").exists()
+
+    config.is_active = True
+    config.save()
+    config.delete()
+    assert not Schedule.objects.exists()
+
+
+def test_scheduled_run_backs_up_and_prunes_past_retention(tenants, estate):
+    config = BackupConfig.objects.create(organization=tenants.owner_org, retention_days=30)
+    old = backup_scheduled_run(config=config)
+    BackupExecution.objects.filter(pk=old.pk).update(started_at=timezone.now() - timedelta(days=31))
+    manual = backup_create(organization=tenants.owner_org)
+    BackupExecution.objects.filter(pk=manual.pk).update(
+        started_at=timezone.now() - timedelta(days=31)
+    )
+    storage = old.archive.storage
+
+    fresh = async_task("backups.tasks.backup_scheduled_run", config.pk)
+
+    assert fresh
+    assert not BackupExecution.objects.filter(pk=old.pk).exists()
+    assert not storage.exists(old.archive.name)
+    # Only the configuration's own backups age out; a manual backup stays.
+    assert BackupExecution.objects.filter(pk=manual.pk).exists()
+    assert BackupExecution.objects.filter(config=config, status="completed").count() == 1
+
+
+def test_scheduled_run_is_skipped_while_the_previous_one_runs(tenants, estate):
+    config = BackupConfig.objects.create(organization=tenants.owner_org)
+    BackupExecution.objects.create(organization=tenants.owner_org, config=config)
+
+    assert backup_scheduled_run(config=config) is None
+    assert BackupExecution.objects.filter(config=config).count() == 1
+
+
+def test_scheduled_runs_of_another_organisation_touch_only_it(tenants, estate):
+    config = BackupConfig.objects.create(organization=tenants.other_org)
+    backup = backup_scheduled_run(config=config)
+    assert backup.organization == tenants.other_org
+    assert backup.record_count == 3 + 3  # a project, a property, an analysis and their history
+
+
+def test_a_run_left_running_by_a_dead_worker_does_not_block_forever(tenants, estate):
+    config = BackupConfig.objects.create(organization=tenants.owner_org)
+    stale = BackupExecution.objects.create(organization=tenants.owner_org, config=config)
+    BackupExecution.objects.filter(pk=stale.pk).update(
+        started_at=timezone.now() - timedelta(days=1)
+    )
+
+    backup = backup_scheduled_run(config=config)
+
+    assert backup is not None and backup.status == BackupExecution.Status.COMPLETED
+
+
+def test_django_q_scheduler_runs_a_due_backup_configuration(tenants, estate):
+    from django_q.scheduler import scheduler
+
+    config = BackupConfig.objects.create(organization=tenants.owner_org, schedule_cron="0 2 * * *")
+    Schedule.objects.filter(name=f"backup-config-{config.pk}").update(
+        next_run=timezone.now() - timedelta(minutes=1)
+    )
+
+    scheduler()
+
+    backup = BackupExecution.objects.get(config=config)
+    assert backup.status == BackupExecution.Status.COMPLETED
+    assert backup.organization == tenants.owner_org
+    assert Schedule.objects.get(name=f"backup-config-{config.pk}").next_run > timezone.now()
