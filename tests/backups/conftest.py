@@ -1,16 +1,8 @@
 from types import SimpleNamespace
 
 import pytest
-from django_q.conf import Conf
 
 from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory
-
-
-@pytest.fixture(autouse=True)
-def _django_q_sync(monkeypatch):
-    # django-q2 reads Q_CLUSTER["sync"] once, when django_q.conf is first imported (at
-    # django.setup()), so the settings override in tests/conftest.py does not reach it.
-    monkeypatch.setattr(Conf, "SYNC", True)
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def _url(name, *args):
 @pytest.mark.parametrize("role", ROLES)
 def test_another_organisations_rows_are_absent_on_every_admin_page(client, tenants, rows, role):
     client.force_login(getattr(tenants, role))
-    for label, model_admin in _tenant_admins().items():
+    for label in _tenant_admins():
         app, model = label.split(".")
         other = rows["other"][label]
         own = rows["own"][label]
