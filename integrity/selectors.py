@@ -7,12 +7,13 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from backups.models import BackupExecution
+from imports.models import ImportJob
 from organizations.models import Organization
 from organizations.tenancy import organization_for
 
 from .checks import COMPLETENESS_FIELDS, REGISTRY
 from .models import DataIntegrityReport, IntegrityAlert
-from .services import optional_model
 
 TREND_DAYS = 90
 RECENT_IMPORTS = 5
@@ -106,33 +107,24 @@ def _visible_organizations(user) -> list[Organization]:
 
 def dashboard_rows(*, user) -> list[dict]:
     """For the admin index: per organisation the user may see, its latest integrity report,
-    latest backup and recent import throughput. The imports and backups apps are optional."""
-    ImportJob = optional_model("imports", "ImportJob")
-    BackupExecution = optional_model("backups", "BackupExecution")
+    latest backup and recent import throughput."""
     rows = []
     for organization in _visible_organizations(user):
         row = {
             "organization": organization,
             "report": report_list(organization=organization).first(),
-            "backups_available": BackupExecution is not None,
-            "backup": None,
-            "imports_available": ImportJob is not None,
-            "imports": [],
-            "import_rows_per_second": None,
+            # The most recently created execution, started or not.
+            "backup": BackupExecution.objects.filter(organization=organization)
+            .order_by("-pk")
+            .first(),
         }
-        if BackupExecution is not None:
-            row["backup"] = (
-                # The most recently created execution, started or not.
-                BackupExecution.objects.filter(organization=organization).order_by("-pk").first()
-            )
-        if ImportJob is not None:
-            jobs = list(
-                ImportJob.objects.filter(organization=organization).order_by("-created_at", "-pk")[
-                    :RECENT_IMPORTS
-                ]
-            )
-            row["imports"] = jobs
-            rates = [job.rows_per_second for job in jobs if job.rows_per_second]
-            row["import_rows_per_second"] = sum(rates) / len(rates) if rates else None
+        jobs = list(
+            ImportJob.objects.filter(organization=organization).order_by("-created_at", "-pk")[
+                :RECENT_IMPORTS
+            ]
+        )
+        rates = [job.rows_per_second for job in jobs if job.rows_per_second]
+        row["imports"] = jobs
+        row["import_rows_per_second"] = sum(rates) / len(rates) if rates else None
         rows.append(row)
     return rows

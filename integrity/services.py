@@ -8,14 +8,13 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from django.apps import apps
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from backups.models import BackupConfig, BackupExecution
 from organizations.models import Organization, Profile
 
 from .checks import CHECKS, ERROR, WARNING, quality_metrics
@@ -29,14 +28,6 @@ BACKUP_WATCH_SCHEDULE = "integrity-backup-watch"
 #: that every organisation's checks do not hit the database at the same minute.
 SCHEDULE_HOUR_UTC = 2
 WEBHOOK_TIMEOUT_SECONDS = 5
-
-
-def optional_model(app_label: str, model_name: str) -> type[Model] | None:
-    """A model of an app that may not be installed on this deployment (imports, backups)."""
-    try:
-        return apps.get_model(app_label, model_name)
-    except LookupError:
-        return None
 
 
 # --- reports -------------------------------------------------------------------------------
@@ -299,9 +290,9 @@ def backup_execution_alert(*, execution) -> None:
             subject=f"[{organization.slug}] Backup #{execution.pk} failed",
             message=(
                 f"Backup #{execution.pk} of {organization.name} failed: "
-                f"{getattr(execution, 'error_message', '') or 'no error message'}"
+                f"{execution.error_message or 'no error message'}"
             ),
-            payload={"backup_id": execution.pk, "error": getattr(execution, "error_message", "")},
+            payload={"backup_id": execution.pk, "error": execution.error_message},
         )
     elif execution.status == "completed":
         alert_clear(organization=organization, condition="backup_failed")
@@ -326,10 +317,6 @@ def cron_interval(expression: str, *, now: datetime) -> timedelta:
 def backup_alerts_evaluate(*, organization: Organization, now: datetime | None = None) -> None:
     """Alert when an active backup config has had no completed backup for twice its schedule
     interval; clear the alert once a backup completes in time."""
-    BackupConfig = optional_model("backups", "BackupConfig")
-    BackupExecution = optional_model("backups", "BackupExecution")
-    if BackupConfig is None or BackupExecution is None:
-        return
     now = now or timezone.now()
     last_completed = (
         BackupExecution.objects.filter(organization=organization, status="completed")

@@ -1,5 +1,6 @@
 from django.db.models.signals import post_delete, post_migrate, post_save
 
+from backups.models import BackupExecution
 from organizations.models import Organization
 
 
@@ -41,9 +42,4 @@ def connect(app_config) -> None:
     post_migrate.connect(sync_schedules_after_migrate, sender=app_config)
     post_save.connect(schedule_new_organization, sender=Organization)
     post_delete.connect(unschedule_deleted_organization, sender=Organization)
-    from .services import optional_model
-
-    # The backups app is built separately; without it there is nothing to listen to.
-    BackupExecution = optional_model("backups", "BackupExecution")
-    if BackupExecution is not None:
-        post_save.connect(alert_on_backup_execution, sender=BackupExecution)
+    post_save.connect(alert_on_backup_execution, sender=BackupExecution)
