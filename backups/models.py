@@ -100,6 +100,14 @@ class BackupConfig(models.Model):
             raise ValidationError({"schedule_cron": "Not a valid cron expression."})
         if not isinstance(self.tables_included, list):
             raise ValidationError({"tables_included": "A list of table names."})
+        # Refused here, where the schedule is set up, rather than at 3 a.m. by a failing run.
+        if self.backup_type == BackupType.INCREMENTAL:
+            raise ValidationError(
+                {
+                    "backup_type": "Incremental backups are not available yet; choose full or "
+                    "selective."
+                }
+            )
 
 
 class BackupExecution(models.Model):

@@ -217,3 +217,20 @@ def test_configs_are_scoped_and_managers_cannot_add_them(client, tenants):
     client.force_login(tenants.admin)
     response = client.get(reverse("admin:backups_backupconfig_changelist"))
     assert list(response.context["cl"].result_list) == []
+
+
+def test_an_incremental_schedule_is_refused_when_configured(client, tenants):
+    client.force_login(tenants.admin)
+    response = client.post(
+        reverse("admin:backups_backupconfig_add"),
+        {
+            "backup_type": "incremental",
+            "schedule_cron": "0 3 * * *",
+            "retention_days": "30",
+            "tables_included": "[]",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "Incremental backups are not available yet" in response.content.decode()
+    assert not BackupConfig.objects.exists()
