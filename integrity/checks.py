@@ -26,6 +26,7 @@ from properties.models import (
     Status,
     json_text,
 )
+from properties.postcodes import POSTCODE_RANGES
 
 ERROR = "ERROR"
 WARNING = "WARNING"
@@ -36,18 +37,6 @@ SEVERITY_RANK = {WARNING: 1, ERROR: 2}
 NUMBER_TYPES = ("number", "integer", "real")
 #: jsonb_typeof's and json_type's names for a string.
 TEXT_TYPES = ("string", "text")
-
-#: Australia Post postcode ranges per state (inclusive, 4-digit strings compare like numbers).
-POSTCODE_RANGES = {
-    "NSW": [("1000", "1999"), ("2000", "2599"), ("2619", "2899"), ("2921", "2999")],
-    "ACT": [("0200", "0299"), ("2600", "2618"), ("2900", "2920")],
-    "VIC": [("3000", "3999"), ("8000", "8999")],
-    "QLD": [("4000", "4999"), ("9000", "9999")],
-    "SA": [("5000", "5999")],
-    "WA": [("6000", "6999")],
-    "TAS": [("7000", "7999")],
-    "NT": [("0800", "0999")],
-}
 
 #: The estimated-value check's bounds. Import accepts 0 < value < 50,000,000; a value the import
 #: accepts may still be implausible (a $500 house), which is what this check reports.
