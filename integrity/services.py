@@ -5,6 +5,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -31,6 +32,34 @@ WEBHOOK_TIMEOUT_SECONDS = 5
 
 
 # --- reports -------------------------------------------------------------------------------
+
+
+#: First key of the advisory lock that marks an organisation's integrity run as in progress.
+RUN_LOCK_NAMESPACE = 0x1D7E
+
+
+@contextmanager
+def integrity_run_lock(*, organization: Organization):
+    """Yields whether this process may run the organisation's checks now.
+
+    On PostgreSQL a session advisory lock, held for the run, makes a second run (a schedule
+    that fires while the previous run still goes) yield False. SQLite, the single-writer
+    development database, needs no lock.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_NAMESPACE, organization.pk])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK_NAMESPACE, organization.pk]
+                )
 
 
 def integrity_report_create(

@@ -5,7 +5,12 @@ from django.contrib.auth import get_user_model
 from organizations.models import Organization
 
 from .models import DataIntegrityReport, IntegrityAlert
-from .services import alert_deliver, backup_alerts_evaluate, integrity_report_create
+from .services import (
+    alert_deliver,
+    backup_alerts_evaluate,
+    integrity_report_create,
+    integrity_run_lock,
+)
 
 
 def integrity_check_task(
@@ -17,7 +22,11 @@ def integrity_check_task(
     if organization is None:
         return None
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    report = integrity_report_create(organization=organization, actor=actor, trigger=trigger)
+    with integrity_run_lock(organization=organization) as acquired:
+        if not acquired:
+            # The previous run for this organisation is still going: skip, do not double.
+            return None
+        report = integrity_report_create(organization=organization, actor=actor, trigger=trigger)
     backup_alerts_evaluate(organization=organization)
     return report.pk
 

@@ -34,7 +34,9 @@ def _test_settings(settings, tmp_path, monkeypatch):
 def on_postgres():
     """Marks a test that exercises a PostgreSQL-only path; skipped, with a reason, on SQLite."""
     if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL-only path (COPY, EXPLAIN or GIN); runs in the PostgreSQL pass")
+        pytest.skip(
+            "PostgreSQL-only path (COPY, EXPLAIN, GIN, advisory locks); runs in the PostgreSQL pass"
+        )
 
 
 @pytest.fixture
