@@ -14,7 +14,7 @@ from organizations.tenancy import TenantScopedAdmin
 from properties.admin import TenantProjectFilter
 
 from .models import ImportJob
-from .services import import_run
+from .services import import_start
 
 REJECTED_PER_PAGE = 50
 
@@ -145,7 +145,7 @@ class ImportJobAdmin(TenantScopedAdmin):
         if not self._can_import(request):
             raise PermissionDenied
         try:
-            job = import_run(job=job, actor=request.user)
+            job = import_start(job=job, actor=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:

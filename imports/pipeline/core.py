@@ -1,32 +1,27 @@
-"""The import pipeline: rows in from a reader, validated by the pure rules, written in batches
-through a writer, rejected rows out to a report.
+"""The import pipeline: rows in from a reader, validated by the pure rules, classified and
+written batch by batch through a writer, rejected rows out to a report.
 
 Every path (admin preview, admin import, command, background task) runs this one pipeline. It
-holds one batch of rows at a time plus the ids already seen (to reject a second row with the same
-id), never the whole file. Where the rows go is the writer's business: `NullWriter` for a dry run,
-`OrmBulkWriter` for the bulk ORM path; `writer_for` is the one place that picks one.
+holds one batch of rows at a time plus a compact table of the ids already seen (to reject a
+second row with the same id), never the whole file. A batch is `batch_size` rows of the file,
+whatever their fate; the caller's `batch_scope` wraps each batch (the services make it a
+transaction that also records the progress and the resume marker).
 """
 
-import csv
-import io
-import tempfile
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from django.core.files import File
-from django.db import IntegrityError, transaction
-from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from itertools import islice
 
 from properties.models import Project, Property
 
-from .readers import FileRefused, RawRow, TableReader
-from .rules import ColumnMap, ValidRow, cells_by_column, map_columns, merge_groups, validate_row
+from ..readers import FileRefused, RawRow, TableReader
+from ..rules import ColumnMap, ValidRow, cells_by_column, map_columns, merge_groups, validate_row
+from .reports import SAMPLE_SIZE
+from .seen import SeenIds
+from .writers import IMPORTED_GROUPS, PropertyWriter
 
-IMPORTED_GROUPS = ("basic_info", "planning_controls", "financial_metrics", "spatial_attributes")
-SAMPLE_SIZE = 5
 LOOKUP_CHUNK = 900
 
 
@@ -37,120 +32,6 @@ class OnDuplicate:
     CHOICES = (SKIP, UPDATE, ERROR)
 
 
-# Writers ------------------------------------------------------------------------------------
-
-
-class PropertyWriter(Protocol):
-    """Stores one batch. Returns the properties it could not store, each with the reason, so the
-    pipeline reports exactly those rows as rejected and every other row as written."""
-
-    def create(self, properties: list[Property]) -> list[tuple[Property, str]]: ...
-
-    def update(self, properties: list[Property]) -> list[tuple[Property, str]]: ...
-
-
-class NullWriter:
-    """A dry run: every row is classified exactly as in a real run, nothing is written."""
-
-    def create(self, properties):
-        return []
-
-    def update(self, properties):
-        return []
-
-
-class OrmBulkWriter:
-    """Bulk ORM writes with one history row per created or updated property, carrying the
-    importing user and `import <job id>` as the change reason."""
-
-    def __init__(self, *, actor, change_reason: str):
-        self.actor = actor
-        self.change_reason = change_reason
-
-    def _history_kwargs(self):
-        return {"default_user": self.actor, "default_change_reason": self.change_reason}
-
-    def create(self, properties):
-        try:
-            with transaction.atomic():
-                bulk_create_with_history(properties, Property, **self._history_kwargs())
-            return []
-        except IntegrityError:
-            # Another writer stored one of these ids since the batch was classified. Retry row by
-            # row so only the conflicting rows are rejected (never the whole batch).
-            failures = []
-            for prop in properties:
-                prop.pk = None
-                prop._state.adding = True
-                try:
-                    with transaction.atomic():
-                        bulk_create_with_history([prop], Property, **self._history_kwargs())
-                except IntegrityError as exc:
-                    failures.append((prop, f"could not be stored: {_first_line(exc)}"))
-            return failures
-
-    def update(self, properties):
-        now = timezone.now()
-        for prop in properties:
-            prop.updated_at = now
-        bulk_update_with_history(
-            properties,
-            Property,
-            fields=[*IMPORTED_GROUPS, "updated_at"],
-            **self._history_kwargs(),
-        )
-        return []
-
-
-def writer_for(*, dry_run: bool, actor, change_reason: str) -> PropertyWriter:
-    if dry_run:
-        return NullWriter()
-    return OrmBulkWriter(actor=actor, change_reason=change_reason)
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-# Rejected rows ------------------------------------------------------------------------------
-
-
-class RejectedRowsReport:
-    """The rejected rows as CSV: the file's own columns, then the row number and the errors.
-
-    Spooled to a temporary file, so a file with many rejected rows does not sit in memory."""
-
-    def __init__(self, headers: list[str]):
-        self.headers = list(headers)
-        self.count = 0
-        self.samples: list[dict] = []
-        # Owned by the report and closed by close(), after the file is saved to storage.
-        self._buffer = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, mode="w+b")  # noqa: SIM115
-        # BOM so that spreadsheet programs open accented suburbs correctly.
-        self._text = io.TextIOWrapper(self._buffer, encoding="utf-8-sig", newline="")
-        self._csv = csv.writer(self._text)
-        self._csv.writerow([*self.headers, "row", "errors"])
-
-    def add(self, raw: RawRow, errors: list[str]):
-        self.count += 1
-        values = ["" if value is None else value for value in raw.values[: len(self.headers)]]
-        values += [""] * (len(self.headers) - len(values))
-        self._csv.writerow([*values, raw.number, "; ".join(errors)])
-        if len(self.samples) < SAMPLE_SIZE:
-            self.samples.append({"row": raw.number, "errors": errors})
-
-    def file(self) -> File:
-        self._text.flush()
-        self._buffer.seek(0)
-        return File(self._buffer)
-
-    def close(self):
-        self._text.close()
-
-
-# The pipeline -------------------------------------------------------------------------------
-
-
 @dataclass
 class PipelineResult:
     total: int = 0
@@ -159,6 +40,8 @@ class PipelineResult:
     skipped: int = 0
     rejected: int = 0
     elapsed: float = 0.0
+    #: Rows read (and written) by this run, without those a resumed run skipped.
+    rows_this_run: int = 0
     samples: dict = field(default_factory=lambda: {"new": [], "update": [], "skip": []})
     columns: dict = field(default_factory=dict)
 
@@ -182,6 +65,10 @@ class _Pending:
     valid: ValidRow
 
 
+def _no_scope(result):
+    return contextlib.nullcontext()
+
+
 class ImportPipeline:
     def __init__(
         self,
@@ -189,11 +76,13 @@ class ImportPipeline:
         project: Project,
         reader: TableReader,
         writer: PropertyWriter,
-        report: RejectedRowsReport,
+        report,
         actor=None,
         on_duplicate: str = OnDuplicate.SKIP,
         batch_size: int = 1000,
-        on_batch: Callable[[PipelineResult], None] | None = None,
+        batch_scope: Callable[[PipelineResult], contextlib.AbstractContextManager] = _no_scope,
+        resume_after: int = 0,
+        counts: dict | None = None,
     ):
         self.project = project
         self.reader = reader
@@ -202,8 +91,9 @@ class ImportPipeline:
         self.actor = actor
         self.on_duplicate = on_duplicate
         self.batch_size = max(1, batch_size)
-        self.on_batch = on_batch
-        self.result = PipelineResult()
+        self.batch_scope = batch_scope
+        self.resume_after = resume_after
+        self.result = PipelineResult(**(counts or {}))
         self.column_map: ColumnMap = map_columns(reader.headers)
         if self.column_map.missing:
             found = ", ".join(h for h in reader.headers if h) or "none"
@@ -212,14 +102,11 @@ class ImportPipeline:
                 f"The file is missing the required column{plural}: "
                 f"{', '.join(self.column_map.missing)}. Columns found: {found}."
             )
-        # external id -> the row that first carried it, to name it when a later row repeats it.
-        self._seen: dict[str, int] = {}
+        self._seen = SeenIds()
 
     def run(self) -> PipelineResult:
         started = time.monotonic()
         result = self.result
-        batch: list[_Pending] = []
-        rows = self.reader.rows()
         result.columns = {
             "headers": list(self.column_map.headers),
             "mapped": {
@@ -228,8 +115,37 @@ class ImportPipeline:
             },
             "ignored": list(self.column_map.ignored),
         }
+        rows = self.reader.rows()
+        if self.resume_after:
+            self._replay(islice(rows, self.resume_after))
+        while True:
+            # Pulled lazily, one batch at a time: the file is never held.
+            chunk = list(islice(rows, self.batch_size))
+            if not chunk:
+                break
+            with self.batch_scope(result):
+                self._batch(chunk)
+                self.report.flush()
+        result.elapsed = time.monotonic() - started
+        return result
+
+    def _replay(self, rows: Iterator[RawRow]):
+        """A resumed run: the rows before the marker are committed already. They are only
+        validated again, to know their ids, so a later repeat is still rejected naming them."""
         for raw in rows:
-            result.total += 1
+            if raw.problem:
+                continue
+            valid, errors = validate_row(
+                cells_by_column(self.column_map, raw.values), row=raw.number
+            )
+            if not errors:
+                self._seen.first_row(valid.external_id, raw.number)
+
+    def _batch(self, chunk: list[RawRow]):
+        pending: list[_Pending] = []
+        for raw in chunk:
+            self.result.total += 1
+            self.result.rows_this_run += 1
             if raw.problem:
                 self._reject(raw, [f"row: {raw.problem}"])
                 continue
@@ -239,18 +155,13 @@ class ImportPipeline:
             if errors:
                 self._reject(raw, [f"{error.field}: {error.message}" for error in errors])
                 continue
-            first = self._seen.get(valid.external_id)
+            first = self._seen.first_row(valid.external_id, raw.number)
             if first is not None:
                 self._reject(raw, [f"propertyid: {self._duplicate_message(valid, first)}"])
                 continue
-            self._seen[valid.external_id] = raw.number
-            batch.append(_Pending(raw, valid))
-            if len(batch) >= self.batch_size:
-                self._flush(batch)
-                batch = []
-        self._flush(batch)
-        result.elapsed = time.monotonic() - started
-        return result
+            pending.append(_Pending(raw, valid))
+        if pending:
+            self._write(pending)
 
     def _duplicate_message(self, valid: ValidRow, first: int) -> str:
         if valid.external_id.startswith("addr-") and "propertyid" not in self.column_map.positions:
@@ -261,11 +172,7 @@ class ImportPipeline:
         self.result.rejected += 1
         self.report.add(raw, errors)
 
-    def _flush(self, batch: list[_Pending]):
-        if not batch:
-            if self.on_batch:
-                self.on_batch(self.result)
-            return
+    def _write(self, batch: list[_Pending]):
         existing = self._existing([item.valid.external_id for item in batch])
         creates: list[tuple[_Pending, Property]] = []
         updates: list[tuple[_Pending, Property, list[str]]] = []
@@ -310,8 +217,6 @@ class ImportPipeline:
             else:
                 self.result.updated += 1
                 self._sample("update", item, extra={"changed": changed, "property_id": prop.pk})
-        if self.on_batch:
-            self.on_batch(self.result)
 
     def _existing(self, external_ids: list[str]) -> dict[str, Property]:
         # In chunks: SQLite caps the parameters of one query, and a batch may be larger.
