@@ -9,6 +9,8 @@ transaction that also records the progress and the resume marker).
 """
 
 import contextlib
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -69,6 +71,65 @@ def _no_scope(result):
     return contextlib.nullcontext()
 
 
+@dataclass(slots=True)
+class PropertyRow:
+    """A new property for a writer that does not need a model instance (COPY, dry run):
+    building a Property costs more than validating its row."""
+
+    project_id: int
+    organization_id: int
+    external_id: str
+    groups: dict
+    created_by_id: int | None = None
+    pk: None = None
+
+
+_END = object()
+
+
+class _Prefetch:
+    """Runs a chunk generator in a thread, at most `depth` chunks ahead (memory stays bounded);
+    its exceptions are raised here, in order, after the chunks before them."""
+
+    def __init__(self, chunks: Iterator, depth: int = 2):
+        self._chunks = chunks
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="import-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self):
+        try:
+            for chunk in self._chunks:
+                if not self._put(chunk):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+
+
 class ImportPipeline:
     def __init__(
         self,
@@ -83,6 +144,7 @@ class ImportPipeline:
         batch_scope: Callable[[PipelineResult], contextlib.AbstractContextManager] = _no_scope,
         resume_after: int = 0,
         counts: dict | None = None,
+        prefetch: bool = True,
     ):
         self.project = project
         self.reader = reader
@@ -93,6 +155,7 @@ class ImportPipeline:
         self.batch_size = max(1, batch_size)
         self.batch_scope = batch_scope
         self.resume_after = resume_after
+        self.prefetch = prefetch
         self.result = PipelineResult(**(counts or {}))
         self.column_map: ColumnMap = map_columns(reader.headers)
         if self.column_map.missing:
@@ -115,6 +178,25 @@ class ImportPipeline:
             },
             "ignored": list(self.column_map.ignored),
         }
+        chunks = self._validated_chunks()
+        if self.prefetch:
+            chunks = _Prefetch(chunks)
+        try:
+            for entries in chunks:
+                with self.batch_scope(result):
+                    self._apply(entries)
+                    self.report.flush()
+        finally:
+            if self.prefetch:
+                chunks.close()
+        result.elapsed = time.monotonic() - started
+        return result
+
+    def _validated_chunks(self) -> Iterator[list[tuple]]:
+        """The file's rows, validated, `batch_size` at a time: (raw, valid row or None, errors).
+
+        Pure Python, no database: with prefetch it runs in a thread, so the next batch is read
+        and validated while this one is written (the database wait releases the GIL)."""
         rows = self.reader.rows()
         if self.resume_after:
             self._replay(islice(rows, self.resume_after))
@@ -122,12 +204,19 @@ class ImportPipeline:
             # Pulled lazily, one batch at a time: the file is never held.
             chunk = list(islice(rows, self.batch_size))
             if not chunk:
-                break
-            with self.batch_scope(result):
-                self._batch(chunk)
-                self.report.flush()
-        result.elapsed = time.monotonic() - started
-        return result
+                return
+            yield [self._validate(raw) for raw in chunk]
+
+    def _validate(self, raw: RawRow) -> tuple:
+        if raw.problem:
+            return raw, None, [f"row: {raw.problem}"]
+        valid, errors = validate_row(cells_by_column(self.column_map, raw.values), row=raw.number)
+        if errors:
+            return raw, None, [f"{error.field}: {error.message}" for error in errors]
+        first = self._seen.first_row(valid.external_id, raw.number)
+        if first is not None:
+            return raw, None, [f"propertyid: {self._duplicate_message(valid, first)}"]
+        return raw, valid, None
 
     def _replay(self, rows: Iterator[RawRow]):
         """A resumed run: the rows before the marker are committed already. They are only
@@ -141,25 +230,15 @@ class ImportPipeline:
             if not errors:
                 self._seen.first_row(valid.external_id, raw.number)
 
-    def _batch(self, chunk: list[RawRow]):
+    def _apply(self, entries: list[tuple]):
         pending: list[_Pending] = []
-        for raw in chunk:
+        for raw, valid, errors in entries:
             self.result.total += 1
             self.result.rows_this_run += 1
-            if raw.problem:
-                self._reject(raw, [f"row: {raw.problem}"])
-                continue
-            valid, errors = validate_row(
-                cells_by_column(self.column_map, raw.values), row=raw.number
-            )
             if errors:
-                self._reject(raw, [f"{error.field}: {error.message}" for error in errors])
-                continue
-            first = self._seen.first_row(valid.external_id, raw.number)
-            if first is not None:
-                self._reject(raw, [f"propertyid: {self._duplicate_message(valid, first)}"])
-                continue
-            pending.append(_Pending(raw, valid))
+                self._reject(raw, errors)
+            else:
+                pending.append(_Pending(raw, valid))
         if pending:
             self._write(pending)
 
@@ -218,13 +297,20 @@ class ImportPipeline:
                 self.result.updated += 1
                 self._sample("update", item, extra={"changed": changed, "property_id": prop.pk})
 
-    def _existing(self, external_ids: list[str]) -> dict[str, Property]:
-        # In chunks: SQLite caps the parameters of one query, and a batch may be larger.
+    def _existing(self, external_ids: list[str]) -> dict:
+        # In chunks: SQLite caps the parameters of one query, and a batch may be larger. Only an
+        # update needs the stored values; skip and error need the id alone.
         found = {}
+        properties = Property.objects.filter(project=self.project)
         for start in range(0, len(external_ids), LOOKUP_CHUNK):
-            chunk = external_ids[start : start + LOOKUP_CHUNK]
-            for prop in Property.objects.filter(project=self.project, external_id__in=chunk):
-                found[prop.external_id] = prop
+            chunk = properties.filter(external_id__in=external_ids[start : start + LOOKUP_CHUNK])
+            if self.on_duplicate == OnDuplicate.UPDATE:
+                found.update((prop.external_id, prop) for prop in chunk)
+            else:
+                found.update(
+                    (external_id, Property(pk=pk))
+                    for external_id, pk in chunk.values_list("external_id", "pk")
+                )
         return found
 
     @staticmethod
@@ -254,7 +340,15 @@ class ImportPipeline:
             }
         )
 
-    def _new_property(self, valid: ValidRow) -> Property:
+    def _new_property(self, valid: ValidRow) -> Property | PropertyRow:
+        if not getattr(self.writer, "takes_models", True):
+            return PropertyRow(
+                project_id=self.project.pk,
+                organization_id=self.project.organization_id,
+                external_id=valid.external_id,
+                groups=valid.groups,
+                created_by_id=getattr(self.actor, "pk", None),
+            )
         # Bulk creation skips Property.save(), so the tenant key is set here.
         return Property(
             project=self.project,

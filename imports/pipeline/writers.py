@@ -17,9 +17,15 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from properties.models import Property
 
 IMPORTED_GROUPS = ("basic_info", "planning_controls", "financial_metrics", "spatial_attributes")
+ALL_GROUPS = (*IMPORTED_GROUPS, "environmental_factors")
+_EMPTY_GROUPS = dict.fromkeys(ALL_GROUPS, {})
 
 
 class PropertyWriter(Protocol):
+    #: False: create() takes PropertyRow records (project_id, organization_id, external_id,
+    #: groups, created_by_id) instead of Property instances.
+    takes_models: bool
+
     def create(self, properties: list[Property]) -> list[tuple[Property, str]]: ...
 
     def update(self, properties: list[Property]) -> list[tuple[Property, str]]: ...
@@ -27,6 +33,8 @@ class PropertyWriter(Protocol):
 
 class NullWriter:
     """A dry run: every row is classified exactly as in a real run, nothing is written."""
+
+    takes_models = False
 
     def create(self, properties):
         return []
@@ -42,6 +50,8 @@ def _first_line(exc: Exception) -> str:
 class OrmBulkWriter:
     """Bulk ORM writes with one history row per created or updated property, carrying the
     importing user and `import <job id>` as the change reason. Used on SQLite."""
+
+    takes_models = True
 
     def __init__(self, *, actor, change_reason: str):
         self.actor = actor
@@ -91,8 +101,7 @@ _COLUMNS = (
 
 _STAGE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS import_stage (
-    id bigint, external_id text, basic_info jsonb, planning_controls jsonb,
-    environmental_factors jsonb, financial_metrics jsonb, spatial_attributes jsonb
+    id bigint, external_id text, groups jsonb
 ) ON COMMIT DELETE ROWS
 """
 
@@ -102,8 +111,9 @@ CREATE TEMPORARY TABLE IF NOT EXISTS import_stage (
 _INSERT = f"""
 WITH stored AS (
     INSERT INTO {Property._meta.db_table} ({_COLUMNS})
-    SELECT %(project)s, %(organization)s, s.external_id, s.basic_info, s.planning_controls,
-           s.environmental_factors, s.financial_metrics, s.spatial_attributes, 'active',
+    SELECT %(project)s, %(organization)s, s.external_id, s.groups -> 'basic_info',
+           s.groups -> 'planning_controls', s.groups -> 'environmental_factors',
+           s.groups -> 'financial_metrics', s.groups -> 'spatial_attributes', 'active',
            %(actor)s, %(now)s, %(now)s
     FROM import_stage s
     ON CONFLICT (project_id, external_id) DO NOTHING
@@ -118,8 +128,10 @@ RETURNING external_id
 _UPDATE = f"""
 WITH stored AS (
     UPDATE {Property._meta.db_table} p
-    SET basic_info = s.basic_info, planning_controls = s.planning_controls,
-        financial_metrics = s.financial_metrics, spatial_attributes = s.spatial_attributes,
+    SET basic_info = s.groups -> 'basic_info',
+        planning_controls = s.groups -> 'planning_controls',
+        financial_metrics = s.groups -> 'financial_metrics',
+        spatial_attributes = s.groups -> 'spatial_attributes',
         updated_at = %(now)s
     FROM import_stage s
     WHERE p.id = s.id AND p.project_id = %(project)s
@@ -136,6 +148,8 @@ class CopyWriter:
     """PostgreSQL fast path: the batch is COPied into a temporary table, then one statement per
     kind moves it into the property table and its history table. Same rows, same history rows
     (user, change reason, history type) as OrmBulkWriter."""
+
+    takes_models = False
 
     def __init__(self, *, actor, change_reason: str):
         self.actor_id = actor.pk if actor is not None else None
@@ -155,22 +169,17 @@ class CopyWriter:
         cursor.execute("TRUNCATE import_stage")
         dumps = json.dumps
         raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
-        with raw.copy(
-            "COPY import_stage (id, external_id, basic_info, planning_controls, "
-            "environmental_factors, financial_metrics, spatial_attributes) FROM STDIN"
-        ) as copy:
+        # One JSON document a row (all five groups, {} when empty, like the model's defaults):
+        # one dumps() call instead of five is a third of the Python cost of a row here.
+        with raw.copy("COPY import_stage (id, external_id, groups) FROM STDIN") as copy:
+            write = copy.write_row
             for prop in properties:
-                copy.write_row(
-                    (
-                        prop.pk,
-                        prop.external_id,
-                        dumps(prop.basic_info),
-                        dumps(prop.planning_controls),
-                        dumps(prop.environmental_factors),
-                        dumps(prop.financial_metrics),
-                        dumps(prop.spatial_attributes),
-                    )
-                )
+                groups = getattr(prop, "groups", None)
+                if groups is None:
+                    groups = {group: getattr(prop, group) for group in ALL_GROUPS}
+                else:
+                    groups = {**_EMPTY_GROUPS, **groups}
+                write((prop.pk, prop.external_id, dumps(groups)))
 
     def _write(self, sql, properties):
         if not properties:
