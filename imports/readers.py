@@ -347,7 +347,9 @@ def _json_items(stream: BinaryIO, encoding: str) -> Iterator:
                 window.pos += 1
                 break
             if not char:
-                window.refuse("Expecting ',' delimiter" if state == "separator" else "Expecting value")
+                window.refuse(
+                    "Expecting ',' delimiter" if state == "separator" else "Expecting value"
+                )
             if state == "separator":
                 if char != ",":
                     window.refuse("Expecting ',' delimiter")
@@ -362,7 +364,9 @@ def _json_items(stream: BinaryIO, encoding: str) -> Iterator:
                         continue
                     window.refuse(exc.msg, exc.pos)
                 except RecursionError:
-                    raise FileRefused("The JSON is nested too deeply to be a list of rows.") from None
+                    raise FileRefused(
+                        "The JSON is nested too deeply to be a list of rows."
+                    ) from None
                 # A number that ends exactly at the buffer's end may go on in the next chunk.
                 if end == len(window.buffer) and window.more():
                     continue

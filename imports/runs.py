@@ -114,7 +114,14 @@ def _dispatch(job: ImportJob) -> None:
 
     job.options = {**job.options, "background": True}
     job.save(update_fields=["options"])
-    async_task("imports.tasks.import_job_task", job.pk, task_name=f"import-{job.pk}")
+    # `sync` read here, not at django-q2's import: tests switch it on per test (real task code
+    # run in-process); in production it is off and a qcluster worker runs the task.
+    async_task(
+        "imports.tasks.import_job_task",
+        job.pk,
+        task_name=f"import-{job.pk}",
+        sync=bool(settings.Q_CLUSTER.get("sync", False)),
+    )
 
 
 def import_start(*, job: ImportJob, actor) -> ImportJob:
@@ -269,9 +276,7 @@ def import_job_execute(
 
     job.refresh_from_db()
     rejected_report_save(job=job, headers=headers)
-    job.rows_per_second = (
-        round(result.rows_this_run / result.elapsed, 1) if result.elapsed else 0.0
-    )
+    job.rows_per_second = round(result.rows_this_run / result.elapsed, 1) if result.elapsed else 0.0
     job.finished_at = timezone.now()
     if not job.rejected_count:
         job.status = Status.COMPLETED

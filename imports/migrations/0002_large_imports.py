@@ -5,38 +5,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('imports', '0001_initial'),
+        ("imports", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importjob',
-            name='expected_rows',
+            model_name="importjob",
+            name="expected_rows",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='importjob',
-            name='last_committed_row',
+            model_name="importjob",
+            name="last_committed_row",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='importjob',
-            name='progress_at',
+            model_name="importjob",
+            name="progress_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='ImportRejectedRow',
+            name="ImportRejectedRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('values', models.JSONField(default=list)),
-                ('errors', models.JSONField(default=list)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rejected_rows', to='imports.importjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("values", models.JSONField(default=list)),
+                ("errors", models.JSONField(default=list)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rejected_rows",
+                        to="imports.importjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'id'],
+                "ordering": ["job", "id"],
             },
         ),
     ]
