@@ -15,8 +15,13 @@ from properties.models import Project
 
 from .access import check_project_access
 from .models import ImportJob
-from .pipeline import ImportPipeline, OnDuplicate, StoredRejectedRows, rejected_report_save
-from .pipeline import writer_for
+from .pipeline import (
+    ImportPipeline,
+    OnDuplicate,
+    StoredRejectedRows,
+    rejected_report_save,
+    writer_for,
+)
 from .readers import FileRefused, open_table
 
 logger = logging.getLogger(__name__)
