@@ -8,13 +8,14 @@ yields one `RawRow` at a time, so the pipeline never holds the whole file.
 import codecs
 import csv
 import io
-import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import BinaryIO
 
+from .errors import FileRefused
+from .jsonstream import json_items
 from .rules import is_blank
 
 SNIFF_BYTES = 64 * 1024
@@ -22,10 +23,6 @@ CHUNK_BYTES = 1024 * 1024
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "utf-16": "UTF-16"}
-
-
-class FileRefused(Exception):
-    """The file cannot be read as a property file; the message says why, for the user."""
 
 
 @dataclass
@@ -260,12 +257,12 @@ class JsonReader(_PeekingReader):
 
     def _read_rows(self) -> Iterator[RawRow]:
         headers: dict[str, None] = {}
-        for item in _json_items(self.stream, self.encoding):
+        for item in json_items(self.stream, self.encoding):
             if isinstance(item, dict):
                 headers.update(dict.fromkeys(str(key) for key in item if str(key) not in headers))
         self.headers = list(headers)
         self.details = {"encoding": ENCODING_NAMES[self.encoding]}
-        for number, item in enumerate(_json_items(self.stream, self.encoding), start=1):
+        for number, item in enumerate(json_items(self.stream, self.encoding), start=1):
             if not isinstance(item, dict):
                 yield RawRow(
                     number, [None] * len(self.headers), f"is a {type(item).__name__}, not an object"
@@ -273,111 +270,6 @@ class JsonReader(_PeekingReader):
                 continue
             by_key = {str(key): value for key, value in item.items()}
             yield RawRow(number, [by_key.get(key) for key in self.headers])
-
-
-_JSON_SPACE = " \t\n\r"
-
-
-class _JsonBuffer:
-    """A sliding window over a JSON text that remembers the line and column of its start, so
-    a parse error names its place in the whole file."""
-
-    def __init__(self, text):
-        self.text = text
-        self.buffer = ""
-        self.pos = 0
-        self.eof = False
-        self.line = 1
-        self.column = 1
-
-    def more(self) -> bool:
-        if self.eof:
-            return False
-        chunk = self.text.read(CHUNK_BYTES)
-        if not chunk:
-            self.eof = True
-            return False
-        consumed = self.buffer[: self.pos]
-        newlines = consumed.count("\n")
-        if newlines:
-            self.line += newlines
-            self.column = self.pos - consumed.rfind("\n")
-        else:
-            self.column += self.pos
-        self.buffer = self.buffer[self.pos :] + chunk
-        self.pos = 0
-        return True
-
-    def skip_space(self) -> str:
-        """The next non-space character, or '' at the end of the file."""
-        while True:
-            while self.pos < len(self.buffer) and self.buffer[self.pos] in _JSON_SPACE:
-                self.pos += 1
-            if self.pos < len(self.buffer):
-                return self.buffer[self.pos]
-            if not self.more():
-                return ""
-
-    def refuse(self, message: str, pos: int | None = None):
-        pos = self.pos if pos is None else pos
-        before = self.buffer[:pos]
-        newlines = before.count("\n")
-        line = self.line + newlines
-        column = pos - before.rfind("\n") if newlines else self.column + pos
-        raise FileRefused(f"The file is not valid JSON: {message} at line {line}, column {column}.")
-
-
-def _json_items(stream: BinaryIO, encoding: str) -> Iterator:
-    stream.seek(0)
-    text = io.TextIOWrapper(stream, encoding=encoding)
-    decoder = json.JSONDecoder()
-    window = _JsonBuffer(text)
-    try:
-        first = window.skip_space()
-        if first != "[":
-            if first in ("{", '"') or first.isdigit() or first in "-tfn":
-                raise FileRefused("The JSON must be a list of objects, one per property.")
-            window.refuse("Expecting value")
-        window.pos += 1
-        # "first" right after "[", "item" after a comma, "separator" after an item.
-        state = "first"
-        while True:
-            char = window.skip_space()
-            if char == "]" and state != "item":
-                window.pos += 1
-                break
-            if not char:
-                window.refuse(
-                    "Expecting ',' delimiter" if state == "separator" else "Expecting value"
-                )
-            if state == "separator":
-                if char != ",":
-                    window.refuse("Expecting ',' delimiter")
-                window.pos += 1
-                state = "item"
-                continue
-            while True:
-                try:
-                    item, end = decoder.raw_decode(window.buffer, window.pos)
-                except json.JSONDecodeError as exc:
-                    if window.more():
-                        continue
-                    window.refuse(exc.msg, exc.pos)
-                except RecursionError:
-                    raise FileRefused(
-                        "The JSON is nested too deeply to be a list of rows."
-                    ) from None
-                # A number that ends exactly at the buffer's end may go on in the next chunk.
-                if end == len(window.buffer) and window.more():
-                    continue
-                break
-            window.pos = end
-            state = "separator"
-            yield item
-        if window.skip_space():
-            window.refuse("Extra data")
-    finally:
-        text.detach()
 
 
 class XlsxReader(_PeekingReader):

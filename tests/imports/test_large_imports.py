@@ -407,7 +407,7 @@ def test_the_pipeline_pulls_rows_batch_by_batch(tenants, prefetch):
 
 
 def test_json_reader_streams_in_chunks(tenants, monkeypatch):
-    monkeypatch.setattr("imports.readers.CHUNK_BYTES", 7)
+    monkeypatch.setattr("imports.jsonstream.CHUNK_BYTES", 7)
     project = ProjectFactory(organization=tenants.owner_org)
     items = [
         {"propertyid": f"J-{n}", "address": f"{n} Chapel St", "suburb": "Kew", "postcode": 3101}
