@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
+from django.db import connection
+
 from properties.models import Project, Property
 
 from ..readers import FileRefused, RawRow, TableReader
@@ -24,7 +26,9 @@ from .reports import SAMPLE_SIZE
 from .seen import SeenIds
 from .writers import IMPORTED_GROUPS, PropertyWriter
 
+# SQLite caps the parameters of one query; PostgreSQL takes a whole batch in one lookup.
 LOOKUP_CHUNK = 900
+LOOKUP_CHUNK_POSTGRES = 20_000
 
 
 class OnDuplicate:
@@ -82,6 +86,8 @@ class PropertyRow:
     groups: dict
     created_by_id: int | None = None
     pk: None = None
+    #: What the writer's prepare() made of the row in the reader thread (COPY: its line).
+    prepared: object = None
 
 
 _END = object()
@@ -166,6 +172,7 @@ class ImportPipeline:
                 f"{', '.join(self.column_map.missing)}. Columns found: {found}."
             )
         self._seen = SeenIds()
+        self._prepare = getattr(writer, "prepare", None)
 
     def run(self) -> PipelineResult:
         started = time.monotonic()
@@ -216,6 +223,9 @@ class ImportPipeline:
         first = self._seen.first_row(valid.external_id, raw.number)
         if first is not None:
             return raw, None, [f"propertyid: {self._duplicate_message(valid, first)}"]
+        if self._prepare is not None:
+            # Serialising here, in the reader thread, overlaps it with the database's work.
+            valid.prepared = self._prepare(valid)
         return raw, valid, None
 
     def _replay(self, rows: Iterator[RawRow]):
@@ -302,8 +312,9 @@ class ImportPipeline:
         # update needs the stored values; skip and error need the id alone.
         found = {}
         properties = Property.objects.filter(project=self.project)
-        for start in range(0, len(external_ids), LOOKUP_CHUNK):
-            chunk = properties.filter(external_id__in=external_ids[start : start + LOOKUP_CHUNK])
+        size = LOOKUP_CHUNK_POSTGRES if connection.vendor == "postgresql" else LOOKUP_CHUNK
+        for start in range(0, len(external_ids), size):
+            chunk = properties.filter(external_id__in=external_ids[start : start + size])
             if self.on_duplicate == OnDuplicate.UPDATE:
                 found.update((prop.external_id, prop) for prop in chunk)
             else:
@@ -348,6 +359,7 @@ class ImportPipeline:
                 external_id=valid.external_id,
                 groups=valid.groups,
                 created_by_id=getattr(self.actor, "pk", None),
+                prepared=getattr(valid, "prepared", None),
             )
         # Bulk creation skips Property.save(), so the tenant key is set here.
         return Property(
