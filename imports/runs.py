@@ -40,7 +40,7 @@ class WorkerKilled(BaseException):
     handler marks the job failed: like a real kill, the job is left 'importing'."""
 
 
-def _threshold() -> int:
+def background_threshold() -> int:
     return int(getattr(settings, "IMPORT_BACKGROUND_THRESHOLD_ROWS", 5000))
 
 
@@ -135,7 +135,7 @@ def import_start(*, job: ImportJob, actor) -> ImportJob:
     check_project_access(actor=actor, project=job.project)
     expected = import_rows_estimate(job=job)
     _claim(job=job, from_statuses=[Status.PENDING], expected_rows=expected)
-    if expected > _threshold():
+    if expected > background_threshold():
         _dispatch(job)
         job.refresh_from_db()
         return job

@@ -1,10 +1,12 @@
 """Writes of the imports app: create an import job from an upload, preview it, run it (see
 runs.py: inline or in the background, cancel, resume); export."""
 
+import contextlib
 import hashlib
 import logging
 from pathlib import PurePath
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.utils import timezone
@@ -17,6 +19,7 @@ from .pipeline import ImportPipeline, OnDuplicate, RejectedRowsReport, writer_fo
 from .readers import SNIFF_BYTES, FileRefused, detect_format, open_table
 from .runs import (  # noqa: F401 (the app's services, in one namespace)
     DEFAULT_BATCH_SIZE,
+    background_threshold,
     import_cancel,
     import_job_execute,
     import_resume,
@@ -77,7 +80,7 @@ def import_job_create(
     return job
 
 
-def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool):
+def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool, batch_scope=None):
     report = RejectedRowsReport(reader.headers)
     try:
         pipeline = ImportPipeline(
@@ -88,6 +91,7 @@ def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool):
             actor=actor,
             on_duplicate=job.options.get("on_duplicate", OnDuplicate.SKIP),
             batch_size=int(job.options.get("batch_size") or DEFAULT_BATCH_SIZE),
+            **({"batch_scope": batch_scope} if batch_scope else {}),
         )
     except FileRefused:
         report.close()
@@ -118,11 +122,20 @@ def import_preview(*, job: ImportJob, actor) -> ImportJob:
     check_project_access(actor=actor, project=job.project)
     job.status = ImportJob.Status.VALIDATING
     job.save(update_fields=["status"])
+
+    @contextlib.contextmanager
+    def count_rows(result):
+        # The preview page of a large file shows how far validation has got.
+        yield
+        ImportJob.objects.filter(pk=job.pk).update(processed_rows=result.total)
+
     with job.source_file.open("rb") as source:
         try:
             reader = open_table(source, job.file_name)
             job.file_format = reader.file_format
-            pipeline, report = _pipeline(job=job, actor=actor, reader=reader, dry_run=True)
+            pipeline, report = _pipeline(
+                job=job, actor=actor, reader=reader, dry_run=True, batch_scope=count_rows
+            )
             result = pipeline.run()
         except FileRefused as exc:
             job.preview = {"refused": str(exc)}
@@ -141,7 +154,32 @@ def import_preview(*, job: ImportJob, actor) -> ImportJob:
         "seconds": round(result.elapsed, 3),
     }
     job.status = ImportJob.Status.PENDING
+    job.processed_rows = 0  # the counts describe only what an import wrote
     job.save()
+    return job
+
+
+def import_preview_start(*, job: ImportJob, actor) -> ImportJob:
+    """Preview an upload: inline when small, as a django-q2 task above
+    IMPORT_BACKGROUND_THRESHOLD_ROWS rows (the preview page follows it)."""
+    check_project_access(actor=actor, project=job.project)
+    expected = import_rows_estimate(job=job)
+    job.expected_rows = expected
+    job.save(update_fields=["expected_rows"])
+    if expected <= background_threshold():
+        return import_preview(job=job, actor=actor)
+    from django_q.tasks import async_task
+
+    job.status = ImportJob.Status.VALIDATING
+    job.options = {**job.options, "background_preview": True}
+    job.save(update_fields=["status", "options"])
+    async_task(
+        "imports.tasks.import_preview_task",
+        job.pk,
+        task_name=f"import-preview-{job.pk}",
+        sync=bool(settings.Q_CLUSTER.get("sync", False)),
+    )
+    job.refresh_from_db()
     return job
 
 

@@ -428,3 +428,55 @@ def test_json_reader_streams_in_chunks(tenants, monkeypatch):
     job = import_run(job=job, actor=None)
     assert job.status == Status.FAILED
     assert "not valid JSON" in job.error_summary and "line" in job.error_summary
+
+
+def test_both_writers_store_awkward_text_exactly(writer, tenants):
+    # COPY's text format gives backslashes, tabs and newlines a meaning: the values must arrive
+    # exactly as the ORM stores them.
+    project = ProjectFactory(organization=tenants.owner_org)
+    header = "propertyid,address,suburb,postcode,description"
+    content = csv_bytes(
+        'Q\\1,"12 ""Old"" Mill\\Lane",Sainte-Émilie,3101,"C:\\new\\table\tkept, ok"',
+        header=header,
+    )
+    job = import_run(job=new_job(project, content), actor=None)
+    assert job.created_count == 1, job.error_summary
+    stored = Property.objects.get(project=project)
+    assert stored.external_id == "Q\\1"
+    assert stored.basic_info == {
+        "address": '12 "Old" Mill\\Lane',
+        "suburb": "Sainte-Émilie",
+        "postcode": "3101",
+        "description": "C:\\new\\table kept, ok",
+    }
+    assert stored.history.get().basic_info == stored.basic_info
+
+
+def test_a_large_upload_is_previewed_by_a_task_and_the_page_follows_it(tenants, client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 10
+    project = ProjectFactory(organization=tenants.owner_org)
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:properties_property_import"),
+        {
+            "project": project.pk,
+            "on_duplicate": "skip",
+            "import_file": SimpleUploadedFile("big.csv", mixed_file()),
+        },
+        follow=True,
+    )
+    job = ImportJob.objects.get(project=project)
+    assert Task.objects.get(name=f"import-preview-{job.pk}").success
+    assert (job.status, job.options["background_preview"]) == (Status.PENDING, True)
+    assert job.preview["totals"] == {"total": 12, "new": 10, "update": 0, "skip": 0, "reject": 2}
+    assert job.processed_rows == 0 and not Property.objects.exists()
+    assert "Confirm import" in response.content.decode()
+
+    # While a worker validates, the page says how far it got and refreshes itself.
+    ImportJob.objects.filter(pk=job.pk).update(status=Status.VALIDATING, processed_rows=6)
+    page = client.get(reverse("admin:imports_importjob_preview", args=[job.pk])).content.decode()
+    assert "<strong>6</strong> of about 12 rows checked" in page
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert "Confirm import" not in page
