@@ -19,6 +19,7 @@ from imports.readers import RawRow, TableReader, open_table
 from imports.runs import WorkerKilled
 from imports.services import (
     import_cancel,
+    import_job_execute,
     import_job_create,
     import_preview,
     import_resume,
@@ -480,3 +481,29 @@ def test_a_large_upload_is_previewed_by_a_task_and_the_page_follows_it(tenants, 
     assert "<strong>6</strong> of about 12 rows checked" in page
     assert '<meta http-equiv="refresh" content="2">' in page
     assert "Confirm import" not in page
+
+
+def test_django_q_retry_of_the_task_resumes_and_a_stale_second_worker_writes_nothing(tenants):
+    from imports.tasks import import_job_task
+
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file())
+    with pytest.raises(WorkerKilled):
+        import_run(job=job, actor=None, crash_after_batches=2)
+    # django-q2 re-delivers the unacknowledged task: the same entry point, the same job id.
+    assert import_job_task(job.pk) == f"import {job.pk}: {Status.COMPLETED_WITH_ERRORS}"
+    assert_consistent(job, project)
+    assert Property.objects.filter(project=project).count() == 10
+
+    # A worker whose marker is out of date (another worker committed a batch meanwhile) stops
+    # before writing anything more.
+    other = new_job(ProjectFactory(organization=tenants.owner_org), mixed_file())
+    with pytest.raises(WorkerKilled):
+        import_run(job=other, actor=None, crash_after_batches=1)
+
+    def another_worker_commits(batches):
+        ImportJob.objects.filter(pk=other.pk).update(last_committed_row=9)
+
+    stale = import_job_execute(job=other, actor=None, batch_hook=another_worker_commits)
+    assert stale.status == Status.IMPORTING and stale.last_committed_row == 9
+    assert Property.objects.filter(project=other.project).count() == 5  # rows 1-6, one rejected
