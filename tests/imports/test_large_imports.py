@@ -19,8 +19,8 @@ from imports.readers import RawRow, TableReader, open_table
 from imports.runs import WorkerKilled
 from imports.services import (
     import_cancel,
-    import_job_execute,
     import_job_create,
+    import_job_execute,
     import_preview,
     import_resume,
     import_run,
