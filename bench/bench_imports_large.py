@@ -1,7 +1,8 @@
 """Large imports: our pipeline against a plain django-import-export ModelResource.
 
 Usage: python bench/bench_imports_large.py [N] [SAMPLE]   (N defaults to 100,000, SAMPLE to 2,000;
-DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/property_bench_imports)
+DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/property_bench_imports;
+BENCH_WRITER=orm forces the bulk ORM writer on PostgreSQL, for comparison with COPY)
 
 In one process, on one database (created and migrated if needed), each into a fresh project:
   preview   import_preview of a 10,000-row file (streaming validation, no write): server seconds
@@ -60,14 +61,17 @@ def main():
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
+    from imports.pipeline import writer_for
     from imports.services import import_job_create, import_preview, import_run
     from organizations.models import Organization
     from properties.models import Project
 
     call_command("migrate", verbosity=0)
+    settings.IMPORT_WRITER = os.environ.get("BENCH_WRITER", "")
     org, _ = Organization.objects.get_or_create(slug="bench-imports", defaults={"name": "Bench"})
     print(f"database={connection.vendor} rows={count} sample={sample}", flush=True)
 
@@ -101,8 +105,9 @@ def main():
     seconds = time.perf_counter() - started
     ours = count / seconds
     history = project.properties.model.history.filter(project_id=project.pk).count()
+    writer = type(writer_for(dry_run=False, actor=None, change_reason="")).__name__
     print(
-        f"step=import writer={'copy' if connection.vendor == 'postgresql' else 'orm'} "
+        f"step=import writer={writer} "
         f"status={job.status} seconds={seconds:.1f} rows_per_s={ours:,.0f} "
         f"created={job.created_count} rejected={job.rejected_count} history_rows={history} "
         f"peak_rss_mb={peak_rss_mb():.0f}",
