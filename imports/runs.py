@@ -56,11 +56,15 @@ def import_rows_estimate(*, job: ImportJob) -> int:
         return int(total)
     if job.file_format == ImportJob.FileFormat.XLSX:
         return job.size_bytes // 40  # compressed XML: roughly 40 bytes a row
-    newlines = 0
+    newlines = braces = 0
     with job.source_file.open("rb") as source:
         while chunk := source.read(1024 * 1024):
             newlines += chunk.count(b"\n")
-    return max(newlines - (1 if job.file_format != "json" else 0), 1)
+            braces += chunk.count(b"{")
+    if job.file_format == ImportJob.FileFormat.JSON:
+        # A minified JSON list is one line: count its objects' opening braces instead.
+        return max(newlines, braces, 1)
+    return max(newlines - 1, 1)
 
 
 def _busy_message(job: ImportJob) -> str | None:

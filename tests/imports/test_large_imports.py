@@ -507,3 +507,20 @@ def test_django_q_retry_of_the_task_resumes_and_a_stale_second_worker_writes_not
     stale = import_job_execute(job=other, actor=None, batch_hook=another_worker_commits)
     assert stale.status == Status.IMPORTING and stale.last_committed_row == 9
     assert Property.objects.filter(project=other.project).count() == 5  # rows 1-6, one rejected
+
+
+def test_the_row_estimate_streams_the_stored_file(tenants):
+    from imports.services import import_rows_estimate
+
+    project = ProjectFactory(organization=tenants.owner_org)
+    assert import_rows_estimate(job=new_job(project, mixed_file())) == 12
+    items = [{"address": f"{n} Chapel St", "suburb": "Kew", "postcode": "3101"} for n in range(4)]
+    minified = import_job_create(
+        actor=None,
+        project=project,
+        file=io.BytesIO(json.dumps(items).encode()),
+        file_name="rows.json",
+    )
+    assert import_rows_estimate(job=minified) == 4
+    previewed = import_preview(job=new_job(project, mixed_file()), actor=None)
+    assert import_rows_estimate(job=previewed) == previewed.preview["totals"]["total"] == 12
