@@ -156,9 +156,11 @@ def import_run(*, job: ImportJob, actor, dry_run: bool | None = None, **faults) 
     return import_job_execute(job=job, actor=actor, **faults)
 
 
-def import_resume(*, job: ImportJob, actor) -> ImportJob:
+def import_resume(*, job: ImportJob, actor, inline: bool = False) -> ImportJob:
     """Re-run a job whose worker died (still 'importing' but silent for IMPORT_STALE_SECONDS)
-    or that failed half-way: it continues after its last committed batch, in the background."""
+    or that failed half-way: it continues after its last committed batch, in the background
+    (or in this process with `inline`, for the resume_import command). The history keeps
+    naming the job's own user."""
     check_project_access(actor=actor, project=job.project)
     job.refresh_from_db()
     if job.status == Status.IMPORTING:
@@ -175,6 +177,8 @@ def import_resume(*, job: ImportJob, actor) -> ImportJob:
             f"Import {job.pk} is {job.get_status_display().lower()}; only an interrupted or "
             "failed import can be resumed."
         )
+    if inline:
+        return import_job_execute(job=job, actor=job.user)
     _dispatch(job)
     job.refresh_from_db()
     return job

@@ -524,3 +524,28 @@ def test_the_row_estimate_streams_the_stored_file(tenants):
     assert import_rows_estimate(job=minified) == 4
     previewed = import_preview(job=new_job(project, mixed_file()), actor=None)
     assert import_rows_estimate(job=previewed) == previewed.preview["totals"]["total"] == 12
+
+
+def test_resume_import_command(tenants, settings):
+    from django.core.management import CommandError, call_command
+
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file(), actor=tenants.manager)
+    with pytest.raises(WorkerKilled):
+        import_run(job=job, actor=tenants.manager, crash_after_batches=2)
+    with pytest.raises(CommandError, match="its worker is alive"):
+        call_command("resume_import", str(job.pk))
+    settings.IMPORT_STALE_SECONDS = 0
+    with pytest.raises(CommandError, match=f"No import job with id {job.pk}"):
+        call_command("resume_import", str(job.pk), "--user", tenants.outsider.username)
+    out = io.StringIO()
+    call_command("resume_import", str(job.pk), "--user", tenants.admin.username, stdout=out)
+    assert out.getvalue().strip() == (
+        f"import={job.pk} status=completed_with_errors total=12 created=10 updated=0 "
+        "skipped=0 rejected=2 last_committed_row=12"
+    )
+    assert_consistent(job, project)
+    # History names the job's user, not the one who resumed it.
+    assert not Property.history.exclude(history_user=tenants.manager).exists()
+    with pytest.raises(CommandError, match="only an interrupted or failed import"):
+        call_command("resume_import", str(job.pk))
