@@ -2,8 +2,9 @@
 written batch by batch through a writer, rejected rows out to a report.
 
 Every path (admin preview, admin import, command, background task) runs this one pipeline. It
-holds one batch of rows at a time plus a compact table of the ids already seen (to reject a
-second row with the same id), never the whole file. A batch is `batch_size` rows of the file,
+holds the batch being written and at most two validated ahead by a reader thread, plus a
+compact table of the ids already seen (to reject a second row with the same id), never the
+whole file. A batch is `batch_size` rows of the file,
 whatever their fate; the caller's `batch_scope` wraps each batch (the services make it a
 transaction that also records the progress and the resume marker).
 """
