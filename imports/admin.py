@@ -5,7 +5,13 @@ from itertools import islice
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -14,7 +20,8 @@ from organizations.tenancy import TenantScopedAdmin
 from properties.admin import TenantProjectFilter
 
 from .models import ImportJob
-from .services import import_run
+from .selectors import import_progress
+from .services import import_cancel, import_resume, import_start
 
 REJECTED_PER_PAGE = 50
 
@@ -63,6 +70,8 @@ class ImportJobAdmin(TenantScopedAdmin):
         ("Timing", {"fields": ("created_at", "started_at", "finished_at")}),
     )
     readonly_fields = ("links",)
+    change_form_template = "admin/imports/importjob/change_form.html"
+    actions = ["cancel_imports", "resume_imports"]
 
     def has_add_permission(self, request):
         return False
@@ -72,6 +81,42 @@ class ImportJobAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_import_permission(self, request, obj=None):
+        # Cancel and resume act on imports: the same permission as starting one.
+        return request.user.has_perm("properties.import_property")
+
+    @admin.action(description="Cancel the selected imports", permissions=["import"])
+    def cancel_imports(self, request, queryset):
+        self._act(request, queryset, import_cancel, "cancelled")
+
+    @admin.action(
+        description="Resume the selected interrupted imports (after the last committed batch)",
+        permissions=["import"],
+    )
+    def resume_imports(self, request, queryset):
+        self._act(request, queryset, import_resume, "resumed")
+
+    def _act(self, request, queryset, service, verb):
+        done = []
+        for job in queryset.select_related("project"):
+            try:
+                service(job=job, actor=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                done.append(str(job.pk))
+        if done:
+            self.message_user(request, f"Import {', '.join(done)} {verb}.", messages.SUCCESS)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_queryset(request).filter(pk=object_id).first()
+        extra_context = {
+            **(extra_context or {}),
+            "progress": import_progress(job=job) if job else None,
+            "can_import": self._can_import(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="reports")
     def links(self, job):
@@ -93,6 +138,13 @@ class ImportJobAdmin(TenantScopedAdmin):
             path(
                 "<int:job_id>/confirm/", view(self.confirm_view), name="imports_importjob_confirm"
             ),
+            path(
+                "<int:job_id>/progress/",
+                view(self.progress_view),
+                name="imports_importjob_progress",
+            ),
+            path("<int:job_id>/cancel/", view(self.cancel_view), name="imports_importjob_cancel"),
+            path("<int:job_id>/resume/", view(self.resume_view), name="imports_importjob_resume"),
             path(
                 "<int:job_id>/rejected/",
                 view(self.rejected_view),
@@ -145,10 +197,20 @@ class ImportJobAdmin(TenantScopedAdmin):
         if not self._can_import(request):
             raise PermissionDenied
         try:
-            job = import_run(job=job, actor=request.user)
+            job = import_start(job=job, actor=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:
+            if job.options.get("background"):
+                self.message_user(
+                    request,
+                    f"Import {job.pk} ({job.expected_rows:,} rows) runs in the background; this "
+                    "page follows its progress.",
+                    messages.INFO,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:imports_importjob_change", args=[job.pk])
+                )
             level = {
                 ImportJob.Status.COMPLETED: messages.SUCCESS,
                 ImportJob.Status.COMPLETED_WITH_ERRORS: messages.WARNING,
@@ -159,6 +221,36 @@ class ImportJobAdmin(TenantScopedAdmin):
                 f"{job.updated_count} updated, {job.skipped_count} skipped, "
                 f"{job.rejected_count} rejected. {job.error_summary}".strip(),
                 level,
+            )
+        return HttpResponseRedirect(reverse("admin:imports_importjob_change", args=[job.pk]))
+
+    def progress_view(self, request, job_id):
+        """What the job page polls: counts, percentage, rows/s and ETA, as JSON."""
+        return JsonResponse(import_progress(job=self._job(request, job_id)))
+
+    def cancel_view(self, request, job_id):
+        return self._post_service(request, job_id, import_cancel, "Cancelled")
+
+    def resume_view(self, request, job_id):
+        return self._post_service(request, job_id, import_resume, "Resumed")
+
+    def _post_service(self, request, job_id, service, done):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job(request, job_id)
+        if not self._can_import(request):
+            raise PermissionDenied
+        try:
+            job = service(job=job, actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"{done} import {job.pk}. {job.error_summary}".strip()
+                if service is import_cancel
+                else f"{done} import {job.pk}: it continues after row {job.last_committed_row:,}.",
+                messages.SUCCESS,
             )
         return HttpResponseRedirect(reverse("admin:imports_importjob_change", args=[job.pk]))
 

@@ -14,7 +14,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from .forms import PropertyImportForm
-from .services import import_job_create, import_preview
+from .services import import_job_create, import_preview_start
 
 
 class PropertyImportMixin(ImportExportMixin):
@@ -38,7 +38,7 @@ class PropertyImportMixin(ImportExportMixin):
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                import_preview(job=job, actor=request.user)
+                import_preview_start(job=job, actor=request.user)
                 return HttpResponseRedirect(
                     reverse(f"{self.admin_site.name}:imports_importjob_preview", args=[job.pk])
                 )

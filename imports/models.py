@@ -49,6 +49,15 @@ class ImportJob(models.Model):
     skipped_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
     rows_per_second = models.FloatField(default=0)
+    # Rows expected in the file (the preview's total, else a newline count): the progress bar's
+    # 100%. Never part of the counts above.
+    expected_rows = models.PositiveIntegerField(default=0)
+    # Rows of the file (in reader order) whose batch has committed, written in the same
+    # transaction as that batch: a re-run resumes after it, so data and marker never disagree.
+    last_committed_row = models.PositiveIntegerField(default=0)
+    # When the worker last committed a batch; a job "importing" with an old one has lost its
+    # worker and may be resumed.
+    progress_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error_summary = models.TextField(blank=True)
@@ -84,3 +93,19 @@ class ImportJob(models.Model):
             self.Status.FAILED,
             self.Status.CANCELLED,
         }
+
+
+class ImportRejectedRow(models.Model):
+    """One rejected row of a running import, stored in the transaction of its batch so a resumed
+    import neither loses nor repeats it; the CSV report is built from these at the end."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rejected_rows")
+    number = models.PositiveIntegerField()
+    values = models.JSONField(default=list)
+    errors = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["job", "id"]
+
+    def __str__(self):
+        return f"Import {self.job_id} row {self.number}"

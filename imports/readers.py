@@ -8,13 +8,14 @@ yields one `RawRow` at a time, so the pipeline never holds the whole file.
 import codecs
 import csv
 import io
-import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import BinaryIO
 
+from .errors import FileRefused
+from .jsonstream import json_items
 from .rules import is_blank
 
 SNIFF_BYTES = 64 * 1024
@@ -22,10 +23,6 @@ CHUNK_BYTES = 1024 * 1024
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "utf-16": "UTF-16"}
-
-
-class FileRefused(Exception):
-    """The file cannot be read as a property file; the message says why, for the user."""
 
 
 @dataclass
@@ -245,7 +242,11 @@ def _csv_error_message(exc: csv.Error, number: int) -> str:
 
 
 class JsonReader(_PeekingReader):
-    """A JSON list of objects; keys are the columns, in order of first appearance."""
+    """A JSON list of objects; keys are the columns, in order of first appearance.
+
+    Read twice, streaming, one item at a time: a first pass checks the whole document and
+    collects the keys (so a broken file is refused before any row is imported), the second
+    yields the rows. Memory holds one item and a read buffer, whatever the file's size."""
 
     file_format = "json"
 
@@ -255,26 +256,13 @@ class JsonReader(_PeekingReader):
         self.encoding = encoding
 
     def _read_rows(self) -> Iterator[RawRow]:
-        text = io.TextIOWrapper(self.stream, encoding=self.encoding)
-        try:
-            document = json.load(text)
-        except json.JSONDecodeError as exc:
-            raise FileRefused(
-                f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-            ) from None
-        except RecursionError:
-            raise FileRefused("The JSON is nested too deeply to be a list of rows.") from None
-        finally:
-            text.detach()
-        if not isinstance(document, list):
-            raise FileRefused("The JSON must be a list of objects, one per property.")
         headers: dict[str, None] = {}
-        for item in document:
+        for item in json_items(self.stream, self.encoding):
             if isinstance(item, dict):
-                headers.update(dict.fromkeys(str(key) for key in item))
+                headers.update(dict.fromkeys(str(key) for key in item if str(key) not in headers))
         self.headers = list(headers)
         self.details = {"encoding": ENCODING_NAMES[self.encoding]}
-        for number, item in enumerate(document, start=1):
+        for number, item in enumerate(json_items(self.stream, self.encoding), start=1):
             if not isinstance(item, dict):
                 yield RawRow(
                     number, [None] * len(self.headers), f"is a {type(item).__name__}, not an object"

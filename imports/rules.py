@@ -69,8 +69,10 @@ MAX_ESTIMATED_VALUE = 50_000_000
 VALUE_PER_AREA_RANGE = (10, 10_000)
 
 _SUBURB_PUNCTUATION = frozenset(" '’-.")
+_SUBURB_PUNCTUATION_DELETE = str.maketrans(dict.fromkeys(_SUBURB_PUNCTUATION))
 _POSTCODE_RE = re.compile(r"^(\d{4})(?:\.0*)?$")
 _MONEY_STRIP_RE = re.compile(r"[\s$,]")
+_PLAIN_NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?\Z")
 
 
 def normalise_header(name) -> str:
@@ -135,6 +137,9 @@ def _is_number(value) -> bool:
 
 
 def _text(value) -> str:
+    if type(value) is str:
+        # Most cells of a CSV: checked first, since every row calls this a dozen times.
+        return " ".join(value.split())
     if value is None:
         return ""
     if _is_number(value):
@@ -159,6 +164,8 @@ def _number(value, *, name: str) -> float | None:
         raise _Invalid(f"{name} must be a number")
     if _is_number(value):
         number = float(value)
+    elif type(value) is str and _PLAIN_NUMBER_RE.match(value):
+        number = float(value)  # the common case, without the money clean-up
     else:
         text = _MONEY_STRIP_RE.sub("", str(value))
         if not text:
@@ -184,7 +191,8 @@ def _shorten(value, limit: int = 40) -> str:
 def _is_suburb_name(text: str) -> bool:
     # Letters of any script (É, ü), plus the punctuation of real names such as "O'Connor",
     # "St. Kilda East" and "Yarra-Glen"; no digits or other symbols.
-    return text[0].isalpha() and all(ch.isalpha() or ch in _SUBURB_PUNCTUATION for ch in text)
+    # Deleting the punctuation and asking str.isalpha() once is the same test, ten times faster.
+    return text[0].isalpha() and (text.translate(_SUBURB_PUNCTUATION_DELETE).isalpha())
 
 
 def _postcode(value) -> str:
@@ -249,17 +257,19 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
     if errors:
         return None, errors
 
+    # Each cell's text once: most rules below read it, some twice.
+    texts = {name: _text(cell) for name, cell in cells.items()}
     for name, limit in MAX_TEXT_LENGTH.items():
-        if len(_text(cells.get(name))) > limit:
+        if len(texts.get(name, "")) > limit:
             errors.append(RowError(row, name, f"is longer than {limit} characters"))
-    if len(_text(cells.get("description"))) > MAX_DESCRIPTION_LENGTH:
+    if len(texts.get("description", "")) > MAX_DESCRIPTION_LENGTH:
         errors.append(
             RowError(row, "description", f"is longer than {MAX_DESCRIPTION_LENGTH} characters")
         )
     too_long = {error.field for error in errors}
 
     basic_info: dict = {}
-    address = _text(cells.get("address"))
+    address = texts.get("address", "")
     if not address:
         errors.append(RowError(row, "address", "is required"))
     elif len(address) < MIN_ADDRESS_LENGTH:
@@ -269,7 +279,7 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
     elif "address" not in too_long:
         basic_info["address"] = address
 
-    suburb = _text(cells.get("suburb"))
+    suburb = texts.get("suburb", "")
     if not suburb:
         errors.append(RowError(row, "suburb", "is required"))
     elif "suburb" in too_long:
@@ -286,7 +296,7 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
     else:
         basic_info["suburb"] = suburb
 
-    if not _text(cells.get("postcode")):
+    if not texts.get("postcode", ""):
         errors.append(RowError(row, "postcode", "is required"))
     else:
         try:
@@ -294,7 +304,7 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
         except _Invalid as exc:
             errors.append(RowError(row, "postcode", str(exc)))
 
-    state = _text(cells.get("state")).upper()
+    state = texts.get("state", "").upper()
     if state:
         if state in STATES:
             basic_info["state"] = state
@@ -307,7 +317,7 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
                 )
             )
 
-    description = _text(cells.get("description"))
+    description = texts.get("description", "")
     if description and "description" not in too_long:
         basic_info["description"] = description
 
@@ -347,7 +357,7 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
         else:
             planning_controls["land_area"] = _as_json_number(land_area)
 
-    zoning = _text(cells.get("zoning"))
+    zoning = texts.get("zoning", "")
     if zoning and "zoning" not in too_long:
         planning_controls["zoning"] = {"primary": zoning}
 
@@ -379,7 +389,7 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
         groups["financial_metrics"] = financial_metrics
     if spatial_attributes:
         groups["spatial_attributes"] = spatial_attributes
-    external_id = _text(cells.get("propertyid")) or derive_external_id(basic_info)
+    external_id = texts.get("propertyid", "") or derive_external_id(basic_info)
     return ValidRow(row=row, external_id=external_id, groups=groups), []
 
 

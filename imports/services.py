@@ -1,34 +1,36 @@
-"""Writes of the imports app: create an import job from an upload, preview it, run it; export."""
+"""Writes of the imports app: create an import job from an upload, preview it, run it (see
+runs.py: inline or in the background, cancel, resume); export."""
 
+import contextlib
 import hashlib
 import logging
 from pathlib import PurePath
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
-from django.db import transaction
 from django.utils import timezone
 
-from organizations.tenancy import organization_for
 from properties.models import Project
 
+from .access import check_project_access
 from .models import ImportJob
-from .pipeline import ImportPipeline, OnDuplicate, PipelineResult, RejectedRowsReport, writer_for
+from .pipeline import ImportPipeline, OnDuplicate, RejectedRowsReport, writer_for
 from .readers import SNIFF_BYTES, FileRefused, detect_format, open_table
+from .runs import (  # noqa: F401 (the app's services, in one namespace)
+    DEFAULT_BATCH_SIZE,
+    background_threshold,
+    import_cancel,
+    import_job_execute,
+    import_resume,
+    import_rows_estimate,
+    import_run,
+    import_start,
+)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 50_000
-
-
-def _check_project_access(*, actor, project: Project) -> None:
-    if actor is None or actor.is_superuser:
-        return
-    organization = organization_for(actor)
-    if organization is None or organization.pk != project.organization_id:
-        # Same answer as for a missing project: nothing about another tenant leaks.
-        raise PermissionDenied(f"No project with id {project.pk} in your organisation.")
 
 
 def import_job_create(
@@ -42,7 +44,7 @@ def import_job_create(
     dry_run: bool = False,
 ) -> ImportJob:
     """Keep the uploaded file in storage and record a pending job for it."""
-    _check_project_access(actor=actor, project=project)
+    check_project_access(actor=actor, project=project)
     if on_duplicate not in OnDuplicate.CHOICES:
         raise ValidationError(f"on_duplicate must be one of {', '.join(OnDuplicate.CHOICES)}.")
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
@@ -78,7 +80,7 @@ def import_job_create(
     return job
 
 
-def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool, on_batch=None):
+def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool, batch_scope=None):
     report = RejectedRowsReport(reader.headers)
     try:
         pipeline = ImportPipeline(
@@ -89,7 +91,7 @@ def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool, on_batch=None):
             actor=actor,
             on_duplicate=job.options.get("on_duplicate", OnDuplicate.SKIP),
             batch_size=int(job.options.get("batch_size") or DEFAULT_BATCH_SIZE),
-            on_batch=on_batch,
+            **({"batch_scope": batch_scope} if batch_scope else {}),
         )
     except FileRefused:
         report.close()
@@ -117,14 +119,23 @@ def import_preview(*, job: ImportJob, actor) -> ImportJob:
     """Validate the job's file and classify every row (new / update / skip / reject) without
     writing a property. The totals, samples and ignored columns go to `job.preview`, the rejected
     rows to `job.rejected_file`; the job stays pending until import_run confirms it."""
-    _check_project_access(actor=actor, project=job.project)
+    check_project_access(actor=actor, project=job.project)
     job.status = ImportJob.Status.VALIDATING
     job.save(update_fields=["status"])
+
+    @contextlib.contextmanager
+    def count_rows(result):
+        # The preview page of a large file shows how far validation has got.
+        yield
+        ImportJob.objects.filter(pk=job.pk).update(processed_rows=result.total)
+
     with job.source_file.open("rb") as source:
         try:
             reader = open_table(source, job.file_name)
             job.file_format = reader.file_format
-            pipeline, report = _pipeline(job=job, actor=actor, reader=reader, dry_run=True)
+            pipeline, report = _pipeline(
+                job=job, actor=actor, reader=reader, dry_run=True, batch_scope=count_rows
+            )
             result = pipeline.run()
         except FileRefused as exc:
             job.preview = {"refused": str(exc)}
@@ -143,76 +154,32 @@ def import_preview(*, job: ImportJob, actor) -> ImportJob:
         "seconds": round(result.elapsed, 3),
     }
     job.status = ImportJob.Status.PENDING
+    job.processed_rows = 0  # the counts describe only what an import wrote
     job.save()
     return job
 
 
-def import_run(*, job: ImportJob, actor, dry_run: bool | None = None) -> ImportJob:
-    """Import the job's file: the valid rows are written, the rejected ones reported.
+def import_preview_start(*, job: ImportJob, actor) -> ImportJob:
+    """Preview an upload: inline when small, as a django-q2 task above
+    IMPORT_BACKGROUND_THRESHOLD_ROWS rows (the preview page follows it)."""
+    check_project_access(actor=actor, project=job.project)
+    expected = import_rows_estimate(job=job)
+    job.expected_rows = expected
+    job.save(update_fields=["expected_rows"])
+    if expected <= background_threshold():
+        return import_preview(job=job, actor=actor)
+    from django_q.tasks import async_task
 
-    All writes of one run share one transaction, so a file that turns out to be unreadable
-    half-way (or any failure) leaves the properties as they were; the job records what
-    happened either way. A job runs once: a second confirm of the same job is refused."""
-    _check_project_access(actor=actor, project=job.project)
-    if dry_run is None:
-        dry_run = bool(job.options.get("dry_run"))
-    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.PENDING).update(
-        status=ImportJob.Status.IMPORTING, started_at=timezone.now()
+    job.status = ImportJob.Status.VALIDATING
+    job.options = {**job.options, "background_preview": True}
+    job.save(update_fields=["status", "options"])
+    async_task(
+        "imports.tasks.import_preview_task",
+        job.pk,
+        task_name=f"import-preview-{job.pk}",
+        sync=bool(settings.Q_CLUSTER.get("sync", False)),
     )
-    if not claimed:
-        status = ImportJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
-        if status == ImportJob.Status.FAILED and not job.started_at:
-            raise ValidationError(
-                f"Import {job.pk} was refused at the preview; upload a fixed file."
-            )
-        raise ValidationError(f"Import {job.pk} has already run (status {status}).")
     job.refresh_from_db()
-
-    def progress(result: PipelineResult):
-        job.processed_rows = result.processed
-        job.save(update_fields=["processed_rows"])
-
-    report = None
-    try:
-        with job.source_file.open("rb") as source:
-            reader = open_table(source, job.file_name)
-            job.file_format = reader.file_format
-            pipeline, report = _pipeline(
-                job=job, actor=actor, reader=reader, dry_run=dry_run, on_batch=progress
-            )
-            with transaction.atomic():
-                result = pipeline.run()
-    except FileRefused as exc:
-        if report is not None:
-            report.close()
-        return _fail(job, str(exc))
-    except Exception as exc:
-        logger.exception("Import %s failed", job.pk)
-        if report is not None:
-            report.close()
-        return _fail(job, f"The import failed and nothing was written: {type(exc).__name__}: {exc}")
-
-    _save_report(job, report)
-    job.total_rows = result.total
-    job.processed_rows = result.processed
-    job.created_count = result.created
-    job.updated_count = result.updated
-    job.skipped_count = result.skipped
-    job.rejected_count = result.rejected
-    job.rows_per_second = round(result.total / result.elapsed, 1) if result.elapsed else 0.0
-    job.finished_at = timezone.now()
-    if not result.rejected:
-        job.status = ImportJob.Status.COMPLETED
-    elif result.rejected == result.total:
-        job.status = ImportJob.Status.FAILED
-        job.error_summary = (
-            f"No valid row: all {result.total} rows were rejected. "
-            "Download the rejected rows to see why."
-        )
-    else:
-        job.status = ImportJob.Status.COMPLETED_WITH_ERRORS
-        job.error_summary = f"{result.rejected} of {result.total} rows were rejected."
-    job.save()
     return job
 
 

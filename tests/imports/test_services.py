@@ -170,14 +170,16 @@ def test_a_job_runs_once(project):
     assert Property.objects.filter(project=project).count() == 1
 
 
-def test_failure_half_way_leaves_the_data_as_it_was(project):
-    # Valid rows in earlier batches, then an unterminated quote: nothing may stay written.
+def test_failure_half_way_keeps_committed_batches_and_says_so(project):
+    # Batches commit one by one (issue 4): the three batches before the unterminated quote stay,
+    # with their history, and the job says where it stopped; nothing of the broken batch is kept.
     content = csv_bytes(valid_row(1), valid_row(2), valid_row(3), 'P-9,"9 Broken Rd,Kew,3101')
     job = run_import(project, content, batch_size=1)
     assert job.status == ImportJob.Status.FAILED
     assert "unterminated quote" in job.error_summary
-    assert not Property.objects.exists()
-    assert not Property.history.exists()
+    assert "The 3 rows of committed batches stay imported" in job.error_summary
+    assert Property.objects.count() == Property.history.count() == 3
+    assert (job.last_committed_row, job.total_rows, job.created_count) == (3, 3, 3)
 
 
 def test_writer_isolates_rows_that_conflict_at_write_time(project):
@@ -244,7 +246,7 @@ def test_many_batches_count_every_row(project):
 
 def test_existing_ids_are_looked_up_in_chunks_within_a_batch(project, monkeypatch):
     # SQLite caps the parameters of one query; a batch's lookup is split (here into 7-id chunks).
-    monkeypatch.setattr("imports.pipeline.LOOKUP_CHUNK", 7)
+    monkeypatch.setattr("imports.pipeline.core.LOOKUP_CHUNK", 7)
     rows = [valid_row(n) for n in range(1, 31)]
     first = run_import(project, csv_bytes(*rows), batch_size=30)
     again = run_import(project, csv_bytes(*rows), batch_size=30)

@@ -1,0 +1,19 @@
+"""The import pipeline (core), its writers, rejected-rows reports and seen-ids table."""
+
+from .core import ImportPipeline, OnDuplicate, PipelineResult
+from .reports import RejectedRowsReport, StoredRejectedRows, rejected_report_save
+from .writers import CopyWriter, NullWriter, OrmBulkWriter, PropertyWriter, writer_for
+
+__all__ = [
+    "CopyWriter",
+    "ImportPipeline",
+    "NullWriter",
+    "OnDuplicate",
+    "OrmBulkWriter",
+    "PipelineResult",
+    "PropertyWriter",
+    "RejectedRowsReport",
+    "StoredRejectedRows",
+    "rejected_report_save",
+    "writer_for",
+]

@@ -1,0 +1,108 @@
+"""Rejected rows: where they go while the pipeline runs, and the CSV report users download.
+
+The preview spools its report to a temporary file (it is never resumed). A real run stores each
+batch's rejected rows in the batch's own transaction (`StoredRejectedRows`), so a resumed run
+appends after the last committed batch without losing or repeating a row; the CSV is built from
+them, streaming, when the run ends.
+"""
+
+import csv
+import io
+import tempfile
+
+from django.core.files import File
+
+from ..models import ImportJob, ImportRejectedRow
+from ..readers import RawRow
+
+SAMPLE_SIZE = 5
+
+
+def _cells(headers: list[str], values: list) -> list:
+    # The reader sizes rows to the header (a surplus goes into the error message).
+    cells = ["" if value is None else value for value in values[: len(headers)]]
+    return cells + [""] * (len(headers) - len(cells))
+
+
+class RejectedRowsReport:
+    """The rejected rows as CSV: the file's own columns, then the row number and the errors.
+
+    Spooled to a temporary file, so a file with many rejected rows does not sit in memory."""
+
+    def __init__(self, headers: list[str]):
+        self.headers = list(headers)
+        self.count = 0
+        self.samples: list[dict] = []
+        # Owned by the report and closed by close(), after the file is saved to storage.
+        self._buffer = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, mode="w+b")  # noqa: SIM115
+        # BOM so that spreadsheet programs open accented suburbs correctly.
+        self._text = io.TextIOWrapper(self._buffer, encoding="utf-8-sig", newline="")
+        self._csv = csv.writer(self._text)
+        self._csv.writerow([*self.headers, "row", "errors"])
+
+    def add(self, raw: RawRow, errors: list[str]):
+        self.write(raw.number, raw.values, errors)
+
+    def write(self, number: int, values: list, errors: list[str]):
+        self.count += 1
+        self._csv.writerow([*_cells(self.headers, values), number, "; ".join(errors)])
+        if len(self.samples) < SAMPLE_SIZE:
+            self.samples.append({"row": number, "errors": errors})
+
+    def flush(self):
+        """Nothing to do per batch: the spooled file is saved once, at the end."""
+
+    def file(self) -> File:
+        self._text.flush()
+        self._buffer.seek(0)
+        return File(self._buffer)
+
+    def close(self):
+        self._text.close()
+
+
+class StoredRejectedRows:
+    """A real run's rejected rows, written with each batch (flush() runs in its transaction)."""
+
+    def __init__(self, job: ImportJob, *, already: int = 0):
+        self.job = job
+        self.count = already
+        self.samples: list[dict] = []
+        self._pending: list[ImportRejectedRow] = []
+
+    def add(self, raw: RawRow, errors: list[str]):
+        self.count += 1
+        values = [value if value is None else str(value) for value in raw.values]
+        self._pending.append(
+            ImportRejectedRow(job=self.job, number=raw.number, values=values, errors=errors)
+        )
+        if len(self.samples) < SAMPLE_SIZE:
+            self.samples.append({"row": raw.number, "errors": errors})
+
+    def flush(self):
+        if self._pending:
+            ImportRejectedRow.objects.bulk_create(self._pending)
+        self._pending = []
+
+    def discard(self):
+        """The batch rolled back: its rejected rows were never stored."""
+        self.count -= len(self._pending)
+        self._pending = []
+
+
+def rejected_report_save(*, job: ImportJob, headers: list[str]) -> None:
+    """Build the job's downloadable CSV from its stored rejected rows, streaming."""
+    if job.rejected_file:
+        job.rejected_file.delete(save=False)
+    rows = ImportRejectedRow.objects.filter(job=job).order_by("id")
+    if not rows.exists():
+        return
+    report = RejectedRowsReport(headers)
+    try:
+        for number, values, errors in rows.values_list("number", "values", "errors").iterator(
+            chunk_size=2000
+        ):
+            report.write(number, values, errors)
+        job.rejected_file.save(f"import-{job.pk}-rejected.csv", report.file(), save=False)
+    finally:
+        report.close()

@@ -1,0 +1,551 @@
+"""Large imports (issue 4): background task, progress, cancel, resume, concurrency, both writers.
+
+Small batch sizes stand in for large files; the same cases run through the bulk ORM writer and,
+on PostgreSQL, the COPY writer."""
+
+import io
+import json
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.urls import reverse
+from django_q.models import Task
+
+from imports.models import ImportJob, ImportRejectedRow
+from imports.pipeline import CopyWriter, ImportPipeline, OrmBulkWriter, RejectedRowsReport
+from imports.readers import RawRow, TableReader, open_table
+from imports.runs import WorkerKilled
+from imports.services import (
+    import_cancel,
+    import_job_create,
+    import_job_execute,
+    import_preview,
+    import_resume,
+    import_run,
+    import_start,
+)
+from properties.models import Property
+from tests.factories import ProjectFactory, PropertyFactory
+
+from .conftest import csv_bytes, valid_row
+
+Status = ImportJob.Status
+
+
+@pytest.fixture(params=["orm", "copy"])
+def writer(request, settings):
+    """The writer every run below goes through: the bulk ORM one, or COPY on PostgreSQL."""
+    if request.param == "copy":
+        request.getfixturevalue("on_postgres")
+    settings.IMPORT_WRITER = request.param
+    return request.param
+
+
+def new_job(project, content, *, actor=None, batch_size=3, **options):
+    return import_job_create(
+        actor=actor,
+        project=project,
+        file=io.BytesIO(content),
+        file_name="big.csv",
+        batch_size=batch_size,
+        **options,
+    )
+
+
+def mixed_file() -> bytes:
+    # 12 rows in batches of 3: a rejected row in batch 2, and in batch 4 a repeat of row 2's id
+    # (so a resumed run must still know the ids of the batches committed before the crash).
+    rows = [valid_row(n) for n in range(1, 12)]
+    rows[4] = valid_row(5, postcode="31")
+    rows.insert(10, valid_row(1, address="1 Other Street"))
+    return csv_bytes(*rows)
+
+
+def assert_consistent(job, project):
+    job.refresh_from_db()
+    assert job.total_rows == (
+        job.created_count + job.updated_count + job.skipped_count + job.rejected_count
+    )
+    ids = list(Property.objects.filter(project=project).values_list("external_id", flat=True))
+    assert len(ids) == len(set(ids)), "a property was imported twice"
+    created = Property.history.filter(
+        history_change_reason=f"import {job.pk}", history_type="+"
+    ).count()
+    assert created == job.created_count
+    assert ImportRejectedRow.objects.filter(job=job).count() == job.rejected_count
+
+
+# Writers: the same cases through both ------------------------------------------------------
+
+
+def test_both_writers_create_update_and_write_one_history_row_each(writer, tenants):
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = import_run(
+        job=new_job(project, mixed_file(), actor=tenants.manager), actor=tenants.manager
+    )
+    assert (job.status, job.created_count, job.rejected_count) == (
+        Status.COMPLETED_WITH_ERRORS,
+        10,
+        2,
+    )
+    assert_consistent(job, project)
+    first = Property.objects.get(project=project, external_id="P-0001")
+    assert first.basic_info["address"] == "1 Chapel Street"
+    assert first.organization_id == tenants.owner_org.pk
+    assert first.created_by == tenants.manager
+    record = first.history.get()
+    assert (record.history_user, record.history_change_reason, record.history_type) == (
+        tenants.manager,
+        f"import {job.pk}",
+        "+",
+    )
+    assert record.basic_info == first.basic_info
+    assert first.environmental_factors == {}
+    rejected = job.rejected_file.read().decode("utf-8-sig")
+    assert "same property id 'P-0001' as row 2" in rejected
+
+    changed = csv_bytes(valid_row(1, value="900001"), valid_row(2), valid_row(99))
+    again = import_run(job=new_job(project, changed, on_duplicate="update"), actor=tenants.manager)
+    assert (again.created_count, again.updated_count, again.skipped_count) == (1, 1, 1)
+    first.refresh_from_db()
+    assert first.financial_metrics == {"estimated_value": 900001}
+    assert first.basic_info["address"] == "1 Chapel Street"
+    assert [h.history_type for h in first.history.order_by("history_id")] == ["+", "~"]
+    assert first.history.first().history_change_reason == f"import {again.pk}"
+
+
+def test_both_writers_report_a_row_stored_by_someone_else_meanwhile(writer, tenants):
+    project = ProjectFactory(organization=tenants.owner_org)
+    writer_class = CopyWriter if writer == "copy" else OrmBulkWriter
+    job = new_job(project, csv_bytes(valid_row(1), valid_row(2)))
+    with job.source_file.open("rb") as source:
+        reader = open_table(source, "a.csv")
+        pipeline = ImportPipeline(
+            project=project,
+            reader=reader,
+            writer=writer_class(actor=None, change_reason="import test"),
+            report=RejectedRowsReport(reader.headers),
+        )
+        create = pipeline.writer.create
+
+        def create_after_a_concurrent_insert(properties):
+            PropertyFactory(project=project, external_id="P-0002")
+            return create(properties)
+
+        pipeline.writer.create = create_after_a_concurrent_insert
+        result = pipeline.run()
+    assert (result.created, result.rejected) == (1, 1)
+    assert pipeline.report.samples[0]["row"] == 3
+    assert "could not be stored" in pipeline.report.samples[0]["errors"][0]
+    assert Property.objects.filter(project=project).count() == 2
+    assert Property.history.filter(history_change_reason="import test").count() == 1
+
+
+# Resume after a killed worker ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3])
+def test_resume_after_a_killed_worker_loses_and_doubles_nothing(
+    writer, tenants, client, settings, crash_after
+):
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file(), actor=tenants.manager)
+    with pytest.raises(WorkerKilled):
+        import_run(job=job, actor=tenants.manager, crash_after_batches=crash_after)
+    job.refresh_from_db()
+    assert job.status == Status.IMPORTING
+    assert job.last_committed_row == 3 * crash_after
+    assert Property.objects.filter(project=project).count() == job.created_count
+    assert_consistent(job, project)
+
+    # The worker is silent: the admin's "resume" action re-runs the job as a task.
+    settings.IMPORT_STALE_SECONDS = 0
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:imports_importjob_changelist"),
+        {"action": "resume_imports", "_selected_action": [job.pk]},
+        follow=True,
+    )
+    assert f"Import {job.pk} resumed." in response.content.decode()
+    job.refresh_from_db()
+    assert (job.status, job.total_rows, job.created_count, job.rejected_count) == (
+        Status.COMPLETED_WITH_ERRORS,
+        12,
+        10,
+        2,
+    )
+    assert_consistent(job, project)
+    report = job.rejected_file.read().decode("utf-8-sig").splitlines()
+    assert len(report) == 3  # header + the two rejected rows, each once
+    assert "same property id 'P-0001' as row 2" in report[2]
+
+
+def test_a_live_worker_cannot_be_resumed_and_a_finished_job_neither(tenants):
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file())
+    with pytest.raises(WorkerKilled):
+        import_run(job=job, actor=None, crash_after_batches=1)
+    with pytest.raises(ValidationError, match="its worker is alive"):
+        import_resume(job=job, actor=tenants.manager)
+    done = import_run(
+        job=new_job(ProjectFactory(organization=tenants.owner_org), mixed_file()), actor=None
+    )
+    with pytest.raises(ValidationError, match="only an interrupted or failed import"):
+        import_resume(job=done, actor=tenants.manager)
+
+
+def test_a_failed_import_resumes_after_its_committed_batches(tenants):
+    # An unterminated quote in the last row fails the job after 3 committed batches; the fixed
+    # file is not this job's, but resuming re-reads the stored file and fails at the same row,
+    # writing nothing twice.
+    project = ProjectFactory(organization=tenants.owner_org)
+    content = csv_bytes(*[valid_row(n) for n in range(1, 10)], 'P-9,"9 Broken Rd,Kew,3101')
+    job = import_run(job=new_job(project, content), actor=None)
+    assert job.status == Status.FAILED and job.last_committed_row == 9
+    job = import_resume(job=job, actor=tenants.manager)
+    assert job.status == Status.FAILED and "unterminated quote" in job.error_summary
+    assert_consistent(job, project)
+    assert Property.objects.filter(project=project).count() == 9
+
+
+# Cancel -------------------------------------------------------------------------------------
+
+
+def test_cancel_between_batches_keeps_committed_batches(writer, tenants, client):
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file(), actor=tenants.manager)
+
+    def cancel_after_first_batch(batches):
+        if batches == 1:
+            import_cancel(job=ImportJob.objects.get(pk=job.pk), actor=tenants.manager)
+
+    job = import_run(job=job, actor=tenants.manager, batch_hook=cancel_after_first_batch)
+    assert job.status == Status.CANCELLED
+    assert (job.total_rows, job.created_count, job.last_committed_row) == (3, 3, 3)
+    assert Property.objects.filter(project=project).count() == 3
+    assert_consistent(job, project)
+    client.force_login(tenants.manager)
+    page = client.get(reverse("admin:imports_importjob_change", args=[job.pk])).content.decode()
+    assert f"Cancelled by {tenants.manager.username} after 3 rows" in page
+    assert "stay imported" in page
+    assert 'id="import-cancel"' not in page
+
+
+def test_cancel_button_on_a_pending_job_and_its_permissions(tenants, client):
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file())
+    url = reverse("admin:imports_importjob_cancel", args=[job.pk])
+    client.force_login(tenants.member)  # may view imports, not start or stop them
+    assert (
+        'id="import-cancel"'
+        not in client.get(reverse("admin:imports_importjob_change", args=[job.pk])).content.decode()
+    )
+    assert client.post(url).status_code == 403
+    client.force_login(tenants.outsider)
+    assert client.post(url).status_code == 404
+    client.force_login(tenants.manager)
+    page = client.get(reverse("admin:imports_importjob_change", args=[job.pk])).content.decode()
+    assert 'id="import-cancel"' in page
+    response = client.post(url, follow=True)
+    assert f"Cancelled import {job.pk}" in response.content.decode()
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED
+    with pytest.raises(ValidationError, match="already run"):
+        import_run(job=job, actor=None)
+    assert not Property.objects.exists()
+
+
+# Background dispatch and progress ---------------------------------------------------------------
+
+
+def test_files_above_the_threshold_import_as_a_django_q_task(tenants, client, settings):
+    settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 10
+    project = ProjectFactory(organization=tenants.owner_org)
+    client.force_login(tenants.manager)
+    big = new_job(project, mixed_file(), actor=tenants.manager)
+    import_preview(job=big, actor=tenants.manager)
+    response = client.post(reverse("admin:imports_importjob_confirm", args=[big.pk]), follow=True)
+    assert "runs in the background" in response.content.decode()
+    big.refresh_from_db()
+    task = Task.objects.get(name=f"import-{big.pk}")
+    assert task.success and task.func == "imports.tasks.import_job_task"
+    assert big.options["background"] is True
+    assert (big.status, big.created_count, big.expected_rows) == (
+        Status.COMPLETED_WITH_ERRORS,
+        10,
+        12,
+    )
+
+    small = new_job(ProjectFactory(organization=tenants.owner_org), csv_bytes(valid_row(1)))
+    small = import_start(job=small, actor=tenants.manager)
+    assert small.status == Status.COMPLETED and "background" not in small.options
+    assert not Task.objects.filter(name=f"import-{small.pk}").exists()
+
+
+def test_progress_endpoint_and_bar(tenants, client):
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file())
+    with pytest.raises(WorkerKilled):
+        import_run(job=job, actor=None, crash_after_batches=2)
+    url = reverse("admin:imports_importjob_progress", args=[job.pk])
+    client.force_login(tenants.viewer)
+    progress = client.get(url).json()
+    assert progress["status"] == "importing" and not progress["finished"]
+    assert (progress["processed_rows"], progress["expected_rows"]) == (6, 12)
+    assert progress["percent"] == 50.0
+    assert progress["rows_per_second"] > 0 and progress["eta_seconds"] is not None
+    assert (progress["created"], progress["rejected"]) == (5, 1)
+    page = client.get(reverse("admin:imports_importjob_change", args=[job.pk])).content.decode()
+    assert '<progress id="import-progress-bar" max="100" value="50.0"' in page
+    assert url in page and "setTimeout(poll" in page
+    client.force_login(tenants.outsider)
+    assert client.get(url).status_code == 404
+
+
+# Two imports into one project -----------------------------------------------------------------
+
+
+def test_a_second_import_into_a_busy_project_is_refused_with_a_clear_message(tenants):
+    project = ProjectFactory(organization=tenants.owner_org)
+    first = new_job(project, mixed_file())
+    with pytest.raises(WorkerKilled):
+        import_run(job=first, actor=None, crash_after_batches=1)
+    second = new_job(project, mixed_file())
+    with pytest.raises(ValidationError, match=f"Import {first.pk} .* is still running"):
+        import_start(job=second, actor=tenants.manager)
+    second.refresh_from_db()
+    assert second.status == Status.PENDING
+    # Another project is not blocked.
+    elsewhere = new_job(ProjectFactory(organization=tenants.owner_org), mixed_file())
+    assert import_run(job=elsewhere, actor=None).status == Status.COMPLETED_WITH_ERRORS
+    # Once the first is done, the second runs and finds everything there: nothing doubled.
+    import_cancel(job=first, actor=None)
+    second = import_run(job=second, actor=None)
+    assert (second.created_count, second.skipped_count) == (7, 3)
+    assert_consistent(second, project)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_imports_from_two_threads_never_duplicate(on_postgres, tenants):
+    # Real concurrency: the first import runs in a thread (its own connection) and pauses after
+    # its first committed batch; meanwhile this thread tries to start a second one.
+    project = ProjectFactory(organization=tenants.owner_org)
+    first, second = new_job(project, mixed_file()), new_job(project, mixed_file())
+    paused, release = threading.Event(), threading.Event()
+    outcome = {}
+
+    def hold(batches):
+        if batches == 1:
+            paused.set()
+            release.wait(10)
+
+    def run_first():
+        try:
+            outcome["first"] = import_run(job=first, actor=None, batch_hook=hold).status
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    assert paused.wait(10)
+    with pytest.raises(ValidationError, match="still running"):
+        import_run(job=second, actor=None)
+    release.set()
+    thread.join(10)
+    assert outcome["first"] == Status.COMPLETED_WITH_ERRORS
+    second = import_run(job=second, actor=None)
+    assert (second.created_count, second.skipped_count) == (0, 10)
+    assert Property.objects.filter(project=project).count() == 10
+
+
+# Bounded memory ------------------------------------------------------------------------------
+
+
+class CountingReader(TableReader):
+    """Yields N generated rows and counts how many were pulled."""
+
+    def __init__(self, count):
+        super().__init__()
+        self.headers = ["propertyid", "address", "suburb", "postcode"]
+        self.count = count
+        self.pulled = 0
+
+    def rows(self):
+        for n in range(1, self.count + 1):
+            self.pulled += 1
+            yield RawRow(n + 1, [f"S-{n}", f"{n} Long Road", "Kew", "3101"])
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_the_pipeline_pulls_rows_batch_by_batch(tenants, prefetch):
+    project = ProjectFactory(organization=tenants.owner_org)
+    reader = CountingReader(1000)
+    pulled_per_batch = []
+    import contextlib
+
+    @contextlib.contextmanager
+    def scope(result):
+        pulled_per_batch.append(reader.pulled)
+        yield
+
+    pipeline = ImportPipeline(
+        project=project,
+        reader=reader,
+        writer=OrmBulkWriter(actor=None, change_reason="test"),
+        report=RejectedRowsReport(reader.headers),
+        batch_size=50,
+        batch_scope=scope,
+        prefetch=prefetch,
+    )
+    result = pipeline.run()
+    assert result.created == 1000 and len(pulled_per_batch) == 20
+    # When batch k is written, at most the batches the prefetch thread may hold have been read.
+    ahead = 3 if prefetch else 0
+    for k, pulled in enumerate(pulled_per_batch, start=1):
+        assert 50 * k <= pulled <= 50 * (k + ahead) + 1
+
+
+def test_json_reader_streams_in_chunks(tenants, monkeypatch):
+    monkeypatch.setattr("imports.jsonstream.CHUNK_BYTES", 7)
+    project = ProjectFactory(organization=tenants.owner_org)
+    items = [
+        {"propertyid": f"J-{n}", "address": f"{n} Chapel St", "suburb": "Kew", "postcode": 3101}
+        for n in range(1, 40)
+    ]
+    items[5] = "not an object"
+    items[6]["extra"] = 12345
+    content = json.dumps(items, indent=1).encode()
+    job = import_job_create(
+        actor=None, project=project, file=io.BytesIO(content), file_name="a.json"
+    )
+    job = import_run(job=job, actor=None)
+    assert (job.created_count, job.rejected_count) == (38, 1)
+    broken = content[:-40] + b"}, {oops"
+    job = import_job_create(
+        actor=None, project=project, file=io.BytesIO(broken), file_name="b.json"
+    )
+    job = import_run(job=job, actor=None)
+    assert job.status == Status.FAILED
+    assert "not valid JSON" in job.error_summary and "line" in job.error_summary
+
+
+def test_both_writers_store_awkward_text_exactly(writer, tenants):
+    # COPY's text format gives backslashes, tabs and newlines a meaning: the values must arrive
+    # exactly as the ORM stores them.
+    project = ProjectFactory(organization=tenants.owner_org)
+    header = "propertyid,address,suburb,postcode,description"
+    content = csv_bytes(
+        'Q\\1,"12 ""Old"" Mill\\Lane",Sainte-Émilie,3101,"C:\\new\\table\tkept, ok"',
+        header=header,
+    )
+    job = import_run(job=new_job(project, content), actor=None)
+    assert job.created_count == 1, job.error_summary
+    stored = Property.objects.get(project=project)
+    assert stored.external_id == "Q\\1"
+    assert stored.basic_info == {
+        "address": '12 "Old" Mill\\Lane',
+        "suburb": "Sainte-Émilie",
+        "postcode": "3101",
+        "description": "C:\\new\\table kept, ok",
+    }
+    assert stored.history.get().basic_info == stored.basic_info
+
+
+def test_a_large_upload_is_previewed_by_a_task_and_the_page_follows_it(tenants, client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 10
+    project = ProjectFactory(organization=tenants.owner_org)
+    client.force_login(tenants.manager)
+    response = client.post(
+        reverse("admin:properties_property_import"),
+        {
+            "project": project.pk,
+            "on_duplicate": "skip",
+            "import_file": SimpleUploadedFile("big.csv", mixed_file()),
+        },
+        follow=True,
+    )
+    job = ImportJob.objects.get(project=project)
+    assert Task.objects.get(name=f"import-preview-{job.pk}").success
+    assert (job.status, job.options["background_preview"]) == (Status.PENDING, True)
+    assert job.preview["totals"] == {"total": 12, "new": 10, "update": 0, "skip": 0, "reject": 2}
+    assert job.processed_rows == 0 and not Property.objects.exists()
+    assert "Confirm import" in response.content.decode()
+
+    # While a worker validates, the page says how far it got and refreshes itself.
+    ImportJob.objects.filter(pk=job.pk).update(status=Status.VALIDATING, processed_rows=6)
+    page = client.get(reverse("admin:imports_importjob_preview", args=[job.pk])).content.decode()
+    assert "<strong>6</strong> of about 12 rows checked" in page
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert "Confirm import" not in page
+
+
+def test_django_q_retry_of_the_task_resumes_and_a_stale_second_worker_writes_nothing(tenants):
+    from imports.tasks import import_job_task
+
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file())
+    with pytest.raises(WorkerKilled):
+        import_run(job=job, actor=None, crash_after_batches=2)
+    # django-q2 re-delivers the unacknowledged task: the same entry point, the same job id.
+    assert import_job_task(job.pk) == f"import {job.pk}: {Status.COMPLETED_WITH_ERRORS}"
+    assert_consistent(job, project)
+    assert Property.objects.filter(project=project).count() == 10
+
+    # A worker whose marker is out of date (another worker committed a batch meanwhile) stops
+    # before writing anything more.
+    other = new_job(ProjectFactory(organization=tenants.owner_org), mixed_file())
+    with pytest.raises(WorkerKilled):
+        import_run(job=other, actor=None, crash_after_batches=1)
+
+    def another_worker_commits(batches):
+        ImportJob.objects.filter(pk=other.pk).update(last_committed_row=9)
+
+    stale = import_job_execute(job=other, actor=None, batch_hook=another_worker_commits)
+    assert stale.status == Status.IMPORTING and stale.last_committed_row == 9
+    assert Property.objects.filter(project=other.project).count() == 5  # rows 1-6, one rejected
+
+
+def test_the_row_estimate_streams_the_stored_file(tenants):
+    from imports.services import import_rows_estimate
+
+    project = ProjectFactory(organization=tenants.owner_org)
+    assert import_rows_estimate(job=new_job(project, mixed_file())) == 12
+    items = [{"address": f"{n} Chapel St", "suburb": "Kew", "postcode": "3101"} for n in range(4)]
+    minified = import_job_create(
+        actor=None,
+        project=project,
+        file=io.BytesIO(json.dumps(items).encode()),
+        file_name="rows.json",
+    )
+    assert import_rows_estimate(job=minified) == 4
+    previewed = import_preview(job=new_job(project, mixed_file()), actor=None)
+    assert import_rows_estimate(job=previewed) == previewed.preview["totals"]["total"] == 12
+
+
+def test_resume_import_command(tenants, settings):
+    from django.core.management import CommandError, call_command
+
+    project = ProjectFactory(organization=tenants.owner_org)
+    job = new_job(project, mixed_file(), actor=tenants.manager)
+    with pytest.raises(WorkerKilled):
+        import_run(job=job, actor=tenants.manager, crash_after_batches=2)
+    with pytest.raises(CommandError, match="its worker is alive"):
+        call_command("resume_import", str(job.pk))
+    settings.IMPORT_STALE_SECONDS = 0
+    with pytest.raises(CommandError, match=f"No import job with id {job.pk}"):
+        call_command("resume_import", str(job.pk), "--user", tenants.outsider.username)
+    out = io.StringIO()
+    call_command("resume_import", str(job.pk), "--user", tenants.admin.username, stdout=out)
+    assert out.getvalue().strip() == (
+        f"import={job.pk} status=completed_with_errors total=12 created=10 updated=0 "
+        "skipped=0 rejected=2 last_committed_row=12"
+    )
+    assert_consistent(job, project)
+    # History names the job's user, not the one who resumed it.
+    assert not Property.history.exclude(history_user=tenants.manager).exists()
+    with pytest.raises(CommandError, match="only an interrupted or failed import"):
+        call_command("resume_import", str(job.pk))
