@@ -172,6 +172,13 @@ IMPORT_EXPORT_USE_TRANSACTIONS = True
 # PropertyExportResource neutralises =, +, -, @ itself and keeps numbers as numbers.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
+# Imports: files above this many rows import as a background task; a job silent for this long
+# counts as dead and may be resumed; IMPORT_WRITER forces "orm" or "copy" (default: COPY on
+# PostgreSQL, the bulk ORM on SQLite).
+IMPORT_BACKGROUND_THRESHOLD_ROWS = env.int("IMPORT_BACKGROUND_THRESHOLD_ROWS", default=5000)
+IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=120)
+IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

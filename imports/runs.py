@@ -41,11 +41,11 @@ class WorkerKilled(BaseException):
 
 
 def background_threshold() -> int:
-    return int(getattr(settings, "IMPORT_BACKGROUND_THRESHOLD_ROWS", 5000))
+    return settings.IMPORT_BACKGROUND_THRESHOLD_ROWS
 
 
 def _stale_seconds() -> int:
-    return int(getattr(settings, "IMPORT_STALE_SECONDS", 120))
+    return settings.IMPORT_STALE_SECONDS
 
 
 def import_rows_estimate(*, job: ImportJob) -> int:
@@ -123,13 +123,10 @@ def _dispatch(job: ImportJob) -> None:
 
     job.options = {**job.options, "background": True}
     job.save(update_fields=["options"])
-    # `sync` read here, not at django-q2's import: tests switch it on per test (real task code
-    # run in-process); in production it is off and a qcluster worker runs the task.
     async_task(
         "imports.tasks.import_job_task",
         job.pk,
         task_name=f"import-{job.pk}",
-        sync=bool(settings.Q_CLUSTER.get("sync", False)),
     )
 
 

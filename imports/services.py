@@ -6,7 +6,6 @@ import hashlib
 import logging
 from pathlib import PurePath
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.utils import timezone
@@ -177,7 +176,6 @@ def import_preview_start(*, job: ImportJob, actor) -> ImportJob:
         "imports.tasks.import_preview_task",
         job.pk,
         task_name=f"import-preview-{job.pk}",
-        sync=bool(settings.Q_CLUSTER.get("sync", False)),
     )
     job.refresh_from_db()
     return job
