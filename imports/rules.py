@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from properties.models import derive_external_id
+from properties.postcodes import state_for_postcode
 
 STATES = frozenset({"NSW", "VIC", "QLD", "SA", "WA", "TAS", "NT", "ACT"})
 REQUIRED_COLUMNS = ("address", "suburb", "postcode")
@@ -316,6 +317,11 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
                     f"must be one of {', '.join(sorted(STATES))}, got {_shorten(state)!r}",
                 )
             )
+    elif "postcode" in basic_info:
+        # Exports such as the Melbourne housing data carry no state; the postcode names it.
+        inferred = state_for_postcode(basic_info["postcode"])
+        if inferred:
+            basic_info["state"] = inferred
 
     description = texts.get("description", "")
     if description and "description" not in too_long:

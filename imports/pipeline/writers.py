@@ -229,9 +229,7 @@ def writer_for(*, dry_run: bool, actor, change_reason: str) -> PropertyWriter:
     forces one, so the same cases run through both writers on PostgreSQL."""
     if dry_run:
         return NullWriter()
-    kind = settings.IMPORT_WRITER or (
-        "copy" if connection.vendor == "postgresql" else "orm"
-    )
+    kind = settings.IMPORT_WRITER or ("copy" if connection.vendor == "postgresql" else "orm")
     if kind == "copy":
         return CopyWriter(actor=actor, change_reason=change_reason)
     return OrmBulkWriter(actor=actor, change_reason=change_reason)

@@ -158,9 +158,21 @@ def test_state_rejects_other_values(state):
     assert ("state", 7) in fields
 
 
-def test_state_is_optional():
-    valid, errors = check(state="")
+@pytest.mark.parametrize(("postcode", "state"), [("3067", "VIC"), ("2600", "ACT"), ("0870", "NT")])
+def test_a_missing_state_is_taken_from_the_postcode(postcode, state):
+    valid, errors = check(state="", postcode=postcode)
+    assert errors == [] and valid.groups["basic_info"]["state"] == state
+
+
+def test_state_is_optional_when_the_postcode_names_none():
+    valid, errors = check(state="", postcode="0100")
     assert errors == [] and "state" not in valid.groups["basic_info"]
+
+
+def test_a_given_state_is_kept_even_when_the_postcode_disagrees():
+    # The integrity check reports such rows; the import does not rewrite what the file says.
+    valid, errors = check(state="NSW", postcode="3067")
+    assert errors == [] and valid.groups["basic_info"]["state"] == "NSW"
 
 
 @pytest.mark.parametrize(

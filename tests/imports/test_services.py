@@ -53,6 +53,7 @@ def test_melbourne_shaped_file_imports_through_the_alias_table(project):
     assert job.created_count == 20
     unit = Property.objects.get(project=project, basic_info__address="12/3 Johnston St")
     assert unit.basic_info["postcode"] == "3067"
+    assert unit.basic_info["state"] == "VIC"  # the file has no state column
     assert unit.financial_metrics == {"estimated_value": 441000}
     assert "land_area" not in unit.planning_controls  # Landsize 0.0 means unknown
     assert unit.spatial_attributes["coordinates"]["coordinates"] == [144.998, -37.7995]
