@@ -62,8 +62,15 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Each bench works in a scratch PostgreSQL database of its own (property_bench*, integrity_bench,
+# ...) on the local server and prints its figures; the README's Performance section quotes them.
+# Full-size runs take several minutes each; BENCH_ROWS scales the runs that take a row count.
+BENCH_ROWS ?= 1000000
 bench: $(VENV)/.dev
-	@for script in bench/bench_*.py; do echo "=== $$script ==="; DATABASE_URL=$(TEST_DATABASE_URL) $(PY) $$script || exit 1; done
+	$(PY) bench/bench_changelist.py $(BENCH_ROWS)
+	$(PY) bench/bench_imports_large.py $(BENCH_ROWS) 2000
+	$(PY) bench/bench_backups.py $(BENCH_ROWS)
+	$(PY) bench/bench_integrity.py --properties $(BENCH_ROWS)
 
 clean:
 	rm -rf $(VENV) var/test.sqlite3
