@@ -26,7 +26,6 @@ class OrganizationAdmin(TenantHistoryAdmin):
     history_tenant_lookup = "id"
     list_display = ("name", "slug", "subscription_tier", "created_at")
     search_fields = ("name", "slug")
-    prepopulated_fields = {"slug": ("name",)}
     inlines = (MemberInline,)
 
     def has_add_permission(self, request):
@@ -41,7 +40,9 @@ class OrganizationAdmin(TenantHistoryAdmin):
         return ("slug", "subscription_tier")
 
     def get_prepopulated_fields(self, request, obj=None):
-        return self.prepopulated_fields if request.user.is_superuser else {}
+        # Only superusers edit the slug; simple-history's version page reads the class
+        # attribute, which therefore stays empty.
+        return {"slug": ("name",)} if request.user.is_superuser else {}
 
 
 class MemberCreationForm(forms.ModelForm):

@@ -47,6 +47,7 @@ MANAGER = USER + [
 ADMIN = MANAGER + [
     "organizations.change_organization",
     "organizations.view_historicalorganization",
+    "organizations.change_historicalorganization",
     "organizations.add_profile",
     "organizations.change_profile",
     "organizations.delete_profile",

@@ -102,12 +102,32 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
+        if change and not request.user.is_superuser:
+            self._keep_read_only_values(request, obj)
         if not change:
             if self._has_field("organization") and not request.user.is_superuser:
                 obj.organization = organization_for(request.user)
             if self._has_field("created_by") and obj.created_by_id is None:
                 obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    def _keep_read_only_values(self, request, obj) -> None:
+        """A revert saves a whole historical instance; fields this user may not edit keep
+        their current values instead of the old version's."""
+        read_only = set(self.get_readonly_fields(request, obj)) | set(
+            self.get_exclude(request, obj) or ()
+        )
+        concrete = {field.name: field for field in self.model._meta.concrete_fields}
+        names = [name for name in read_only if name in concrete and not concrete[name].primary_key]
+        if not names:
+            return
+        current = (
+            self.model._default_manager.filter(pk=obj.pk)
+            .values(*(concrete[name].attname for name in names))
+            .first()
+        )
+        for attname, value in (current or {}).items():
+            setattr(obj, attname, value)
 
     def _has_field(self, name: str) -> bool:
         return any(field.name == name for field in self.model._meta.get_fields())
@@ -145,4 +165,10 @@ class TenantHistoryAdmin(TenantScopedAdmin, SimpleHistoryAdmin):
         )
         if not versions.filter(history_id=version_id).exists():
             raise Http404
+        if request.method == "POST":
+            # simple-history saves a revert without asking; only roles that may change history
+            # (managers and admins) may revert, and only within their own organisation.
+            current = self.get_queryset(request).filter(pk=object_id).first()
+            if current is None or not self.has_change_history_permission(request, current):
+                raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)

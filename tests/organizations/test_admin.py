@@ -121,3 +121,49 @@ def test_only_superusers_create_organisations(client, tenants):
     )
     assert response.status_code == 302
     assert Organization.objects.filter(slug="third").exists()
+
+
+def _revert_form(page):
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    return {k: ("" if v is None else v) for k, v in data.items()} | {
+        "profiles-TOTAL_FORMS": "0",
+        "profiles-INITIAL_FORMS": "0",
+    }
+
+
+def test_a_revert_keeps_the_fields_the_member_may_not_edit(client, tenants):
+    org = tenants.owner_org
+    org.subscription_tier = "enterprise"
+    org.save()
+    enterprise_version = org.history.first()
+    org.subscription_tier = "free"
+    org.name = "Renamed later"
+    org.save()
+
+    client.force_login(tenants.admin)
+    url = reverse(
+        "admin:organizations_organization_simple_history",
+        args=[org.pk, enterprise_version.history_id],
+    )
+    page = client.get(url)
+    assert page.status_code == 200
+    response = client.post(url, _revert_form(page))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    org.refresh_from_db()
+    assert org.name == "Owner Org"  # the reverted, editable field
+    assert org.subscription_tier == "free"  # superuser-only: not reverted
+
+
+def test_a_role_without_history_rights_cannot_revert(client, tenants):
+    from tests.factories import ProjectFactory, PropertyFactory
+
+    prop = PropertyFactory(project=ProjectFactory(organization=tenants.owner_org))
+    first = prop.history.first()
+    prop.financial_metrics = {"estimated_value": 1}
+    prop.save()
+    url = reverse("admin:properties_property_simple_history", args=[prop.pk, first.history_id])
+    client.force_login(tenants.member)
+    assert client.post(url, {}).status_code == 403
+    prop.refresh_from_db()
+    assert prop.financial_metrics == {"estimated_value": 1}
