@@ -335,10 +335,24 @@ def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
 
 
 def backup_prune(*, config: BackupConfig, now=None) -> int:
-    """Deletes the configuration's backups (archive and row) older than its retention."""
+    """Deletes the configuration's backups (archive and row) older than its retention.
+
+    The newest completed backup is never pruned, however old: when backups keep failing, the
+    last good one is all there is to restore from.
+    """
     cutoff = (now or timezone.now()) - timedelta(days=config.retention_days)
-    expired = BackupExecution.objects.filter(config=config, started_at__lt=cutoff).exclude(
-        status=BackupExecution.Status.RUNNING
+    newest_good = (
+        BackupExecution.objects.filter(
+            organization=config.organization, status=BackupExecution.Status.COMPLETED
+        )
+        .order_by("-started_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    expired = (
+        BackupExecution.objects.filter(config=config, started_at__lt=cutoff)
+        .exclude(status=BackupExecution.Status.RUNNING)
+        .exclude(pk=newest_good)
     )
     count = 0
     for execution in expired:
@@ -375,7 +389,9 @@ def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
             organization=config.organization, config=config, backup_type=config.backup_type
         )
     execution = _write_archive(execution, specs)
-    backup_prune(config=config)
+    if execution.status == BackupExecution.Status.COMPLETED:
+        # Only a good new backup makes old ones redundant.
+        backup_prune(config=config)
     return execution
 
 

@@ -61,6 +61,36 @@ def test_scheduled_run_backs_up_and_prunes_past_retention(tenants, estate):
     assert BackupExecution.objects.filter(config=config, status="completed").count() == 1
 
 
+def test_a_failing_schedule_never_prunes_the_last_good_backup(tenants, estate, settings, tmp_path):
+    config = BackupConfig.objects.create(organization=tenants.owner_org, retention_days=1)
+    good = backup_scheduled_run(config=config)
+    BackupExecution.objects.filter(pk=good.pk).update(started_at=timezone.now() - timedelta(days=3))
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "backups": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(blocker)},
+        },
+    }
+
+    failed = backup_scheduled_run(config=config)
+
+    assert failed.status == BackupExecution.Status.FAILED
+    assert BackupExecution.objects.filter(pk=good.pk, status="completed").exists()
+
+
+def test_the_newest_good_backup_survives_its_retention(tenants, estate):
+    config = BackupConfig.objects.create(organization=tenants.owner_org, retention_days=1)
+    only = backup_scheduled_run(config=config)
+    BackupExecution.objects.filter(pk=only.pk).update(started_at=timezone.now() - timedelta(days=3))
+    from backups.services import backup_prune
+
+    assert backup_prune(config=config) == 0
+    assert BackupExecution.objects.filter(pk=only.pk).exists()
+
+
 def test_scheduled_run_is_skipped_while_the_previous_one_runs(tenants, estate):
     config = BackupConfig.objects.create(organization=tenants.owner_org)
     BackupExecution.objects.create(organization=tenants.owner_org, config=config)
