@@ -1,6 +1,7 @@
 import os
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -142,10 +143,18 @@ class BackupExecutionAdmin(TenantScopedAdmin):
             self.message_user(request, f"Backup of {organization} started.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:backups_backupexecution_changelist"))
 
+    def get_list_display(self, request):
+        # The archive holds the organisation's full history, which only managers may read.
+        if self.has_backup_permission(request):
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "download_link")
+
     def download_view(self, request, object_id):
         backup = self.get_object(request, object_id)
         if backup is None or not self.has_view_permission(request, backup) or not backup.archive:
             raise Http404("No such backup archive.")
+        if not self.has_backup_permission(request):
+            raise PermissionDenied
         storage = backup.archive.storage
         if not storage.exists(backup.archive.name):
             raise Http404("The archive file is missing.")

@@ -55,14 +55,25 @@ def test_outsider_gets_404_for_another_organisations_backup_and_archive(client, 
     assert client.get(download).status_code == 404
 
 
-def test_member_downloads_the_archive_of_their_backup(client, tenants, backups):
+def test_manager_downloads_the_archive_of_their_backup(client, tenants, backups):
     owner, _ = backups
-    client.force_login(tenants.viewer)
+    client.force_login(tenants.manager)
+    assert "download</a>" in client.get(reverse(CHANGELIST)).content.decode()
     response = client.get(reverse("admin:backups_backupexecution_download", args=[owner.pk]))
     assert response.status_code == 200
     body = b"".join(response.streaming_content)
     assert body.startswith(b"PK") and len(body) == owner.size_bytes
     assert "attachment" in response["Content-Disposition"]
+
+
+@pytest.mark.parametrize("role", ["viewer", "member"])
+def test_roles_below_manager_cannot_download_an_archive(client, tenants, backups, role):
+    # The archive carries the organisation's history, which only managers may read.
+    owner, _ = backups
+    client.force_login(getattr(tenants, role))
+    assert "download</a>" not in client.get(reverse(CHANGELIST)).content.decode()
+    url = reverse("admin:backups_backupexecution_download", args=[owner.pk])
+    assert client.get(url).status_code == 403
 
 
 def test_back_up_now_button_runs_a_backup_task(client, tenants, estate):
