@@ -8,9 +8,12 @@ them, streaming, when the run ends.
 
 import csv
 import io
+import re
 import tempfile
 
 from django.core.files import File
+
+from properties.resources import neutralise_formula
 
 from ..models import ImportJob, ImportRejectedRow
 from ..readers import RawRow
@@ -45,7 +48,8 @@ class RejectedRowsReport:
 
     def write(self, number: int, values: list, errors: list[str]):
         self.count += 1
-        self._csv.writerow([*_cells(self.headers, values), number, "; ".join(errors)])
+        cells = [_spreadsheet_safe(cell) for cell in _cells(self.headers, values)]
+        self._csv.writerow([*cells, number, "; ".join(errors)])
         if len(self.samples) < SAMPLE_SIZE:
             self.samples.append({"row": number, "errors": errors})
 
@@ -106,3 +110,14 @@ def rejected_report_save(*, job: ImportJob, headers: list[str]) -> None:
         job.rejected_file.save(f"import-{job.pk}-rejected.csv", report.file(), save=False)
     finally:
         report.close()
+
+
+_PLAIN_NUMBER = re.compile(r"\s*[+-]?[\d.,]+(?:[eE][+-]?\d+)?\s*")
+
+
+def _spreadsheet_safe(cell):
+    """Uploaded text that a spreadsheet would run as a formula gets a leading apostrophe; a
+    plain number such as a negative latitude stays as it was, so the file re-imports."""
+    if isinstance(cell, str) and not _PLAIN_NUMBER.fullmatch(cell):
+        return neutralise_formula(cell)
+    return cell

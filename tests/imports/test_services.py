@@ -83,6 +83,17 @@ def test_partial_import_keeps_the_valid_rows_and_reports_the_rejected(project):
     assert ',4,"suburb: may hold only letters' in report[2]
 
 
+def test_rejected_rows_report_neutralises_formulas_but_keeps_numbers(project):
+    content = csv_bytes(
+        valid_row(1, address="=cmd|' /C calc'!A0", postcode="31"),
+        valid_row(2, coordinates='"-95.5,144.99"'),
+    )
+    job = run_import(project, content)
+    report = job.rejected_file.read().decode("utf-8-sig").splitlines()
+    assert report[1].startswith("P-0001,'=cmd|")  # a spreadsheet shows it as text
+    assert ',"-95.5,144.99",' in report[2]  # a number stays a number, so the fix re-imports
+
+
 def test_second_row_with_the_same_id_is_rejected_naming_the_first(project):
     job = run_import(project, csv_bytes(valid_row(1), valid_row(2), valid_row(1)))
     assert (job.created_count, job.rejected_count) == (2, 1)
