@@ -8,10 +8,11 @@ CI). Both write the same archive bytes and make the same changes; the tests run 
 import hashlib
 import uuid
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection as default_connection
 from django.db import transaction
-from django.db.models import CharField, UniqueConstraint, Value
+from django.db.models import SET_NULL, CharField, UniqueConstraint, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -20,6 +21,25 @@ from .archive import ArchiveError, ArchiveReader, TableDigest, TableSpec, row_de
 _IN_CLAUSE_CHUNK = 500
 _HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id")
 _USER_COLUMNS = ("created_by_id", "history_user_id")
+
+
+def _outside_set_null_relations(spec: TableSpec):
+    """Foreign keys into `spec`'s table from models the restore does not manage (an import
+    job's project, say) whose on_delete is SET_NULL. The restore deletes with raw SQL, which
+    skips Django's on_delete, so it applies SET_NULL itself before deleting."""
+    restored = {model for model in apps.get_models() if model._meta.app_label == "properties"}
+    return [
+        relation
+        for relation in spec.model._meta.related_objects
+        if relation.on_delete is SET_NULL and relation.related_model not in restored
+    ]
+
+
+def _detach_outside_references(spec: TableSpec, pks, using: str) -> None:
+    for relation in _outside_set_null_relations(spec):
+        relation.related_model._base_manager.using(using).filter(
+            **{f"{relation.field.name}__in": pks}
+        ).update(**{relation.field.name: None})
 
 
 class RestoreConflict(Exception):
@@ -210,6 +230,7 @@ class OrmEngine:
             gone = [pk for pk in current if pk not in backup]
             record(spec, [current[pk][1] for pk in gone], "-")
             for chunk in _chunks(gone):
+                _detach_outside_references(spec, chunk, self.connection.alias)
                 spec.model._base_manager.filter(pk__in=chunk)._raw_delete(self.connection.alias)
         for spec in live:
             backup, current = self._backup[spec.name], self._current[spec.name]
@@ -447,6 +468,7 @@ class PostgresEngine(OrmEngine):
         org = self._organization_id
         now = timezone.now()
         live = [spec for spec in self._specs if not spec.is_history]
+        qn = self.connection.ops.quote_name
         with self.connection.cursor() as cursor:
             for spec in self._specs:
                 if spec.is_history:
@@ -473,6 +495,18 @@ class PostgresEngine(OrmEngine):
 
             for spec in reversed(live):
                 table, temp, pk, columns = self._parts(spec)
+                gone = (
+                    f"SELECT t.{pk} FROM {table} t WHERE t.organization_id = %s AND "
+                    f"NOT EXISTS (SELECT 1 FROM {temp} b WHERE b.{pk} = t.{pk})"
+                )
+                for relation in _outside_set_null_relations(spec):
+                    rel_table = qn(relation.related_model._meta.db_table)
+                    rel_column = qn(relation.field.column)
+                    cursor.execute(
+                        f"UPDATE {rel_table} SET {rel_column} = NULL "
+                        f"WHERE {rel_column} IN ({gone})",
+                        [org],
+                    )
                 with_history(
                     spec,
                     f"DELETE FROM {table} t WHERE t.organization_id = %s AND "

@@ -11,6 +11,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
+from imports.models import ImportJob
 from organizations.models import Organization, Profile
 from organizations.tenancy import organization_for, role_for
 
@@ -253,8 +254,9 @@ def backup_restore(
         reader = _open_checked(backup)
         engine = engine_for(connection)
         with transaction.atomic():
-            # One restore of an organisation at a time.
+            # One restore of an organisation at a time; an import's start takes the same lock.
             Organization.objects.select_for_update().filter(pk=organization.pk).first()
+            _refuse_during_imports(organization)
             try:
                 engine.load(reader, _specs_of(reader), organization.pk)
             except (RestoreConflict, ArchiveError, ValueError) as exc:
@@ -281,6 +283,20 @@ def backup_restore(
             reader.close()
     _finish(restore)
     return restore
+
+
+def _refuse_during_imports(organization: Organization) -> None:
+    """A batch an import commits during the restore would be removed by it while the job counts
+    it as written; the restore waits for the organisation's imports instead."""
+    running = ImportJob.objects.filter(
+        organization=organization, status=ImportJob.Status.IMPORTING
+    ).values_list("pk", flat=True)
+    if running:
+        ids = ", ".join(str(pk) for pk in running)
+        raise BackupRefused(
+            f"Import {ids} into {organization.slug} is running; restore once it has finished "
+            "or been cancelled."
+        )
 
 
 def _finish(restore: RestoreExecution) -> None:

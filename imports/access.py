@@ -1,11 +1,15 @@
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from organizations.tenancy import organization_for
 from properties.models import Project
 
 
-def check_project_access(*, actor, project: Project) -> None:
+def check_project_access(*, actor, project: Project | None) -> None:
     """A user acts only on their organisation's projects (no actor: a command or the system)."""
+    if project is None:
+        raise ValidationError(
+            "The project of this import no longer exists (a backup restore removed it)."
+        )
     if actor is None or actor.is_superuser:
         return
     organization = organization_for(actor)

@@ -28,7 +28,11 @@ class ImportJob(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="import_jobs", editable=False
     )
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="import_jobs")
+    # A job outlives its project: a backup restore may remove a project created after the
+    # backup, and the record of what was imported stays.
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from organizations.models import Organization
 from properties.models import Project
 
 from .access import check_project_access
@@ -90,6 +91,9 @@ def _claim(*, job: ImportJob, from_statuses, expected_rows: int) -> None:
     UPDATE statement, which SQLite runs alone."""
     with transaction.atomic():
         if connection.features.has_select_for_update:
+            # The organisation row first: a backup restore holds it while it runs, so an
+            # import cannot start under a restore (and a restore refuses a running import).
+            Organization.objects.select_for_update().filter(pk=job.organization_id).first()
             Project.objects.select_for_update().filter(pk=job.project_id).first()
         running = ImportJob.objects.filter(
             project_id=OuterRef("project_id"), status=Status.IMPORTING

@@ -416,3 +416,49 @@ def test_restore_reverts_external_ids_swapped_between_properties(tenants, estate
     assert not Property.objects.filter(external_id__startswith="~restore~").exists()
     reverted = Property.history.filter(history_change_reason=f"restore {restore.pk}")
     assert sorted(reverted.values_list("external_id", flat=True)) == sorted([first_id, second_id])
+
+
+def test_a_restore_removes_a_newer_project_and_keeps_its_import_job(client, tenants, estate):
+    from imports.models import ImportJob
+    from tests.factories import ProjectFactory
+
+    backup = _backup(tenants)
+    newer = ProjectFactory(organization=tenants.owner_org, name="Imported after the backup")
+    PropertyFactory(project=newer)
+    job = ImportJob.objects.create(
+        organization=tenants.owner_org, project=newer, file_name="late.csv", status="completed"
+    )
+
+    plan = backup_restore(
+        backup=backup, organization=tenants.owner_org, actor=tenants.manager, dry_run=True
+    )
+    restore = backup_restore(backup=backup, organization=tenants.owner_org, actor=tenants.manager)
+
+    assert plan.counts == restore.counts
+    assert restore.status == RestoreExecution.Status.COMPLETED
+    job.refresh_from_db()
+    assert job.project is None and job.file_name == "late.csv"
+    client.force_login(tenants.manager)
+    page = client.get(f"/admin/imports/importjob/{job.pk}/change/")
+    assert page.status_code == 200 and "late.csv" in page.content.decode()
+    resume = client.post(f"/admin/imports/importjob/{job.pk}/resume/", follow=True)
+    assert "no longer exists" in resume.content.decode()
+
+
+def test_a_restore_waits_for_a_running_import(tenants, estate):
+    from imports.models import ImportJob
+
+    backup = _backup(tenants)
+    state = org_rows(tenants.owner_org)
+    job = ImportJob.objects.create(
+        organization=tenants.owner_org,
+        project=estate.project,
+        file_name="big.csv",
+        status=ImportJob.Status.IMPORTING,
+    )
+
+    with pytest.raises(BackupRefused, match=f"Import {job.pk} into owner-org is running"):
+        backup_restore(backup=backup, organization=tenants.owner_org, actor=tenants.manager)
+
+    assert org_rows(tenants.owner_org) == state
+    assert RestoreExecution.objects.get().status == RestoreExecution.Status.REFUSED
