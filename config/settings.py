@@ -179,6 +179,10 @@ IMPORT_BACKGROUND_THRESHOLD_ROWS = env.int("IMPORT_BACKGROUND_THRESHOLD_ROWS", d
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=120)
 IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
 
+# Alert webhooks may only reach public addresses, unless this allows hosts on private networks
+# (a webhook receiver inside the deployment's own network, or tests on 127.0.0.1).
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

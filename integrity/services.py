@@ -1,7 +1,9 @@
 """Writes of the integrity app: reports, their schedules, and alerts."""
 
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -9,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -275,15 +278,43 @@ def alert_payload(alert: IntegrityAlert) -> dict:
     }
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answers; it does not send the server elsewhere (another scheme, an internal
+    host) after the address was checked."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl} refused", headers, fp)
+
+
+_WEBHOOK_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def webhook_refusal(url: str) -> str | None:
+    """Why the server must not POST to `url`, or None. An organisation's setting must not make
+    the server read its own files (file://) or reach hosts inside its network."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL"
+    if settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
+        return None
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except (socket.gaierror, UnicodeError) as error:
+        return f"cannot resolve {parts.hostname}: {error}"
+    for address in addresses:
+        if not ipaddress.ip_address(address.split("%")[0]).is_global:
+            return f"{parts.hostname} resolves to a private or local address ({address})"
+    return None
+
+
 def alert_deliver(*, alert: IntegrityAlert) -> IntegrityAlert:
     """E-mail the organisation's admins and POST the JSON payload to its webhook. A webhook
     that fails is recorded on the alert; it does not stop the e-mail."""
     if alert.email_recipients:
         send_mail(alert.subject, alert.message, None, alert.email_recipients)
-    if alert.webhook_url and urlsplit(alert.webhook_url).scheme not in ("http", "https"):
-        # urllib would also open file:// and ftp:// URLs; an organisation setting must not
-        # make the server read its own files.
-        alert.webhook_status = "refused: not an http(s) URL"
+    refusal = webhook_refusal(alert.webhook_url) if alert.webhook_url else None
+    if refusal:
+        alert.webhook_status = f"refused: {refusal}"
     elif alert.webhook_url:
         body = json.dumps(alert_payload(alert)).encode()
         request = urllib.request.Request(
@@ -293,7 +324,7 @@ def alert_deliver(*, alert: IntegrityAlert) -> IntegrityAlert:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            with _WEBHOOK_OPENER.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
                 alert.webhook_status = f"sent ({response.status})"
         except (urllib.error.URLError, OSError, ValueError) as error:
             logger.warning("Alert %s webhook failed: %s", alert.pk, error)

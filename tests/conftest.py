@@ -16,6 +16,8 @@ def _test_settings(settings, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Conf, "SYNC", True)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Webhook tests post to a real HTTP server on 127.0.0.1.
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,

@@ -170,6 +170,52 @@ def test_non_http_webhook_is_refused(tenants, django_capture_on_commit_callbacks
     assert len(mail.outbox) == 1
 
 
+def test_webhook_to_a_private_address_is_refused_by_default(
+    tenants, settings, django_capture_on_commit_callbacks
+):
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    with WebhookReceiver() as receiver:
+        tenants.owner_org.settings = {"alert_webhook_url": receiver.url}
+        tenants.owner_org.save()
+        PropertyFactory(project__organization=tenants.owner_org, basic_info={})
+        with django_capture_on_commit_callbacks(execute=True):
+            integrity_report_create(organization=tenants.owner_org)
+    status = IntegrityAlert.objects.get().webhook_status
+    assert status == "refused: 127.0.0.1 resolves to a private or local address (127.0.0.1)"
+    assert receiver.received == []  # nothing reached the internal host
+    assert len(mail.outbox) == 1  # the e-mail still went out
+
+
+def test_a_webhook_redirect_is_not_followed(tenants, django_capture_on_commit_callbacks):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1:1/secret")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        tenants.owner_org.settings = {"alert_webhook_url": url}
+        tenants.owner_org.save()
+        PropertyFactory(project__organization=tenants.owner_org, basic_info={})
+        with django_capture_on_commit_callbacks(execute=True):
+            integrity_report_create(organization=tenants.owner_org)
+    finally:
+        server.shutdown()
+        server.server_close()
+    status = IntegrityAlert.objects.get().webhook_status
+    assert status.startswith("failed:") and "redirect to ftp://127.0.0.1:1/secret refused" in status
+
+
 def test_schedules_are_derived_for_every_organisation(tenants):
     Schedule.objects.all().delete()
     result = integrity_schedules_sync()
