@@ -1,4 +1,7 @@
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -30,6 +33,17 @@ class Organization(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        if not isinstance(self.settings, dict):
+            raise ValidationError({"settings": "Settings are a JSON object."})
+        webhook = self.settings.get("alert_webhook_url")
+        if webhook:
+            parts = urlsplit(str(webhook))
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValidationError(
+                    {"settings": "alert_webhook_url must be an http:// or https:// URL."}
+                )
 
 
 class Profile(models.Model):

@@ -167,3 +167,20 @@ def test_a_role_without_history_rights_cannot_revert(client, tenants):
     assert client.post(url, {}).status_code == 403
     prop.refresh_from_db()
     assert prop.financial_metrics == {"estimated_value": 1}
+
+
+def test_a_webhook_that_is_not_http_is_refused_when_saved(client, tenants):
+    client.force_login(tenants.admin)
+    response = client.post(
+        reverse("admin:organizations_organization_change", args=[tenants.owner_org.pk]),
+        {
+            "name": "Owner Org",
+            "settings": '{"alert_webhook_url": "file:///etc/passwd"}',
+            "profiles-TOTAL_FORMS": "0",
+            "profiles-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "alert_webhook_url must be an http:// or https:// URL." in response.content.decode()
+    tenants.owner_org.refresh_from_db()
+    assert tenants.owner_org.settings == {}
