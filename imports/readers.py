@@ -9,6 +9,7 @@ import codecs
 import csv
 import io
 import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -34,15 +35,18 @@ class RawRow:
     problem: str = ""
 
 
-class TableReader:
+class TableReader(ABC):
+    """A file's header and its rows, streamed; one subclass per format."""
+
     file_format = ""
 
     def __init__(self):
         self.headers: list[str] = []
         self.details: dict = {}
 
+    @abstractmethod
     def rows(self) -> Iterator[RawRow]:
-        raise NotImplementedError
+        """The data rows, in file order."""
 
 
 def detect_format(head: bytes, file_name: str) -> str:
@@ -150,8 +154,9 @@ class _PeekingReader(TableReader):
         yield self._first
         yield from self._rows
 
+    @abstractmethod
     def _read_rows(self) -> Iterator[RawRow]:
-        raise NotImplementedError
+        """Every row after the header, blank ones included."""
 
 
 def _sized(values: list, width: int, number: int) -> RawRow:
