@@ -55,3 +55,25 @@ def tenants(db):
         outsider = MemberFactory(organization=other_org, role="admin").user
 
     return Tenants
+
+
+BLOCKER_TEXT = "a file where the backups folder should be"
+
+
+@pytest.fixture
+def backups_storage(settings, tmp_path):
+    """Switches the backups storage between its working folder and one that cannot be written
+    (a file stands where the folder should be), so a backup fails for real."""
+    working = settings.STORAGES["backups"]
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text(BLOCKER_TEXT)
+    broken = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(blocker)},
+    }
+
+    def use(*, writable: bool):
+        settings.STORAGES = {**settings.STORAGES, "backups": working if writable else broken}
+        return blocker
+
+    return use

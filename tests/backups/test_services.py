@@ -11,6 +11,7 @@ from backups.engines import OrmEngine, PostgresEngine
 from backups.models import BackupExecution, RestoreExecution
 from backups.services import BackupRefused, backup_create, backup_restore, backup_verify
 from properties.models import Project, Property, PropertyAnalysis
+from tests.conftest import BLOCKER_TEXT
 from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory
 
 from .helpers import archive_members, manifest_of, org_history, org_rows, rewrite_archive
@@ -79,23 +80,15 @@ def test_backup_records_the_stored_files_sha256_and_size(tenants, estate):
     assert backup.duration_ms is not None and backup.completed_at is not None
 
 
-def test_failed_backup_leaves_a_failed_execution_and_no_file(tenants, estate, settings, tmp_path):
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("a file where the backups folder should be")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "backups": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(blocker)},
-        },
-    }
+def test_failed_backup_leaves_a_failed_execution_and_no_file(tenants, estate, backups_storage):
+    blocker = backups_storage(writable=False)
 
     backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
 
     assert backup.status == BackupExecution.Status.FAILED
     assert backup.error_message
     assert not backup.archive
-    assert blocker.read_text() == "a file where the backups folder should be"
+    assert blocker.read_text() == BLOCKER_TEXT
 
 
 def test_member_below_manager_cannot_take_a_backup(tenants, estate):

@@ -61,19 +61,11 @@ def test_scheduled_run_backs_up_and_prunes_past_retention(tenants, estate):
     assert BackupExecution.objects.filter(config=config, status="completed").count() == 1
 
 
-def test_a_failing_schedule_never_prunes_the_last_good_backup(tenants, estate, settings, tmp_path):
+def test_a_failing_schedule_never_prunes_the_last_good_backup(tenants, estate, backups_storage):
     config = BackupConfig.objects.create(organization=tenants.owner_org, retention_days=1)
     good = backup_scheduled_run(config=config)
     BackupExecution.objects.filter(pk=good.pk).update(started_at=timezone.now() - timedelta(days=3))
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("x")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "backups": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(blocker)},
-        },
-    }
+    backups_storage(writable=False)
 
     failed = backup_scheduled_run(config=config)
 

@@ -19,16 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def unwritable_backups(settings, tmp_path):
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("a file where the backups folder should be")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "backups": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(blocker)},
-        },
-    }
+def unwritable_backups(backups_storage):
+    backups_storage(writable=False)
 
 
 def _alerts(organization, kind):
@@ -60,23 +52,11 @@ def test_a_failed_backup_alerts_the_admins_once_by_mail_and_webhook(
 
 
 def test_a_completed_backup_clears_the_failure_so_the_next_failure_alerts_again(
-    tenants, settings, tmp_path
+    tenants, backups_storage
 ):
     PropertyFactory(project=ProjectFactory(organization=tenants.owner_org))
-    good_storage = settings.STORAGES["backups"]
-    blocker = tmp_path / "blocker"
-    blocker.write_text("x")
-    bad_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(blocker)},
-    }
-
-    for storage, expected in [
-        (bad_storage, "failed"),
-        (good_storage, "completed"),
-        (bad_storage, "failed"),
-    ]:
-        settings.STORAGES = {**settings.STORAGES, "backups": storage}
+    for writable, expected in [(False, "failed"), (True, "completed"), (False, "failed")]:
+        backups_storage(writable=writable)
         backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
         assert backup.status == expected
 
