@@ -8,13 +8,13 @@ from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
     Http404,
-    HttpResponseNotAllowed,
     HttpResponseRedirect,
     JsonResponse,
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from organizations.tenancy import TenantScopedAdmin
 from properties.admin import TenantProjectFilter
@@ -136,15 +136,25 @@ class ImportJobAdmin(TenantScopedAdmin):
                 "<int:job_id>/preview/", view(self.preview_view), name="imports_importjob_preview"
             ),
             path(
-                "<int:job_id>/confirm/", view(self.confirm_view), name="imports_importjob_confirm"
+                "<int:job_id>/confirm/",
+                view(require_POST(self.confirm_view)),
+                name="imports_importjob_confirm",
             ),
             path(
                 "<int:job_id>/progress/",
                 view(self.progress_view),
                 name="imports_importjob_progress",
             ),
-            path("<int:job_id>/cancel/", view(self.cancel_view), name="imports_importjob_cancel"),
-            path("<int:job_id>/resume/", view(self.resume_view), name="imports_importjob_resume"),
+            path(
+                "<int:job_id>/cancel/",
+                view(require_POST(self.cancel_view)),
+                name="imports_importjob_cancel",
+            ),
+            path(
+                "<int:job_id>/resume/",
+                view(require_POST(self.resume_view)),
+                name="imports_importjob_resume",
+            ),
             path(
                 "<int:job_id>/rejected/",
                 view(self.rejected_view),
@@ -159,6 +169,13 @@ class ImportJobAdmin(TenantScopedAdmin):
         if job is None:
             raise Http404(f"No import job with id {job_id}.")
         if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        return job
+
+    def _job_to_act_on(self, request, job_id) -> ImportJob:
+        """The job, for a user who may start, cancel or resume imports."""
+        job = self._job(request, job_id)
+        if not self._can_import(request):
             raise PermissionDenied
         return job
 
@@ -191,11 +208,7 @@ class ImportJobAdmin(TenantScopedAdmin):
         return TemplateResponse(request, "admin/imports/importjob/preview.html", context)
 
     def confirm_view(self, request, job_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        job = self._job(request, job_id)
-        if not self._can_import(request):
-            raise PermissionDenied
+        job = self._job_to_act_on(request, job_id)
         try:
             job = import_start(job=job, actor=request.user)
         except ValidationError as exc:
@@ -235,11 +248,7 @@ class ImportJobAdmin(TenantScopedAdmin):
         return self._post_service(request, job_id, import_resume, "Resumed")
 
     def _post_service(self, request, job_id, service, done):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        job = self._job(request, job_id)
-        if not self._can_import(request):
-            raise PermissionDenied
+        job = self._job_to_act_on(request, job_id)
         try:
             job = service(job=job, actor=request.user)
         except ValidationError as exc:
