@@ -46,11 +46,13 @@ test-sqlite: $(VENV)/.dev
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.dev
-	@if $(PY) -c "import psycopg,sys; psycopg.connect(sys.argv[1].replace('postgres://','postgresql://',1), connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
+	@# The server, not the named database: pytest-django creates test_<name> through the
+	@# maintenance database, so a fresh server without <name> is fine.
+	@if $(PY) -c "import psycopg,sys; psycopg.connect(sys.argv[1].replace('postgres://','postgresql://',1), dbname='postgres', connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
 		echo "=== Test suite on PostgreSQL ($(TEST_DATABASE_URL)) ==="; \
 		DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -q $(PYTEST_ARGS); \
 	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
-		echo "!!! PostgreSQL at $(TEST_DATABASE_URL) is not reachable and REQUIRE_POSTGRES=1: failing."; exit 1; \
+		echo "!!! PostgreSQL at $(TEST_DATABASE_URL) (its server) is not reachable and REQUIRE_POSTGRES=1: failing."; exit 1; \
 	else \
 		echo; echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 		echo "!!! PostgreSQL SKIPPED: $(TEST_DATABASE_URL) is not reachable."; \
