@@ -105,7 +105,7 @@ def main():
     seconds = time.perf_counter() - started
     ours = count / seconds
     history = project.properties.model.history.filter(project_id=project.pk).count()
-    writer = type(writer_for(dry_run=False, actor=None, change_reason="")).__name__
+    writer = type(writer_for(project=project, dry_run=False, actor=None, change_reason="")).__name__
     print(
         f"step=import writer={writer} "
         f"status={job.status} seconds={seconds:.1f} rows_per_s={ours:,.0f} "

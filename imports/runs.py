@@ -23,6 +23,7 @@ from .pipeline import (
     rejected_report_save,
     writer_for,
 )
+from .pipeline.prefetch import PROCESS, THREAD
 from .readers import FileRefused, open_table
 
 logger = logging.getLogger(__name__)
@@ -261,6 +262,7 @@ def import_job_execute(
                 project=job.project,
                 reader=reader,
                 writer=writer_for(
+                    project=job.project,
                     dry_run=bool(job.options.get("dry_run")),
                     actor=actor,
                     change_reason=f"import {job.pk}",
@@ -270,6 +272,9 @@ def import_job_execute(
                 on_duplicate=job.options.get("on_duplicate", OnDuplicate.SKIP),
                 batch_size=int(job.options.get("batch_size") or DEFAULT_BATCH_SIZE),
                 batch_scope=batch_scope,
+                # A large file is validated by a forked process, on the other core; a small
+                # one (which may run inside a threaded web server) by a thread.
+                prefetch=PROCESS if job.expected_rows > background_threshold() else THREAD,
                 resume_after=job.last_committed_row,
                 counts={
                     "total": job.last_committed_row,

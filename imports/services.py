@@ -85,7 +85,12 @@ def _pipeline(*, job: ImportJob, actor, reader, dry_run: bool, batch_scope=None)
         pipeline = ImportPipeline(
             project=job.project,
             reader=reader,
-            writer=writer_for(dry_run=dry_run, actor=actor, change_reason=f"import {job.pk}"),
+            writer=writer_for(
+                project=job.project,
+                dry_run=dry_run,
+                actor=actor,
+                change_reason=f"import {job.pk}",
+            ),
             report=report,
             actor=actor,
             on_duplicate=job.options.get("on_duplicate", OnDuplicate.SKIP),

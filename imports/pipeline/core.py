@@ -2,17 +2,15 @@
 written batch by batch through a writer, rejected rows out to a report.
 
 Every path (admin preview, admin import, command, background task) runs this one pipeline. It
-holds the batch being written and at most two validated ahead by a reader thread, plus a
-compact table of the ids already seen (to reject a second row with the same id), never the
-whole file. A batch is `batch_size` rows of the file,
-whatever their fate; the caller's `batch_scope` wraps each batch (the services make it a
-transaction that also records the progress and the resume marker).
+holds the batch being written and at most two validated ahead (by a thread or a forked process,
+see `prefetch`), plus a compact table of the ids already seen (to reject a second row with the
+same id), never the whole file. A batch is `batch_size` rows of the file, whatever their fate;
+the caller's `batch_scope` wraps each batch (the services make it a transaction that also
+records the progress and the resume marker).
 """
 
 import contextlib
-import queue
-import sys
-import threading
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,12 +22,13 @@ from properties.models import Project, Property
 
 from ..readers import FileRefused, RawRow, TableReader
 from ..rules import ColumnMap, ValidRow, cells_by_column, map_columns, merge_groups, validate_row
+from .prefetch import THREAD, prefetched
 from .reports import SAMPLE_SIZE
 from .seen import SeenIds
-from .writers import IMPORTED_GROUPS, PropertyWriter
+from .writers import ALL_GROUPS, IMPORTED_GROUPS, NewRow, PropertyWriter
 
 LOOKUP_CHUNK = 900
-PREFETCH_SWITCH_INTERVAL = 0.0005
+_EMPTY_GROUP = "{}"
 
 
 class OnDuplicate:
@@ -67,74 +66,21 @@ class PipelineResult:
 
 
 @dataclass
-class _Pending:
-    raw: RawRow
-    valid: ValidRow
+class Chunk:
+    """One batch of the file, validated: what crosses from the validation to the writer.
+
+    Compact on purpose: a forked validator pickles it, and a dict per row would cost more to
+    unpickle than the row costs to write."""
+
+    size: int
+    #: Rows the rules refused, with their errors, in file order.
+    rejected: list[tuple[RawRow, list[str]]]
+    #: Valid rows, in file order.
+    rows: list[NewRow]
 
 
 def _no_scope(result):
     return contextlib.nullcontext()
-
-
-@dataclass(slots=True)
-class PropertyRow:
-    """A new property for a writer that does not need a model instance (COPY, dry run):
-    building a Property costs more than validating its row."""
-
-    project_id: int
-    organization_id: int
-    external_id: str
-    groups: dict
-    created_by_id: int | None = None
-    pk: None = None
-    #: What the writer's prepare() made of the row in the reader thread (COPY: its line).
-    prepared: object = None
-
-
-_END = object()
-
-
-class _Prefetch:
-    """Runs a chunk generator in a thread, at most `depth` chunks ahead (memory stays bounded);
-    its exceptions are raised here, in order, after the chunks before them."""
-
-    def __init__(self, chunks: Iterator, depth: int = 2):
-        self._chunks = chunks
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="import-reader", daemon=True)
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self):
-        try:
-            for chunk in self._chunks:
-                if not self._put(chunk):
-                    return
-            self._put(_END)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._put(exc)
-
-    def __iter__(self):
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self):
-        self._stop.set()
-        self._thread.join()
 
 
 class ImportPipeline:
@@ -151,7 +97,7 @@ class ImportPipeline:
         batch_scope: Callable[[PipelineResult], contextlib.AbstractContextManager] = _no_scope,
         resume_after: int = 0,
         counts: dict | None = None,
-        prefetch: bool = True,
+        prefetch: str = THREAD,
     ):
         self.project = project
         self.reader = reader
@@ -174,6 +120,11 @@ class ImportPipeline:
             )
         self._seen = SeenIds()
         self._prepare = getattr(writer, "prepare", None)
+        # Whether the next batch is looked up before it is written. After a batch with no id
+        # stored already, the next ones are written without looking (a fresh or resumed import
+        # of new rows) until a write meets a stored id; then every batch is looked up.
+        self._look_up = True
+        self._met_stored_ids = False
 
     def run(self) -> PipelineResult:
         started = time.monotonic()
@@ -186,54 +137,48 @@ class ImportPipeline:
             },
             "ignored": list(self.column_map.ignored),
         }
-        chunks = self._validated_chunks()
-        if self.prefetch:
-            chunks = _Prefetch(chunks)
-            # The main thread waits on the database a dozen times a batch; with the default
-            # 5 ms switch interval it then waits again for the reader thread to hand the GIL
-            # back. 0.5 ms made a 50,000-row import about 14% faster (bench_imports_large.py).
-            switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(PREFETCH_SWITCH_INTERVAL)
-        try:
-            for entries in chunks:
+        with prefetched(self._validated_chunks, self.prefetch) as chunks:
+            for chunk in chunks:
                 with self.batch_scope(result):
-                    self._apply(entries)
+                    self._apply(chunk)
                     self.report.flush()
-        finally:
-            if self.prefetch:
-                chunks.close()
-                sys.setswitchinterval(switch_interval)
         result.elapsed = time.monotonic() - started
         return result
 
-    def _validated_chunks(self) -> Iterator[list[tuple]]:
-        """The file's rows, validated, `batch_size` at a time: (raw, valid row or None, errors).
+    # Validation: pure Python, no database, so it can run ahead in a thread or a process ------
 
-        Pure Python, no database: with prefetch it runs in a thread, so the next batch is read
-        and validated while this one is written (the database wait releases the GIL)."""
+    def _validated_chunks(self) -> Iterator[Chunk]:
+        """The file's rows, validated, `batch_size` at a time."""
         rows = self.reader.rows()
         if self.resume_after:
             self._replay(islice(rows, self.resume_after))
         while True:
             # Pulled lazily, one batch at a time: the file is never held.
-            chunk = list(islice(rows, self.batch_size))
-            if not chunk:
+            raws = list(islice(rows, self.batch_size))
+            if not raws:
                 return
-            yield [self._validate(raw) for raw in chunk]
+            chunk = Chunk(size=len(raws), rejected=[], rows=[])
+            for raw in raws:
+                self._validate(raw, chunk)
+            yield chunk
 
-    def _validate(self, raw: RawRow) -> tuple:
+    def _validate(self, raw: RawRow, chunk: Chunk):
         if raw.problem:
-            return raw, None, [f"row: {raw.problem}"]
+            chunk.rejected.append((raw, [f"row: {raw.problem}"]))
+            return
         valid, errors = validate_row(cells_by_column(self.column_map, raw.values), row=raw.number)
         if errors:
-            return raw, None, [f"{error.field}: {error.message}" for error in errors]
+            chunk.rejected.append((raw, [f"{error.field}: {error.message}" for error in errors]))
+            return
         first = self._seen.first_row(valid.external_id, raw.number)
         if first is not None:
-            return raw, None, [f"propertyid: {self._duplicate_message(valid, first)}"]
-        if self._prepare is not None:
-            # Serialising here, in the reader thread, overlaps it with the database's work.
-            valid.prepared = self._prepare(valid)
-        return raw, valid, None
+            chunk.rejected.append((raw, [f"propertyid: {self._duplicate_message(valid, first)}"]))
+            return
+        dumps, groups = json.dumps, valid.groups
+        texts = tuple(dumps(groups[g]) if g in groups else _EMPTY_GROUP for g in ALL_GROUPS)
+        # Serialising here, ahead of the writer, overlaps it with the database's work.
+        prepared = self._prepare(valid.external_id, texts) if self._prepare else None
+        chunk.rows.append(NewRow(raw.number, raw.values, valid.external_id, texts, prepared))
 
     def _replay(self, rows: Iterator[RawRow]):
         """A resumed run: the rows before the marker are committed already. They are only
@@ -247,72 +192,87 @@ class ImportPipeline:
             if not errors:
                 self._seen.first_row(valid.external_id, raw.number)
 
-    def _apply(self, entries: list[tuple]):
-        pending: list[_Pending] = []
-        for raw, valid, errors in entries:
-            self.result.total += 1
-            self.result.rows_this_run += 1
-            if errors:
-                self._reject(raw, errors)
-            else:
-                pending.append(_Pending(raw, valid))
-        if pending:
-            self._write(pending)
-
     def _duplicate_message(self, valid: ValidRow, first: int) -> str:
         if valid.external_id.startswith("addr-") and "propertyid" not in self.column_map.positions:
             return f"same address, suburb and postcode as row {first}"
         return f"same property id {valid.external_id!r} as row {first}"
 
+    # Classification and writing: in this process, batch by batch ------------------------------
+
+    def _apply(self, chunk: Chunk):
+        self.result.total += chunk.size
+        self.result.rows_this_run += chunk.size
+        for raw, errors in chunk.rejected:
+            self._reject(raw, errors)
+        if chunk.rows:
+            self._write(chunk.rows)
+
     def _reject(self, raw: RawRow, errors: list[str]):
         self.result.rejected += 1
         self.report.add(raw, errors)
 
-    def _write(self, batch: list[_Pending]):
-        existing = self._existing([item.valid.external_id for item in batch])
-        creates: list[tuple[_Pending, Property]] = []
-        updates: list[tuple[_Pending, Property, list[str]]] = []
-        for item in batch:
-            current = existing.get(item.valid.external_id)
+    def _reject_row(self, row: NewRow, errors: list[str]):
+        self._reject(RawRow(row.number, row.values), errors)
+
+    def _write(self, rows: list[NewRow]):
+        create_new = getattr(self.writer, "create_new", None)
+        if not self._look_up and create_new is not None:
+            if create_new(rows):
+                self._created(rows)
+                return
+            self._met_stored_ids = True
+        existing = self._existing([row.external_id for row in rows])
+        self._look_up = bool(existing) or self._met_stored_ids
+        # The common case, a batch of new ids, is not walked row by row in this process.
+        creates: list[NewRow] = rows if not existing else []
+        updates: list[tuple[NewRow, Property, list[str]]] = []
+        for row in rows if existing else ():
+            current = existing.get(row.external_id)
             if current is None:
-                creates.append((item, self._new_property(item.valid)))
+                creates.append(row)
             elif self.on_duplicate == OnDuplicate.ERROR:
-                self._reject(
-                    item.raw,
+                self._reject_row(
+                    row,
                     [
-                        f"propertyid: {item.valid.external_id!r} already exists in this project "
+                        f"propertyid: {row.external_id!r} already exists in this project "
                         f"(property {current.pk})"
                     ],
                 )
             elif self.on_duplicate == OnDuplicate.UPDATE:
                 merged = merge_groups(
                     {group: getattr(current, group) for group in IMPORTED_GROUPS},
-                    item.valid.groups,
+                    {g: v for g, v in row.groups().items() if g in IMPORTED_GROUPS},
                 )
                 changed = [g for g, value in merged.items() if value != getattr(current, g)]
                 if changed:
                     for group in changed:
                         setattr(current, group, merged[group])
-                    updates.append((item, current, changed))
+                    updates.append((row, current, changed))
                 else:
-                    self._skip(item, "unchanged")
+                    self._skip(row, "unchanged")
             else:
-                self._skip(item, "already exists")
+                self._skip(row, "already exists")
 
-        failed = self._failures(self.writer.create([prop for _, prop in creates]))
-        for item, prop in creates:
-            if id(prop) in failed:
-                self._reject(item.raw, [f"propertyid: {failed[id(prop)]}"])
-            else:
-                self.result.created += 1
-                self._sample("new", item, extra={})
+        failed = self._failures(self.writer.create(creates))
+        if failed:
+            self._created([row for row in creates if id(row) not in failed])
+            for row in creates:
+                if id(row) in failed:
+                    self._reject_row(row, [f"propertyid: {failed[id(row)]}"])
+        else:
+            self._created(creates)
         failed = self._failures(self.writer.update([prop for _, prop, _ in updates]))
-        for item, prop, changed in updates:
+        for row, prop, changed in updates:
             if id(prop) in failed:
-                self._reject(item.raw, [f"propertyid: {failed[id(prop)]}"])
+                self._reject_row(row, [f"propertyid: {failed[id(prop)]}"])
             else:
                 self.result.updated += 1
-                self._sample("update", item, extra={"changed": changed, "property_id": prop.pk})
+                self._sample("update", row, extra={"changed": changed, "property_id": prop.pk})
+
+    def _created(self, rows: list[NewRow]):
+        self.result.created += len(rows)
+        for row in rows[: SAMPLE_SIZE - len(self.result.samples["new"])]:
+            self._sample("new", row, extra={})
 
     def _existing(self, external_ids: list[str]) -> dict:
         """The batch's ids already stored in the project. Only an update needs the stored
@@ -320,13 +280,14 @@ class ImportPipeline:
         found = {}
         properties = Property.objects.filter(project=self.project)
         if connection.vendor == "postgresql" and self.on_duplicate != OnDuplicate.UPDATE:
-            # One array parameter instead of thousands of placeholders: building and binding
-            # those cost more than the query itself.
+            # One JSON parameter instead of thousands of placeholders (or a list parameter,
+            # which psycopg converts in Python): converting those cost more than the query.
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT external_id, id FROM {Property._meta.db_table} "
-                    "WHERE project_id = %s AND external_id = ANY(%s)",
-                    [self.project.pk, external_ids],
+                    "WHERE project_id = %s AND external_id = ANY(ARRAY("
+                    "SELECT jsonb_array_elements_text(%s::jsonb)))",
+                    [self.project.pk, json.dumps(external_ids)],
                 )
                 return {external_id: Property(pk=pk) for external_id, pk in cursor.fetchall()}
         # In chunks: SQLite caps the parameters of one query, and a batch may be larger.
@@ -343,46 +304,27 @@ class ImportPipeline:
 
     @staticmethod
     def _failures(failures) -> dict[int, str]:
-        return {id(prop): message for prop, message in failures}
+        return {id(item): message for item, message in failures}
 
-    def _skip(self, item: _Pending, reason: str):
+    def _skip(self, row: NewRow, reason: str):
         self.result.skipped += 1
-        self._sample("skip", item, extra={"reason": reason})
+        self._sample("skip", row, extra={"reason": reason})
 
-    def _sample(self, kind: str, item: _Pending, *, extra: dict):
+    def _sample(self, kind: str, row: NewRow, *, extra: dict):
         samples = self.result.samples[kind]
         if len(samples) >= SAMPLE_SIZE:
             return
-        groups = item.valid.groups
-        basic = groups.get("basic_info", {})
+        groups = row.groups()
+        basic = groups["basic_info"]
         samples.append(
             {
-                "row": item.raw.number,
-                "external_id": item.valid.external_id,
+                "row": row.number,
+                "external_id": row.external_id,
                 "address": basic.get("address", ""),
                 "suburb": basic.get("suburb", ""),
                 "postcode": basic.get("postcode", ""),
                 "state": basic.get("state", ""),
-                "estimated_value": groups.get("financial_metrics", {}).get("estimated_value"),
+                "estimated_value": groups["financial_metrics"].get("estimated_value"),
                 **extra,
             }
-        )
-
-    def _new_property(self, valid: ValidRow) -> Property | PropertyRow:
-        if not getattr(self.writer, "takes_models", True):
-            return PropertyRow(
-                project_id=self.project.pk,
-                organization_id=self.project.organization_id,
-                external_id=valid.external_id,
-                groups=valid.groups,
-                created_by_id=getattr(self.actor, "pk", None),
-                prepared=getattr(valid, "prepared", None),
-            )
-        # Bulk creation skips Property.save(), so the tenant key is set here.
-        return Property(
-            project=self.project,
-            organization_id=self.project.organization_id,
-            external_id=valid.external_id,
-            created_by=self.actor,
-            **valid.groups,
         )

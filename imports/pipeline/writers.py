@@ -1,43 +1,67 @@
 """Where validated rows go. One interface, three writers; `writer_for` is the one place that
 picks one.
 
-Every writer stores a batch inside the caller's transaction (the pipeline commits batch by
-batch) and returns the properties it could not store, each with the reason, so the pipeline
-reports exactly those rows as rejected and every other row as written.
+A writer is made for one project. It stores a batch inside the caller's transaction (the
+pipeline commits batch by batch) and returns the rows it could not store, each with the reason,
+so the pipeline reports exactly those rows as rejected and every other row as written.
+
+New rows arrive as `NewRow` tuples, the compact form the validation (possibly in another
+process) hands over: their JSON groups are already serialised, and a writer with a `prepare`
+step has already turned each into its own format there.
 """
 
 import json
-import re
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from properties.models import Property
+from properties.models import Project, Property
 
 IMPORTED_GROUPS = ("basic_info", "planning_controls", "financial_metrics", "spatial_attributes")
 ALL_GROUPS = (*IMPORTED_GROUPS, "environmental_factors")
-_EMPTY_GROUPS = dict.fromkeys(ALL_GROUPS, {})
+
+
+class NewRow(NamedTuple):
+    """A valid row classified as new. A plain tuple on the wire (see pipeline.core)."""
+
+    number: int
+    values: list
+    external_id: str
+    #: One JSON text per ALL_GROUPS entry, "{}" for a group the file does not fill.
+    group_texts: tuple
+    #: What the writer's prepare() made of the row during validation, or None.
+    prepared: object
+
+    def groups(self) -> dict:
+        return {
+            group: json.loads(text)
+            for group, text in zip(ALL_GROUPS, self.group_texts, strict=True)
+        }
 
 
 class PropertyWriter(Protocol):
-    #: False: create() takes PropertyRow records (project_id, organization_id, external_id,
-    #: groups, created_by_id) instead of Property instances.
-    takes_models: bool
-
-    def create(self, properties: list[Property]) -> list[tuple[Property, str]]: ...
+    def create(self, rows: list[NewRow]) -> list[tuple[NewRow, str]]:
+        """Store rows the pipeline found absent; report those another writer stored since."""
 
     def update(self, properties: list[Property]) -> list[tuple[Property, str]]: ...
+
+
+class OptimisticWriter(PropertyWriter, Protocol):
+    def create_new(self, rows: list[NewRow]) -> bool:
+        """Store rows the pipeline did not look up, all or none: False (nothing written) when
+        one of their ids is taken, so the pipeline looks the batch up and classifies it."""
 
 
 class NullWriter:
     """A dry run: every row is classified exactly as in a real run, nothing is written."""
 
-    takes_models = False
+    def __init__(self, *, project: Project):
+        self.project = project
 
-    def create(self, properties):
+    def create(self, rows):
         return []
 
     def update(self, properties):
@@ -52,32 +76,53 @@ class OrmBulkWriter:
     """Bulk ORM writes with one history row per created or updated property, carrying the
     importing user and `import <job id>` as the change reason. Used on SQLite."""
 
-    takes_models = True
-
-    def __init__(self, *, actor, change_reason: str):
+    def __init__(self, *, project: Project, actor, change_reason: str):
+        self.project = project
         self.actor = actor
         self.change_reason = change_reason
 
     def _history_kwargs(self):
         return {"default_user": self.actor, "default_change_reason": self.change_reason}
 
-    def create(self, properties):
+    def _model(self, row: NewRow) -> Property:
+        # Bulk creation skips Property.save(), so the tenant key is set here.
+        return Property(
+            project=self.project,
+            organization_id=self.project.organization_id,
+            external_id=row.external_id,
+            created_by=self.actor,
+            **row.groups(),
+        )
+
+    def create_new(self, rows):
         try:
             with transaction.atomic():
-                bulk_create_with_history(properties, Property, **self._history_kwargs())
+                bulk_create_with_history(
+                    [self._model(row) for row in rows], Property, **self._history_kwargs()
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    def create(self, rows):
+        try:
+            with transaction.atomic():
+                bulk_create_with_history(
+                    [self._model(row) for row in rows], Property, **self._history_kwargs()
+                )
             return []
         except IntegrityError:
             # Another writer stored one of these ids since the batch was classified. Retry row by
             # row so only the conflicting rows are rejected (never the whole batch).
             failures = []
-            for prop in properties:
-                prop.pk = None
-                prop._state.adding = True
+            for row in rows:
                 try:
                     with transaction.atomic():
-                        bulk_create_with_history([prop], Property, **self._history_kwargs())
+                        bulk_create_with_history(
+                            [self._model(row)], Property, **self._history_kwargs()
+                        )
                 except IntegrityError as exc:
-                    failures.append((prop, f"could not be stored: {_first_line(exc)}"))
+                    failures.append((row, f"could not be stored: {_first_line(exc)}"))
             return failures
 
     def update(self, properties):
@@ -93,143 +138,180 @@ class OrmBulkWriter:
         return []
 
 
-# The columns both tables share; the history table adds history_* and keeps the property's id.
-_COLUMNS = (
-    "project_id, organization_id, external_id, basic_info, planning_controls, "
-    "environmental_factors, financial_metrics, spatial_attributes, status, created_by_id, "
-    "created_at, updated_at"
-)
-
-_STAGE = """
-CREATE TEMPORARY TABLE IF NOT EXISTS import_stage (
-    id bigint, external_id text, groups jsonb
-) ON COMMIT DELETE ROWS
-"""
-
-# One statement writes the properties and their history rows: a conflict on
-# (project, external_id) -- another writer stored the id since the batch was classified --
-# writes neither, and RETURNING tells which rows went in.
-_INSERT = f"""
-WITH stored AS (
-    INSERT INTO {Property._meta.db_table} ({_COLUMNS})
-    SELECT %(project)s, %(organization)s, s.external_id, s.groups -> 'basic_info',
-           s.groups -> 'planning_controls', s.groups -> 'environmental_factors',
-           s.groups -> 'financial_metrics', s.groups -> 'spatial_attributes', 'active',
-           %(actor)s, %(now)s, %(now)s
-    FROM import_stage s
-    ON CONFLICT (project_id, external_id) DO NOTHING
-    RETURNING id, {_COLUMNS}
-)
-INSERT INTO {Property.history.model._meta.db_table}
-    (id, {_COLUMNS}, history_date, history_change_reason, history_type, history_user_id)
-SELECT id, {_COLUMNS}, %(now)s, %(reason)s, '+', %(actor)s FROM stored
-RETURNING external_id
-"""
-
-_UPDATE = f"""
-WITH stored AS (
-    UPDATE {Property._meta.db_table} p
-    SET basic_info = s.groups -> 'basic_info',
-        planning_controls = s.groups -> 'planning_controls',
-        financial_metrics = s.groups -> 'financial_metrics',
-        spatial_attributes = s.groups -> 'spatial_attributes',
-        updated_at = %(now)s
-    FROM import_stage s
-    WHERE p.id = s.id AND p.project_id = %(project)s
-    RETURNING p.id, {", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))}
-)
-INSERT INTO {Property.history.model._meta.db_table}
-    (id, {_COLUMNS}, history_date, history_change_reason, history_type, history_user_id)
-SELECT id, {_COLUMNS}, %(now)s, %(reason)s, '~', %(actor)s FROM stored
-RETURNING external_id
-"""
-
-
 # COPY's text format: backslash, tab, newline and carriage return are escaped.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
-
-
 def _copy_text(value: str) -> str:
-    # Most values need no escape; searching is cheaper than translating.
-    return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE(value) else value
+    # Most values need no escape; four membership tests are cheaper than translating.
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+_PROPERTY = Property._meta.db_table
+_HISTORY = Property.history.model._meta.db_table
+# The order of a prepared row (see CopyWriter.prepare), then the columns every row of a batch
+# shares; the history table has the same columns plus history_*.
+_ROW_COLUMNS = f"external_id, {', '.join(ALL_GROUPS)}"
+_COLUMNS = (
+    f"{_ROW_COLUMNS}, project_id, organization_id, status, created_by_id, created_at, updated_at"
+)
+_HISTORY_INSERT = f"""
+INSERT INTO {_HISTORY}
+    (id, {_COLUMNS}, history_date, history_change_reason, history_type, history_user_id)
+SELECT id, {_COLUMNS}, %(now)s, %(reason)s, %(kind)s, %(actor)s
+FROM {_PROPERTY} WHERE id = ANY(%(ids)s::bigint[])
+"""
+
+# The careful paths (a batch that met a concurrent writer, and updates) go through a staging
+# table: one statement then decides per row, and RETURNING tells which rows went in.
+_STAGE = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS import_stage_rows (
+    id bigint, external_id text, {", ".join(f"{group} jsonb" for group in ALL_GROUPS)}
+) ON COMMIT DELETE ROWS
+"""
+_STAGED_INSERT = f"""
+INSERT INTO {_PROPERTY} ({_COLUMNS})
+SELECT {", ".join(f"s.{column.strip()}" for column in _ROW_COLUMNS.split(","))},
+       %(project)s, %(organization)s, 'active', %(actor)s, %(now)s, %(now)s
+FROM import_stage_rows s
+ON CONFLICT (project_id, external_id) DO NOTHING
+RETURNING id, external_id
+"""
+_STAGED_UPDATE = f"""
+UPDATE {_PROPERTY} p
+SET {", ".join(f"{group} = s.{group}" for group in IMPORTED_GROUPS)}, updated_at = %(now)s
+FROM import_stage_rows s
+WHERE p.id = s.id AND p.project_id = %(project)s
+RETURNING p.id, p.external_id
+"""
 
 
 class CopyWriter:
-    """PostgreSQL fast path: the batch is COPied into a temporary table, then one statement per
-    kind moves it into the property table and its history table. Same rows, same history rows
-    (user, change reason, history type) as OrmBulkWriter."""
+    """PostgreSQL fast path. New rows are COPied straight into the property table under ids
+    reserved from its sequence, and their history rows are copied from the stored rows by one
+    INSERT ... SELECT: no row is parsed twice. If another writer stored one of the batch's ids
+    since the batch was classified, the unique constraint stops the COPY; the batch then takes
+    the staged path, which stores every other row and reports those. Same rows, same history
+    rows (user, change reason, history type) as OrmBulkWriter."""
 
-    takes_models = False
-
-    def __init__(self, *, actor, change_reason: str):
+    def __init__(self, *, project: Project, actor, change_reason: str):
+        self.project = project
         self.actor_id = actor.pk if actor is not None else None
         self.change_reason = change_reason
 
-    def _params(self, project_id, organization_id):
+    @staticmethod
+    def prepare(external_id: str, group_texts: tuple) -> str:
+        """A new row's COPY text (external id and groups), built during validation."""
+        return "\t".join([_copy_text(external_id), *map(_copy_text, group_texts)])
+
+    def _params(self, **extra):
         return {
-            "project": project_id,
-            "organization": organization_id,
+            "project": self.project.pk,
+            "organization": self.project.organization_id,
             "actor": self.actor_id,
             "now": timezone.now(),
             "reason": self.change_reason,
+            **extra,
         }
 
-    @staticmethod
-    def prepare(valid) -> str:
-        """A new row's COPY line (text format), built in the pipeline's reader thread."""
-        groups = json.dumps({**_EMPTY_GROUPS, **valid.groups})
-        return f"\\N\t{_copy_text(valid.external_id)}\t{_copy_text(groups)}\n"
+    def create_new(self, rows):
+        try:
+            with transaction.atomic():  # a savepoint: a conflict undoes only this attempt
+                self._copy_new(rows)
+            return True
+        # psycopg's own error: its COPY does not go through Django's error wrapper.
+        except (IntegrityError, connection.Database.IntegrityError):
+            return False
 
-    def _stage(self, cursor, properties):
-        cursor.execute(_STAGE)
-        cursor.execute("TRUNCATE import_stage")
-        dumps = json.dumps
-        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
-        # One JSON document a row (all five groups, {} when empty, like the model's defaults):
-        # one dumps() call instead of five is a third of the Python cost of a row here.
-        with raw.copy("COPY import_stage (id, external_id, groups) FROM STDIN") as copy:
-            if all(getattr(prop, "prepared", None) for prop in properties):
-                copy.write("".join(prop.prepared for prop in properties))
-                return
-            write = copy.write_row
-            for prop in properties:
-                groups = getattr(prop, "groups", None)
-                if groups is None:
-                    groups = {group: getattr(prop, group) for group in ALL_GROUPS}
-                else:
-                    groups = {**_EMPTY_GROUPS, **groups}
-                write((prop.pk, prop.external_id, dumps(groups)))
-
-    def _write(self, sql, properties):
-        if not properties:
+    def create(self, rows):
+        if not rows or self.create_new(rows):
             return []
-        first = properties[0]
+        return self._staged(
+            _STAGED_INSERT, rows, ((None, row.external_id, *row.group_texts) for row in rows)
+        )
+
+    def _copy_new(self, rows):
+        params = self._params(kind="+")
+        shared = "\t".join(
+            [
+                "",
+                str(self.project.pk),
+                str(self.project.organization_id),
+                "active",
+                "\\N" if self.actor_id is None else str(self.actor_id),
+                params["now"].isoformat(),
+                params["now"].isoformat(),
+            ]
+        )
         with connection.cursor() as cursor:
-            self._stage(cursor, properties)
-            cursor.execute(sql, self._params(first.project_id, first.organization_id))
-            stored = {external_id for (external_id,) in cursor.fetchall()}
+            # The ids as one text: a row per id, or a list parameter, costs more to convert.
+            cursor.execute(
+                "SELECT string_agg(nextval(pg_get_serial_sequence(%s, 'id'))::text, ',') "
+                "FROM generate_series(1, %s)",
+                [_PROPERTY, len(rows)],
+            )
+            (id_list,) = cursor.fetchone()
+            ids = id_list.split(",")
+            data = "".join(
+                [
+                    f"{pk}\t{prepared}{shared}\n"
+                    for pk, prepared in zip(ids, self._prepared(rows), strict=True)
+                ]
+            )
+            with cursor.cursor.copy(f"COPY {_PROPERTY} (id, {_COLUMNS}) FROM STDIN") as copy:
+                copy.write(data)
+            cursor.execute(_HISTORY_INSERT, {**params, "ids": f"{{{id_list}}}"})
+
+    def _prepared(self, rows):
+        # Rows validated in this process without prepare() (a test's hand-made rows) get it now.
+        prepare = self.prepare
         return [
-            (prop, "could not be stored: another import stored this id at the same time")
-            for prop in properties
-            if prop.external_id not in stored
+            row.prepared if row.prepared is not None else prepare(row.external_id, row.group_texts)
+            for row in rows
         ]
 
-    def create(self, properties):
-        return self._write(_INSERT, properties)
-
     def update(self, properties):
-        return self._write(_UPDATE, properties)
+        if not properties:
+            return []
+        dumps = json.dumps
+        return self._staged(
+            _STAGED_UPDATE,
+            properties,
+            (
+                (prop.pk, prop.external_id, *(dumps(getattr(prop, g)) for g in ALL_GROUPS))
+                for prop in properties
+            ),
+            kind="~",
+        )
+
+    def _staged(self, sql, items, stage_rows, *, kind="+"):
+        params = self._params(kind=kind)
+        with connection.cursor() as cursor:
+            cursor.execute(_STAGE)
+            cursor.execute("TRUNCATE import_stage_rows")
+            columns = f"id, {_ROW_COLUMNS}"
+            with cursor.cursor.copy(f"COPY import_stage_rows ({columns}) FROM STDIN") as copy:
+                for stage_row in stage_rows:
+                    copy.write_row(stage_row)
+            cursor.execute(sql, params)
+            stored = dict((external_id, pk) for pk, external_id in cursor.fetchall())
+            if stored:
+                ids = ",".join(map(str, stored.values()))
+                cursor.execute(_HISTORY_INSERT, {**params, "ids": f"{{{ids}}}"})
+        return [
+            (item, "could not be stored: another import stored this id at the same time")
+            for item in items
+            if item.external_id not in stored
+        ]
 
 
-def writer_for(*, dry_run: bool, actor, change_reason: str) -> PropertyWriter:
+def writer_for(*, project: Project, dry_run: bool, actor, change_reason: str) -> PropertyWriter:
     """COPY on PostgreSQL, the bulk ORM elsewhere. The IMPORT_WRITER setting ("orm" or "copy")
     forces one, so the same cases run through both writers on PostgreSQL."""
     if dry_run:
-        return NullWriter()
+        return NullWriter(project=project)
     kind = settings.IMPORT_WRITER or ("copy" if connection.vendor == "postgresql" else "orm")
-    if kind == "copy":
-        return CopyWriter(actor=actor, change_reason=change_reason)
-    return OrmBulkWriter(actor=actor, change_reason=change_reason)
+    writer = CopyWriter if kind == "copy" else OrmBulkWriter
+    return writer(project=project, actor=actor, change_reason=change_reason)

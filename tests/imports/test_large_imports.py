@@ -5,6 +5,7 @@ on PostgreSQL, the COPY writer."""
 
 import io
 import json
+import multiprocessing
 import threading
 
 import pytest
@@ -125,7 +126,7 @@ def test_both_writers_report_a_row_stored_by_someone_else_meanwhile(writer, tena
         pipeline = ImportPipeline(
             project=project,
             reader=reader,
-            writer=writer_class(actor=None, change_reason="import test"),
+            writer=writer_class(project=project, actor=None, change_reason="import test"),
             report=RejectedRowsReport(reader.headers),
         )
         create = pipeline.writer.create
@@ -370,15 +371,21 @@ class CountingReader(TableReader):
         super().__init__()
         self.headers = ["propertyid", "address", "suburb", "postcode"]
         self.count = count
-        self.pulled = 0
+        # Shared memory: a forked validator counts where the test can read it.
+        self._pulled = multiprocessing.Value("i", 0)
+
+    @property
+    def pulled(self) -> int:
+        return self._pulled.value
 
     def rows(self):
         for n in range(1, self.count + 1):
-            self.pulled += 1
+            with self._pulled.get_lock():
+                self._pulled.value += 1
             yield RawRow(n + 1, [f"S-{n}", f"{n} Long Road", "Kew", "3101"])
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
+@pytest.mark.parametrize("prefetch", ["inline", "thread", "process"])
 def test_the_pipeline_pulls_rows_batch_by_batch(tenants, prefetch):
     project = ProjectFactory(organization=tenants.owner_org)
     reader = CountingReader(1000)
@@ -393,7 +400,7 @@ def test_the_pipeline_pulls_rows_batch_by_batch(tenants, prefetch):
     pipeline = ImportPipeline(
         project=project,
         reader=reader,
-        writer=OrmBulkWriter(actor=None, change_reason="test"),
+        writer=OrmBulkWriter(project=project, actor=None, change_reason="test"),
         report=RejectedRowsReport(reader.headers),
         batch_size=50,
         batch_scope=scope,
@@ -401,8 +408,8 @@ def test_the_pipeline_pulls_rows_batch_by_batch(tenants, prefetch):
     )
     result = pipeline.run()
     assert result.created == 1000 and len(pulled_per_batch) == 20
-    # When batch k is written, at most the batches the prefetch thread may hold have been read.
-    ahead = 3 if prefetch else 0
+    # When batch k is written, at most the batches the thread or process may hold have been read.
+    ahead = 0 if prefetch == "inline" else 3
     for k, pulled in enumerate(pulled_per_batch, start=1):
         assert 50 * k <= pulled <= 50 * (k + ahead) + 1
 

@@ -204,7 +204,7 @@ def test_writer_isolates_rows_that_conflict_at_write_time(project):
         pipeline = ImportPipeline(
             project=project,
             reader=reader,
-            writer=OrmBulkWriter(actor=None, change_reason="import test"),
+            writer=OrmBulkWriter(project=project, actor=None, change_reason="import test"),
             report=report,
         )
         writer_create = pipeline.writer.create

@@ -2,7 +2,7 @@ import time
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from properties.models import Property, derive_external_id
 from tests.factories import OrganizationFactory, ProjectFactory, PropertyFactory
@@ -51,6 +51,16 @@ def test_external_id_is_unique_per_project_but_not_across_projects(tenants):
     PropertyFactory(project=ProjectFactory(organization=tenants.owner_org), external_id="SAME")
     with pytest.raises(IntegrityError), transaction.atomic():
         PropertyFactory(project=project, external_id="SAME")
+
+
+def test_a_property_cannot_claim_another_organisation_than_its_projects(tenants, on_postgres):
+    # The (project, organisation) foreign key: not even a raw UPDATE, which skips save().
+    prop = PropertyFactory(project=ProjectFactory(organization=tenants.owner_org))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Property.objects.filter(pk=prop.pk).update(organization=tenants.other_org)
+        connection.check_constraints()  # the key is deferred, like Django's: check it now
+    prop.refresh_from_db()
+    assert prop.organization == tenants.owner_org
 
 
 def test_derived_external_id_is_stable_and_ignores_case_and_punctuation():
