@@ -125,12 +125,15 @@ class Property(models.Model):
     financial_metrics = models.JSONField(default=dict, blank=True)
     spatial_attributes = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    # No index: nothing lists a user's properties, and deleting a user (which clears this
+    # column) is rare enough to scan for; an import writes one entry per row into each index.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     # A default, not auto_now_add, so a restore can put back the original creation time.
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -75,6 +75,18 @@ class Migration(migrations.Migration):
                 to="properties.project",
             ),
         ),
+        migrations.AlterField(
+            model_name="property",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
+        ),
         migrations.AddConstraint(
             model_name="project",
             constraint=models.UniqueConstraint(
