@@ -12,12 +12,15 @@ Either way at most `depth` batches wait ahead, so memory stays bounded whatever 
 """
 
 import contextlib
+import logging
 import multiprocessing
 import pickle
 import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
+
+logger = logging.getLogger(__name__)
 
 THREAD = "thread"
 PROCESS = "process"
@@ -167,6 +170,7 @@ def prefetched(make_chunks: Callable[[], Iterator], mode: str):
     """The chunks of `make_chunks()`, validated ahead per `mode`; a context manager that
     stops the thread or the process however the consumer ends."""
     if mode == PROCESS and not process_available():
+        logger.warning("Validating in a thread: this process cannot fork a validator.")
         mode = THREAD
     if mode == PROCESS:
         return contextlib.closing(ProcessPrefetch(make_chunks))

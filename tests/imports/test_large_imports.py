@@ -44,6 +44,16 @@ def writer(request, settings):
     return request.param
 
 
+@pytest.fixture(params=["thread", "process"])
+def validator(request, settings):
+    """Where a run validates ahead of its writer: a thread, or (for a file above the background
+    threshold) a forked process. Either way no helper outlives the run."""
+    if request.param == "process":
+        settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 1
+    yield request.param
+    assert multiprocessing.active_children() == []
+
+
 def new_job(project, content, *, actor=None, batch_size=3, **options):
     return import_job_create(
         actor=actor,
@@ -81,7 +91,7 @@ def assert_consistent(job, project):
 # Writers: the same cases through both ------------------------------------------------------
 
 
-def test_both_writers_create_update_and_write_one_history_row_each(writer, tenants):
+def test_both_writers_create_update_and_write_one_history_row_each(writer, validator, tenants):
     project = ProjectFactory(organization=tenants.owner_org)
     job = import_run(
         job=new_job(project, mixed_file(), actor=tenants.manager), actor=tenants.manager
@@ -144,12 +154,63 @@ def test_both_writers_report_a_row_stored_by_someone_else_meanwhile(writer, tena
     assert Property.history.filter(history_change_reason="import test").count() == 1
 
 
+def test_a_batch_written_without_a_lookup_meets_a_stored_id_and_is_classified(writer, tenants):
+    # Batch 1 finds no stored id, so batch 2 is written without looking; meanwhile someone
+    # stores one of batch 2's ids. That write stores nothing, and the batch is then looked up:
+    # the row is skipped as existing (on_duplicate=skip), not rejected, and the rest created.
+    project = ProjectFactory(organization=tenants.owner_org)
+    writer_class = CopyWriter if writer == "copy" else OrmBulkWriter
+    content = csv_bytes(*[valid_row(n) for n in range(1, 7)])
+    job = new_job(project, content)
+    with job.source_file.open("rb") as source:
+        reader = open_table(source, "a.csv")
+        pipeline = ImportPipeline(
+            project=project,
+            reader=reader,
+            writer=writer_class(project=project, actor=None, change_reason="import test"),
+            report=RejectedRowsReport(reader.headers),
+            batch_size=3,
+        )
+        create_new = pipeline.writer.create_new
+        attempts = []
+
+        def create_new_after_a_concurrent_insert(rows):
+            ids = [row.external_id for row in rows]
+            if "P-0005" in ids and not attempts:
+                attempts.append(ids)
+                PropertyFactory(project=project, external_id="P-0005")
+            return create_new(rows)
+
+        pipeline.writer.create_new = create_new_after_a_concurrent_insert
+        result = pipeline.run()
+    assert attempts == [["P-0004", "P-0005", "P-0006"]]
+    assert (result.created, result.skipped, result.rejected) == (5, 1, 0)
+    assert result.samples["skip"][0]["external_id"] == "P-0005"
+    assert Property.objects.filter(project=project).count() == 6
+    assert Property.history.filter(history_change_reason="import test").count() == 5
+
+
+def test_an_error_in_the_validator_process_fails_the_job_with_its_message(tenants, settings):
+    # The reader meets an unterminated quote in the last row, in the forked validator: the
+    # error comes back to the job after the batches before it are committed.
+    settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 1
+    project = ProjectFactory(organization=tenants.owner_org)
+    content = csv_bytes(*[valid_row(n) for n in range(1, 10)], 'P-9,"9 Broken Rd,Kew,3101')
+    job = import_run(job=new_job(project, content), actor=None)
+    assert job.status == Status.FAILED
+    assert "unterminated quote" in job.error_summary
+    assert "stay imported" in job.error_summary
+    assert job.last_committed_row == 9
+    assert Property.objects.filter(project=project).count() == 9
+    assert multiprocessing.active_children() == []
+
+
 # Resume after a killed worker ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("crash_after", [1, 2, 3])
 def test_resume_after_a_killed_worker_loses_and_doubles_nothing(
-    writer, tenants, client, settings, crash_after
+    writer, validator, tenants, client, settings, crash_after
 ):
     project = ProjectFactory(organization=tenants.owner_org)
     job = new_job(project, mixed_file(), actor=tenants.manager)
@@ -214,7 +275,7 @@ def test_a_failed_import_resumes_after_its_committed_batches(tenants):
 # Cancel -------------------------------------------------------------------------------------
 
 
-def test_cancel_between_batches_keeps_committed_batches(writer, tenants, client):
+def test_cancel_between_batches_keeps_committed_batches(writer, validator, tenants, client):
     project = ProjectFactory(organization=tenants.owner_org)
     job = new_job(project, mixed_file(), actor=tenants.manager)
 
