@@ -153,9 +153,6 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 500,
     "label": "Background tasks",
-    # A large import validates its file in a forked process on another core
-    # (imports/pipeline/prefetch.py); a daemonic worker may not fork one.
-    "daemonize_workers": False,
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

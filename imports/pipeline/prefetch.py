@@ -14,8 +14,10 @@ Either way at most `depth` batches wait ahead, so memory stays bounded whatever 
 import contextlib
 import logging
 import multiprocessing
+import os
 import pickle
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -113,34 +115,44 @@ def _produce_into(make_chunks, channel, parent_end, depth: int):
         channel.close()
 
 
+#: Validator processes started and not yet reaped (the tests check none outlives a run).
+LIVE_VALIDATORS: set[int] = set()
+
+
 class ProcessPrefetch:
     """Runs a chunk generator in a forked child process. The child inherits the open file and
     the reader exactly where the parent left them (the parent never reads them again) and
     touches no database. The parent returns a credit for every chunk it takes, so at most
-    `depth` chunks wait ahead, as with ThreadPrefetch; exceptions come back in order too."""
+    `depth` chunks wait ahead, as with ThreadPrefetch; exceptions come back in order too.
+
+    A bare fork, not multiprocessing.Process: django-q2's workers are daemonic processes, which
+    multiprocessing forbids to have children, and making them non-daemonic would leave them
+    behind when the cluster stops."""
 
     def __init__(self, make_chunks: Callable[[], Iterator], depth: int = 2):
-        context = multiprocessing.get_context("fork")
-        self._channel, child_end = context.Pipe(duplex=True)
-        self._process = context.Process(
-            target=_produce_into,
-            args=(make_chunks, child_end, self._channel, depth),
-            name="import-validator",
-            daemon=True,
-        )
-        self._process.start()
+        self._channel, child_end = multiprocessing.Pipe(duplex=True)
+        pid = os.fork()
+        if pid == 0:  # the validator
+            code = 1
+            try:
+                # The parent's handlers (a django-q2 worker's, say) are not ours: a stop
+                # signal ends the validator.
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _produce_into(make_chunks, child_end, self._channel, depth)
+                code = 0
+            finally:
+                os._exit(code)  # no atexit handlers, no Django teardown: they are the parent's
         child_end.close()
+        self._pid = pid
+        LIVE_VALIDATORS.add(pid)
 
     def __iter__(self):
         while True:
             try:
                 item = self._channel.recv()
             except EOFError:
-                self._process.join(timeout=5)
-                raise RuntimeError(
-                    "The validation process stopped unexpectedly "
-                    f"(exit code {self._process.exitcode})."
-                ) from None
+                raise RuntimeError("The validation process stopped unexpectedly.") from None
             if item is _END:
                 return
             if isinstance(item, _Failed):
@@ -151,19 +163,15 @@ class ProcessPrefetch:
 
     def close(self):
         self._channel.close()
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join()
-        self._process.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGTERM)
+        os.waitpid(self._pid, 0)
+        LIVE_VALIDATORS.discard(self._pid)
 
 
 def process_available() -> bool:
-    """A forked validator needs fork (POSIX) and a parent allowed to have children: a daemonic
-    process (django-q2's workers unless `daemonize_workers` is off) is not."""
-    return (
-        "fork" in multiprocessing.get_all_start_methods()
-        and not multiprocessing.current_process().daemon
-    )
+    """A forked validator needs fork (POSIX)."""
+    return hasattr(os, "fork")
 
 
 def prefetched(make_chunks: Callable[[], Iterator], mode: str):

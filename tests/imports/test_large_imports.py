@@ -16,6 +16,7 @@ from django_q.models import Task
 
 from imports.models import ImportJob, ImportRejectedRow
 from imports.pipeline import CopyWriter, ImportPipeline, OrmBulkWriter, RejectedRowsReport
+from imports.pipeline.prefetch import LIVE_VALIDATORS
 from imports.readers import RawRow, TableReader, open_table
 from imports.runs import WorkerKilled
 from imports.services import (
@@ -51,7 +52,7 @@ def validator(request, settings):
     if request.param == "process":
         settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 1
     yield request.param
-    assert multiprocessing.active_children() == []
+    assert not LIVE_VALIDATORS
 
 
 def new_job(project, content, *, actor=None, batch_size=3, **options):
@@ -202,7 +203,7 @@ def test_an_error_in_the_validator_process_fails_the_job_with_its_message(tenant
     assert "stay imported" in job.error_summary
     assert job.last_committed_row == 9
     assert Property.objects.filter(project=project).count() == 9
-    assert multiprocessing.active_children() == []
+    assert not LIVE_VALIDATORS
 
 
 # Resume after a killed worker ----------------------------------------------------------------
