@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
+import orjson
 from django.db import connection
 
 from properties.models import Project, Property
@@ -24,8 +25,9 @@ from ..readers import FileRefused, RawRow, TableReader
 from ..rules import ColumnMap, ValidRow, cells_by_column, map_columns, merge_groups, validate_row
 from .prefetch import THREAD, prefetched
 from .reports import SAMPLE_SIZE
+from .rows import ALL_GROUPS, IMPORTED_GROUPS, NewRow, NewRows
 from .seen import SeenIds
-from .writers import ALL_GROUPS, IMPORTED_GROUPS, NewRow, PropertyWriter
+from .writers import PropertyWriter
 
 LOOKUP_CHUNK = 900
 _EMPTY_GROUP = "{}"
@@ -76,7 +78,7 @@ class Chunk:
     #: Rows the rules refused, with their errors, in file order.
     rejected: list[tuple[RawRow, list[str]]]
     #: Valid rows, in file order.
-    rows: list[NewRow]
+    rows: NewRows
 
 
 def _no_scope(result):
@@ -157,7 +159,7 @@ class ImportPipeline:
             raws = list(islice(rows, self.batch_size))
             if not raws:
                 return
-            chunk = Chunk(size=len(raws), rejected=[], rows=[])
+            chunk = Chunk(size=len(raws), rejected=[], rows=NewRows())
             for raw in raws:
                 self._validate(raw, chunk)
             yield chunk
@@ -174,8 +176,10 @@ class ImportPipeline:
         if first is not None:
             chunk.rejected.append((raw, [f"propertyid: {self._duplicate_message(valid, first)}"]))
             return
-        dumps, groups = json.dumps, valid.groups
-        texts = tuple(dumps(groups[g]) if g in groups else _EMPTY_GROUP for g in ALL_GROUPS)
+        dumps, groups = orjson.dumps, valid.groups
+        texts = tuple(
+            dumps(groups[g]).decode() if g in groups else _EMPTY_GROUP for g in ALL_GROUPS
+        )
         # Serialising here, ahead of the writer, overlaps it with the database's work.
         prepared = self._prepare(valid.external_id, texts) if self._prepare else None
         chunk.rows.append(NewRow(raw.number, raw.values, valid.external_id, texts, prepared))
@@ -214,7 +218,7 @@ class ImportPipeline:
     def _reject_row(self, row: NewRow, errors: list[str]):
         self._reject(RawRow(row.number, row.values), errors)
 
-    def _write(self, rows: list[NewRow]):
+    def _write(self, rows: NewRows):
         create_new = getattr(self.writer, "create_new", None)
         if not self._look_up and create_new is not None:
             if create_new(rows):
@@ -224,7 +228,7 @@ class ImportPipeline:
         existing = self._existing([row.external_id for row in rows])
         self._look_up = bool(existing) or self._met_stored_ids
         # The common case, a batch of new ids, is not walked row by row in this process.
-        creates: list[NewRow] = rows if not existing else []
+        creates = rows if not existing else NewRows()
         updates: list[tuple[NewRow, Property, list[str]]] = []
         for row in rows if existing else ():
             current = existing.get(row.external_id)
@@ -255,7 +259,7 @@ class ImportPipeline:
 
         failed = self._failures(self.writer.create(creates))
         if failed:
-            self._created([row for row in creates if id(row) not in failed])
+            self._created(NewRows(row for row in creates if id(row) not in failed))
             for row in creates:
                 if id(row) in failed:
                     self._reject_row(row, [f"propertyid: {failed[id(row)]}"])
@@ -269,10 +273,12 @@ class ImportPipeline:
                 self.result.updated += 1
                 self._sample("update", row, extra={"changed": changed, "property_id": prop.pk})
 
-    def _created(self, rows: list[NewRow]):
+    def _created(self, rows: NewRows):
         self.result.created += len(rows)
-        for row in rows[: SAMPLE_SIZE - len(self.result.samples["new"])]:
-            self._sample("new", row, extra={})
+        room = SAMPLE_SIZE - len(self.result.samples["new"])
+        if room > 0:  # only then: a packed batch is not unpacked for nothing
+            for row in rows[:room]:
+                self._sample("new", row, extra={})
 
     def _existing(self, external_ids: list[str]) -> dict:
         """The batch's ids already stored in the project. Only an update needs the stored

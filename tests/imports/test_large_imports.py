@@ -3,9 +3,11 @@
 Small batch sizes stand in for large files; the same cases run through the bulk ORM writer and,
 on PostgreSQL, the COPY writer."""
 
+import gc
 import io
 import json
 import multiprocessing
+import pickle
 import threading
 
 import pytest
@@ -17,6 +19,7 @@ from django_q.models import Task
 from imports.models import ImportJob, ImportRejectedRow
 from imports.pipeline import CopyWriter, ImportPipeline, OrmBulkWriter, RejectedRowsReport
 from imports.pipeline.prefetch import LIVE_VALIDATORS
+from imports.pipeline.rows import NewRow, NewRows
 from imports.readers import RawRow, TableReader, open_table
 from imports.runs import WorkerKilled
 from imports.services import (
@@ -53,6 +56,8 @@ def validator(request, settings):
         settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 1
     yield request.param
     assert not LIVE_VALIDATORS
+    # The fork freezes the garbage collector's objects for the child only.
+    assert gc.get_freeze_count() == 0
 
 
 def new_job(project, content, *, actor=None, batch_size=3, **options):
@@ -189,6 +194,20 @@ def test_a_batch_written_without_a_lookup_meets_a_stored_id_and_is_classified(wr
     assert result.samples["skip"][0]["external_id"] == "P-0005"
     assert Property.objects.filter(project=project).count() == 6
     assert Property.history.filter(history_change_reason="import test").count() == 5
+
+
+def test_a_batch_from_the_validator_process_stays_packed_until_its_rows_are_read():
+    groups = ('{"address": "1 Chapel St"}', "{}", '{"estimated_value": 1}', "{}", "{}")
+    rows = NewRows([NewRow(2, ["P-1"], "P-1", groups, "copy text 1")])
+    rows.append(NewRow(3, ["P-2"], "P-2", groups, None))
+    crossed = pickle.loads(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    # What the COPY writer reads, without unpacking the rows.
+    assert (len(crossed), crossed.prepared()) == (2, ["copy text 1", None])
+    assert crossed._packed is not None
+    assert list(crossed) == list(rows)
+    assert crossed[0].groups()["basic_info"] == {"address": "1 Chapel St"}
+    crossed.append(NewRow(4, ["P-3"], "P-3", groups, "copy text 3"))
+    assert [row.external_id for row in crossed] == ["P-1", "P-2", "P-3"]
 
 
 def test_an_error_in_the_validator_process_fails_the_job_with_its_message(tenants, settings):

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from properties.models import Property, derive_external_id
-from tests.factories import OrganizationFactory, ProjectFactory, PropertyFactory
+from tests.factories import MemberFactory, OrganizationFactory, ProjectFactory, PropertyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +61,18 @@ def test_a_property_cannot_claim_another_organisation_than_its_projects(tenants,
         connection.check_constraints()  # the key is deferred, like Django's: check it now
     prop.refresh_from_db()
     assert prop.organization == tenants.owner_org
+
+
+def test_deleting_a_user_clears_their_properties_creator_without_a_database_key(tenants):
+    # property.created_by has no key constraint (a bulk import checked it per row); Django's
+    # SET_NULL still clears it, and the property and its history stay.
+    creator = MemberFactory(organization=tenants.owner_org, role="user").user
+    prop = PropertyFactory(project=ProjectFactory(organization=tenants.owner_org))
+    Property.objects.filter(pk=prop.pk).update(created_by=creator)
+    creator.delete()
+    prop.refresh_from_db()
+    assert prop.created_by is None
+    assert prop.history.exists()
 
 
 def test_derived_external_id_is_stable_and_ignores_case_and_punctuation():

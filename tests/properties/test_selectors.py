@@ -97,6 +97,27 @@ def test_suburb_filter_and_address_search_use_their_indexes(tenants, two_tenants
             assert index in plan, plan
 
 
+def test_newest_first_within_an_organisation_reads_its_index_backwards(
+    tenants, two_tenants, on_postgres
+):
+    from properties.models import Property
+
+    own, other = two_tenants
+    # A small tenant beside a large one: walking the whole table newest first would not do.
+    Property.objects.bulk_create(
+        Property(project=other, organization=tenants.other_org, external_id=f"BULK-{n}")
+        for n in range(5000)
+    )
+    # The changelist's default page: the ascending (organisation, id) index, scanned backwards.
+    queryset = selectors.property_list(organization=tenants.owner_org).order_by("-id")[:50]
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE properties_property")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan Backward using property_org_recent_idx" in plan, plan
+
+
 def test_zoning_values_are_the_organisations_distinct_zones(tenants):
     own = ProjectFactory(organization=tenants.owner_org)
     other = ProjectFactory(organization=tenants.other_org)
