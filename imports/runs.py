@@ -28,7 +28,10 @@ from .readers import FileRefused, open_table
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 1000
+# Rows a batch commits at once. Each commit costs a few milliseconds, so 5,000 rows (about
+# 0.2 s of work, the step of cancel and resume) imports ~10% faster than 1,000
+# (bench_imports_large.py); three batches in memory stay a few MB.
+DEFAULT_BATCH_SIZE = 5000
 Status = ImportJob.Status
 
 
