@@ -132,13 +132,16 @@ class ProcessPrefetch:
 
     def __init__(self, make_chunks: Callable[[], Iterator], depth: int = 2):
         self._channel, child_end = multiprocessing.Pipe(duplex=True)
+        parent = os.getpid()
         # The child's garbage collector would walk every object it inherits (all of Django's),
         # and, touching them, copy their pages: frozen, it leaves them alone. The parent thaws
         # its own objects at once, so its collection goes on as before.
         gc.freeze()
-        pid = os.fork()
-        if pid != 0:
-            gc.unfreeze()
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() == parent:  # also when the fork failed
+                gc.unfreeze()
         if pid == 0:  # the validator
             code = 1
             try:

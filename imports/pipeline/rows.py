@@ -1,7 +1,7 @@
 """Valid rows on their way from the validation to a writer.
 
 A forked validator hands its batches over pickled. Unpickling a batch row by row cost the writer's
-process about 6 µs a row, on the path the database waits on, while the common batch (all new
+process about 5 µs a row, on the path the database waits on, while the common batch (all new
 rows, written by COPY) needs only each row's prepared text and the count. So a batch that crossed
 the pipe keeps its rows packed, one bytes object, until something iterates them: a lookup, a
 fallback, a report sample, the ORM writer.

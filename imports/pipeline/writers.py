@@ -228,11 +228,11 @@ class CopyWriter:
             ]
         )
         with connection.cursor() as cursor:
-            # The ids as one text: a row per id, or a list parameter, costs more to convert.
             if self._id_sequence is None:
                 cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [_PROPERTY])
                 (self._id_sequence,) = cursor.fetchone()
-            # The sequence's name as a constant: looked up per id, it cost 3 µs a row.
+            # The sequence's name as a constant: looked up per id, it cost 3 µs a row. The ids
+            # come back as one text: a row per id, or a list, costs more to convert.
             cursor.execute(
                 "SELECT string_agg(nextval(%s::regclass)::text, ',') FROM generate_series(1, %s)",
                 [self._id_sequence, len(rows)],
