@@ -12,8 +12,8 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from imports.models import ImportJob
-from organizations.models import Organization, Profile
-from organizations.tenancy import organization_for, role_for
+from organizations.access import Scope
+from organizations.models import Organization
 
 from .archive import (
     FORMAT_NAME,
@@ -32,7 +32,6 @@ from .models import BackupConfig, BackupExecution, BackupType, RestoreExecution
 
 logger = logging.getLogger(__name__)
 
-RESTORE_ROLES = (Profile.Role.ADMIN, Profile.Role.MANAGER)
 SCHEDULED_TASK = "backups.tasks.backup_scheduled_run"
 
 
@@ -40,20 +39,25 @@ class BackupRefused(ValidationError):
     """A backup or restore that must not run; nothing was changed."""
 
 
-def _require_manager(actor, organization: Organization, *, allow_cross_org: bool = False) -> None:
+def _require_manager(
+    actor,
+    organization: Organization,
+    *,
+    permission: str = "backups.add_backupexecution",
+    allow_cross_org: bool = False,
+) -> None:
     """Managers and admins of the organisation may back up and restore it; a superuser only
     with `allow_cross_org`, so acting on a tenant is always a deliberate choice."""
-    if actor is None:
+    scope = Scope.of(actor)
+    if scope.is_system or (scope.sees_all and allow_cross_org):
         return
-    if actor.is_superuser and allow_cross_org:
-        return
-    actor_organization = organization_for(actor)
-    if actor_organization is None or actor_organization.pk != organization.pk:
+    own = scope.organization
+    if own is None or own.pk != organization.pk:
         raise BackupRefused(
             f"{actor} is not a member of {organization.slug}; a superuser must ask for a "
             "cross-organisation restore explicitly (--allow-cross-org)."
         )
-    if role_for(actor) not in RESTORE_ROLES:
+    if not scope.can(permission, organization=organization):
         raise BackupRefused(f"{actor}'s role is below manager: backups need a manager or admin.")
 
 
@@ -250,7 +254,12 @@ def backup_restore(
                 f"Backup {backup.pk} belongs to {backup.organization.slug}, not "
                 f"{organization.slug}: a backup only restores its own organisation."
             )
-        _require_manager(actor, organization, allow_cross_org=allow_cross_org)
+        _require_manager(
+            actor,
+            organization,
+            permission="backups.restore_backupexecution",
+            allow_cross_org=allow_cross_org,
+        )
         reader = _open_checked(backup)
         engine = engine_for(connection)
         with transaction.atomic():

@@ -5,52 +5,33 @@ models); the scoping lives here once instead of in each admin.
 """
 
 from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import Organization, Profile
+from .access import AccessDenied, Scope, lookup_to_organization
+from .models import Organization
 
-_CACHE_ATTR = "_tenant_organization"
+
+def scope_of(request) -> Scope:
+    """The acting user's scope, built once per request."""
+    scope = getattr(request, "_access_scope", None)
+    if scope is None or scope.actor is not request.user:
+        scope = Scope.of(request.user)
+        request._access_scope = scope
+    return scope
 
 
 def organization_for(user) -> Organization | None:
     """The organisation the user acts for, or None when they belong to none."""
     if user is None or not user.is_authenticated:
         return None
-    if not hasattr(user, _CACHE_ATTR):
-        profile = Profile.objects.select_related("organization").filter(user=user).first()
-        setattr(user, _CACHE_ATTR, profile.organization if profile else None)
-    return getattr(user, _CACHE_ATTR)
-
-
-def role_for(user) -> str | None:
-    return Profile.objects.filter(user=user).values_list("role", flat=True).first()
+    return Scope(user).organization
 
 
 def scope_queryset(queryset: QuerySet, *, user, lookup: str = "organization") -> QuerySet:
-    """Rows of `queryset` the user may see: all for a superuser, their organisation's for a
-    member, none for anyone else."""
-    if user.is_superuser:
-        return queryset
-    organization = organization_for(user)
-    if organization is None:
-        return queryset.none()
-    return queryset.filter(**{lookup: organization.pk})
-
-
-def _tenant_lookup_for(model: type[Model]) -> str | None:
-    """How to reach the organisation from `model`, for models the tenancy layer knows."""
-    if model is Organization:
-        return "pk"
-    if model is get_user_model():
-        return "profile__organization"
-    field_names = {field.name for field in model._meta.get_fields()}
-    if "organization" in field_names:
-        return "organization"
-    return None
+    """Rows of `queryset` the user may see (see `Scope.filter`)."""
+    return Scope.of(user).filter(queryset, lookup)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -61,16 +42,14 @@ class TenantScopedAdmin(admin.ModelAdmin):
     tenant_lookup = "organization"
 
     def get_queryset(self, request):
-        return scope_queryset(
-            super().get_queryset(request), user=request.user, lookup=self.tenant_lookup
-        )
+        return scope_of(request).filter(super().get_queryset(request), self.tenant_lookup)
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Another organisation's row and a missing row answer the same: 404.
         raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
 
     def _is_member(self, request) -> bool:
-        return request.user.is_superuser or organization_for(request.user) is not None
+        return scope_of(request).is_member
 
     def has_module_permission(self, request):
         return self._is_member(request) and super().has_module_permission(request)
@@ -90,23 +69,24 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
         # Members never choose an organisation: theirs is the only one.
-        if not request.user.is_superuser and self._has_field("organization"):
+        if not scope_of(request).sees_all and self._has_field("organization"):
             exclude.append("organization")
         return exclude or None
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        lookup = _tenant_lookup_for(db_field.related_model)
-        if lookup is not None and not request.user.is_superuser:
+        lookup = lookup_to_organization(db_field.related_model)
+        if lookup is not None:
             base = kwargs.get("queryset", db_field.related_model._default_manager.all())
-            kwargs["queryset"] = scope_queryset(base, user=request.user, lookup=lookup)
+            kwargs["queryset"] = scope_of(request).filter(base, lookup)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        if change and not request.user.is_superuser:
+        scope = scope_of(request)
+        if change and not scope.sees_all:
             self._keep_read_only_values(request, obj)
         if not change:
-            if self._has_field("organization") and not request.user.is_superuser:
-                obj.organization = organization_for(request.user)
+            if self._has_field("organization") and not scope.sees_all:
+                obj.organization = scope.organization
             if self._has_field("created_by") and obj.created_by_id is None:
                 obj.created_by = request.user
         super().save_model(request, obj, form, change)
@@ -146,16 +126,11 @@ class TenantHistoryAdmin(TenantScopedAdmin, SimpleHistoryAdmin):
 
     def get_history_queryset(self, request, history_manager, pk_name, object_id):
         queryset = super().get_history_queryset(request, history_manager, pk_name, object_id)
-        if request.user.is_superuser:
-            return queryset
-        organization = organization_for(request.user)
-        if organization is None:
-            return queryset.none()
-        return queryset.filter(**{self.history_tenant_lookup: organization.pk})
+        return scope_of(request).filter(queryset, self.history_tenant_lookup)
 
     def history_view(self, request, object_id, extra_context=None):
         if not self._is_member(request):
-            raise PermissionDenied
+            raise AccessDenied("Only members of an organisation see its history.")
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
@@ -170,5 +145,5 @@ class TenantHistoryAdmin(TenantScopedAdmin, SimpleHistoryAdmin):
             # (managers and admins) may revert, and only within their own organisation.
             current = self.get_queryset(request).filter(pk=object_id).first()
             if current is None or not self.has_change_history_permission(request, current):
-                raise PermissionDenied
+                raise AccessDenied("Reverting needs the manager role or above.")
         return super().history_form_view(request, object_id, version_id, extra_context)
