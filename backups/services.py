@@ -29,6 +29,7 @@ from .archive import (
 )
 from .engines import RestoreConflict, engine_for
 from .models import BackupConfig, BackupExecution, BackupType, RestoreExecution
+from .replica import backup_replicate
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ def _write_archive(execution: BackupExecution, specs) -> BackupExecution:
         execution.size_bytes = size
         execution.record_count = sum(table["count"] for table in manifest_tables.values())
         execution.status = BackupExecution.Status.COMPLETED
+        execution.error_message = backup_replicate(backup=execution)
     except Exception as exc:
         logger.exception("Backup %s of %s failed", execution.pk, organization.slug)
         if stored_name:
