@@ -108,3 +108,65 @@ def test_development_defaults_stay_plain_http(settings):
     assert settings.SECURE_SSL_REDIRECT is False
     assert settings.SECURE_HSTS_SECONDS == 0
     assert settings.SESSION_COOKIE_SECURE is False
+
+
+def test_object_storage_is_chosen_by_the_environment(tmp_path):
+    code = (
+        "import json; from config import settings; print(json.dumps({alias: "
+        "[spec['BACKEND'].rsplit('.', 1)[1], *(spec.get('OPTIONS', {}).get(key) for key in "
+        "('bucket_name', 'location', 'endpoint_url', 'region_name', 'access_key'))] "
+        "for alias, spec in settings.STORAGES.items()}))"
+    )
+    local = json.loads(_python(production_env(tmp_path), code).stdout)
+    assert local["backups"] == [
+        "FileSystemStorage",
+        None,
+        str(tmp_path / "backups"),
+        None,
+        None,
+        None,
+    ]
+    assert "backups_replica" not in local
+    result = _python(
+        production_env(
+            tmp_path,
+            BACKUP_STORAGE="s3",
+            MEDIA_STORAGE="s3",
+            BACKUP_REPLICA_STORAGE="s3",
+            AWS_STORAGE_BUCKET_NAME="primary",
+            AWS_S3_ENDPOINT_URL="https://s3.example.org",
+            AWS_S3_REGION_NAME="ap-southeast-2",
+            AWS_ACCESS_KEY_ID="key-id",
+            AWS_SECRET_ACCESS_KEY="secret",
+            BACKUP_REPLICA_BUCKET="replica",
+            BACKUP_REPLICA_REGION_NAME="ap-southeast-4",
+        ),
+        code,
+    )
+    in_s3 = json.loads(result.stdout)
+    endpoint = "https://s3.example.org"
+    assert in_s3["backups"] == [
+        "S3Storage",
+        "primary",
+        "backups",
+        endpoint,
+        "ap-southeast-2",
+        "key-id",
+    ]
+    assert in_s3["default"] == [
+        "S3Storage",
+        "primary",
+        "media",
+        endpoint,
+        "ap-southeast-2",
+        "key-id",
+    ]
+    assert in_s3["backups_replica"] == [
+        "S3Storage",
+        "replica",
+        "backups",
+        endpoint,
+        "ap-southeast-4",
+        "key-id",
+    ]
+    assert in_s3["staticfiles"][0] == "CompressedManifestStaticFilesStorage"
