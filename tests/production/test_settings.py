@@ -59,6 +59,9 @@ def test_production_defaults_and_every_switch_from_the_environment(tmp_path):
         "AXES_FAILURE_LIMIT": "5",
         "AXES_COOLOFF_TIME": "0:15:00",
     }
+    plain_http = _settings(production_env(tmp_path, SECURE_SSL_REDIRECT="false"))
+    assert plain_http["SESSION_COOKIE_SECURE"] == plain_http["CSRF_COOKIE_SECURE"] == "False"
+    assert plain_http["SECURE_HSTS_SECONDS"] == "31536000"  # sent over HTTPS only anyway
     changed = _settings(
         production_env(
             tmp_path,
@@ -66,7 +69,7 @@ def test_production_defaults_and_every_switch_from_the_environment(tmp_path):
             SECURE_HSTS_SECONDS="600",
             SECURE_HSTS_INCLUDE_SUBDOMAINS="false",
             SECURE_HSTS_PRELOAD="false",
-            SESSION_COOKIE_SECURE="false",
+            SESSION_COOKIE_SECURE="true",
             CSRF_COOKIE_SECURE="false",
             SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
             AXES_FAILURE_LIMIT="10",
@@ -78,7 +81,7 @@ def test_production_defaults_and_every_switch_from_the_environment(tmp_path):
         "SECURE_HSTS_SECONDS": "600",
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "False",
         "SECURE_HSTS_PRELOAD": "False",
-        "SESSION_COOKIE_SECURE": "False",
+        "SESSION_COOKIE_SECURE": "True",
         "CSRF_COOKIE_SECURE": "False",
         "SECURE_PROXY_SSL_HEADER": "('HTTP_X_FORWARDED_PROTO', 'https')",
         "AXES_FAILURE_LIMIT": "10",
