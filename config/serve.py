@@ -43,6 +43,8 @@ def main() -> int:
         _run("collectstatic", "--noinput", "--verbosity", "0")
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1
+    except KeyboardInterrupt:  # Ctrl-C before anything was serving
+        return 130
     stop_requested = False
 
     def request_stop(signum, frame):

@@ -218,6 +218,8 @@ AWS_S3_MAX_MEMORY_SIZE = env.int("AWS_S3_MAX_MEMORY_SIZE", default=8 * 1024 * 10
 
 
 def _s3_storage(*, bucket: str, location: str, endpoint_url=None, region_name=None) -> dict:
+    from boto3.s3.transfer import TransferConfig  # only when S3 is chosen
+
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -231,6 +233,10 @@ def _s3_storage(*, bucket: str, location: str, endpoint_url=None, region_name=No
             "file_overwrite": False,
             "default_acl": None,
             "max_memory_size": AWS_S3_MAX_MEMORY_SIZE,
+            # One part at a time: parallel ranged downloads write ahead into the spooled file,
+            # which then holds everything up to the furthest offset in memory before rolling
+            # over to disk.
+            "transfer_config": TransferConfig(use_threads=False),
         },
     }
 
