@@ -5,7 +5,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .models import BackupConfig
-from .services import backup_schedule_sync
+from .services.schedules import backup_schedule_sync
 
 
 @receiver(post_save, sender=BackupConfig)

@@ -6,7 +6,8 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from backups.models import BackupConfig, BackupExecution
-from backups.services import backup_create, backup_scheduled_run
+from backups.services.backup import backup_create
+from backups.services.schedules import backup_scheduled_run
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +78,7 @@ def test_the_newest_good_backup_survives_its_retention(tenants, estate):
     config = BackupConfig.objects.create(organization=tenants.owner_org, retention_days=1)
     only = backup_scheduled_run(config=config)
     BackupExecution.objects.filter(pk=only.pk).update(started_at=timezone.now() - timedelta(days=3))
-    from backups.services import backup_prune
+    from backups.services.schedules import backup_prune
 
     assert backup_prune(config=config) == 0
     assert BackupExecution.objects.filter(pk=only.pk).exists()
