@@ -15,6 +15,7 @@ from .models import BackupConfig, BackupExecution, RestoreExecution
 from .selectors import backup_execution_list, restore_execution_list
 from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
 from .services.restore import backup_restore
+from .services.schedules import backup_config_delete, backup_config_save
 from .tasks import enqueue_backup_create, enqueue_backup_restore, enqueue_backup_verify
 
 
@@ -322,6 +323,17 @@ class BackupConfigAdmin(TenantScopedAdmin):
 
     def has_backup_permission(self, request):
         return scope_of(request).can(BACKUP_PERMISSION)
+
+    def save_model(self, request, obj, form, change):
+        self.prepare_for_save(request, obj, change)
+        backup_config_save(config=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        backup_config_delete(config=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for config in queryset:
+            backup_config_delete(config=config, actor=request.user)
 
     @admin.action(description="Back up now", permissions=["backup"])
     def back_up_now(self, request, queryset):

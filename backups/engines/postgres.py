@@ -33,8 +33,8 @@ class PostgresEngine(OrmEngine):
     def _select_sql(self, spec: TableSpec, organization_id: int) -> str:
         qn = self.connection.ops.quote_name
         columns = ", ".join(qn(column) for column in spec.columns)
-        # No ORDER BY: the table hash does not depend on order, and sorting a million rows
-        # would cost more than reading them.
+        # No ORDER BY: the table hash does not depend on order, and sorting a large table
+        # would cost more than reading it.
         return (
             f"SELECT {columns} FROM {qn(spec.name)} WHERE organization_id = {int(organization_id)}"
         )

@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
+from organizations.access import Scope
+
 from ..models import BackupConfig, BackupExecution
 from .backup import selected_specs, write_archive
 
@@ -96,3 +98,21 @@ def backup_schedule_sync(*, config: BackupConfig, deleted: bool = False) -> Sche
         },
     )
     return schedule
+
+
+@transaction.atomic
+def backup_config_save(*, config: BackupConfig, actor=None) -> BackupConfig:
+    """Save a backup configuration (new or changed) and its django-q2 schedule with it."""
+    permission = "backups.change_backupconfig" if config.pk else "backups.add_backupconfig"
+    Scope.of(actor).require(permission, organization=config.organization_id)
+    config.save()
+    backup_schedule_sync(config=config)
+    return config
+
+
+@transaction.atomic
+def backup_config_delete(*, config: BackupConfig, actor=None) -> None:
+    """Delete a backup configuration and its schedule."""
+    Scope.of(actor).require("backups.delete_backupconfig", organization=config.organization_id)
+    backup_schedule_sync(config=config, deleted=True)
+    config.delete()

@@ -7,7 +7,11 @@ from django_q.tasks import async_task
 
 from backups.models import BackupConfig, BackupExecution
 from backups.services.backup import backup_create
-from backups.services.schedules import backup_scheduled_run
+from backups.services.schedules import (
+    backup_config_delete,
+    backup_config_save,
+    backup_scheduled_run,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,23 +25,26 @@ def test_back_up_task_runs_through_django_q(tenants, estate):
 
 
 def test_config_changes_keep_its_schedule_in_step(tenants):
-    config = BackupConfig.objects.create(organization=tenants.owner_org, schedule_cron="0 3 * * *")
+    config = backup_config_save(
+        config=BackupConfig(organization=tenants.owner_org, schedule_cron="0 3 * * *"),
+        actor=tenants.admin,
+    )
     schedule = Schedule.objects.get(name=f"backup-config-{config.pk}")
     assert schedule.schedule_type == Schedule.CRON
     assert schedule.func == "backups.tasks.backup_scheduled_run"
     assert (schedule.cron, schedule.args) == ("0 3 * * *", f"({config.pk},)")
 
     config.schedule_cron = "15 4 * * 1"
-    config.save()
+    backup_config_save(config=config, actor=tenants.admin)
     assert Schedule.objects.get(name=f"backup-config-{config.pk}").cron == "15 4 * * 1"
 
     config.is_active = False
-    config.save()
+    backup_config_save(config=config, actor=tenants.admin)
     assert not Schedule.objects.filter(name=f"backup-config-{config.pk}").exists()
 
     config.is_active = True
-    config.save()
-    config.delete()
+    backup_config_save(config=config, actor=tenants.admin)
+    backup_config_delete(config=config, actor=tenants.admin)
     # Other apps keep schedules of their own (integrity's daily checks); none is a backup's.
     assert not Schedule.objects.filter(func__startswith="backups.").exists()
 
@@ -114,7 +121,9 @@ def test_a_run_left_running_by_a_dead_worker_does_not_block_forever(tenants, est
 def test_django_q_scheduler_runs_a_due_backup_configuration(tenants, estate):
     from django_q.scheduler import scheduler
 
-    config = BackupConfig.objects.create(organization=tenants.owner_org, schedule_cron="0 2 * * *")
+    config = backup_config_save(
+        config=BackupConfig(organization=tenants.owner_org, schedule_cron="0 2 * * *")
+    )
     Schedule.objects.filter(name=f"backup-config-{config.pk}").update(
         next_run=timezone.now() - timedelta(minutes=1)
     )
