@@ -27,10 +27,11 @@ class IntegrityCheckFilter(admin.SimpleListFilter):
         check = REGISTRY.get(slug)
         if check is None or check.model is not queryset.model:
             return queryset.none()
-        # Within the user's scope, so the link's organisation never widens it.
-        organizations = scope_of(request).organizations()
+        scope = scope_of(request)
+        organizations = scope.organizations()
         organization_id = request.GET.get(ORGANIZATION_PARAMETER)
-        if organization_id and organization_id.isdigit():
+        # A member's scope is one organisation already; the link narrows a superuser's.
+        if scope.sees_all and organization_id and organization_id.isdigit():
             organizations = organizations.filter(pk=organization_id)
         condition = Q(pk__in=[])
         for organization in organizations:
