@@ -29,11 +29,9 @@ migrate: $(VENV)/.runtime
 run: migrate
 	@$(PY) manage.py ensure_superuser
 	@$(PY) manage.py seed_demo --if-empty
-	@echo "Admin: http://$(HOST)/admin/  (Ctrl-C stops the web server and the task cluster)"
-	@trap 'kill 0' INT TERM EXIT; \
-		$(PY) manage.py qcluster & \
-		$(PY) manage.py runserver $(HOST); \
-		wait
+	@echo "Admin: http://$(HOST)/admin/"
+	@# config/launcher.py runs both and stops them on Ctrl-C or SIGTERM, exiting 0.
+	@$(PY) -m config.launcher $(HOST)
 
 test: $(VENV)/.dev
 	$(PY) manage.py makemigrations --check --dry-run
