@@ -137,7 +137,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line("")
         for line in (
             bar,
-            f"!!! BROWSER TESTS SKIPPED: Chromium is not installed at {CHROMIUM}.",
+            f"!!! BROWSER TESTS {'FAILED' if os.environ.get('CI') else 'SKIPPED'}: "
+            f"Chromium is not installed at {CHROMIUM}.",
             "!!! The admin was NOT tested in a browser. `apt-get install -y chromium`, or",
             "!!! run .ci/run, which installs it.",
             bar,
@@ -150,10 +151,18 @@ def snapshot():
     """Saves a named page for the README's tour when BROWSER_SCREENSHOTS names a folder."""
     folder = os.environ.get("BROWSER_SCREENSHOTS")
 
-    def take(page, name: str) -> None:
+    def take(page, name: str, max_height: int = 900) -> None:
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=Path(folder) / f"{name}.png")
+            # Down to the end of the page's content, not the empty window below it.
+            content = page.locator("#content").bounding_box()
+            height = min(max_height, int(content["y"] + content["height"]) + 24)
+            width = page.viewport_size["width"]
+            page.screenshot(
+                path=Path(folder) / f"{name}.png",
+                full_page=True,
+                clip={"x": 0, "y": 0, "width": width, "height": height},
+            )
 
     return take
 
@@ -177,6 +186,11 @@ class BrowserSessions:
     def __call__(self, user):
         context = self.browser.new_context(**self.context_args)
         context.set_default_timeout(STEP_TIMEOUT_MS)
+        if os.environ.get("BROWSER_SCREENSHOTS"):
+            # The tour's pictures show the page itself, without the admin's navigation sidebar.
+            context.add_init_script(
+                "localStorage.setItem('django.admin.navSidebarIsOpen', 'false')"
+            )
         page = context.new_page()
         self.pages[user.username] = page
         log_in(page, user)
