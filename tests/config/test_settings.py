@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.production.helpers import ROOT, manage, production_env
+from tests.config.helpers import ROOT, manage, production_env
 
 SECURITY_SETTINGS = [
     "SECURE_SSL_REDIRECT",

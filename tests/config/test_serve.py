@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.production.helpers import ROOT, child_database_url, free_port, production_env
+from tests.config.helpers import ROOT, child_database_url, free_port, production_env
 
 START_TIMEOUT = 120
 

@@ -17,12 +17,15 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import storages
 
 from backups.models import BackupExecution
-from backups.services import BackupRefused, backup_create, backup_restore, backup_verify
+from backups.services.backup import backup_create
+from backups.services.permissions import BackupRefused
+from backups.services.restore import backup_restore
+from backups.services.verify import backup_verify
 from imports.models import ImportJob
 from imports.services import import_job_create, import_start
 from properties.models import Property
+from tests.config.helpers import free_port
 from tests.factories import ProjectFactory, PropertyFactory
-from tests.production.helpers import free_port
 
 pytestmark = pytest.mark.django_db
 PRIMARY, REPLICA = "platform-primary", "platform-replica"

@@ -17,11 +17,12 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from backups.models import BackupConfig, BackupExecution
+from backups.services.schedules import backup_config_save
 from imports.models import ImportJob
 from imports.services import import_job_create, import_resume, import_start
 from properties.models import Property
+from tests.config.helpers import ROOT, child_database_url, production_env
 from tests.factories import ProjectFactory
-from tests.production.helpers import ROOT, child_database_url, production_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
@@ -139,7 +140,10 @@ def test_two_clusters_run_a_due_schedule_once_and_resume_a_killed_import(
     assert 0 < committed_when_killed < ROWS
 
     # A scheduled backup is due as two clusters start together.
-    config = BackupConfig.objects.create(organization=tenants.owner_org, schedule_cron="0 3 * * *")
+    config = backup_config_save(
+        config=BackupConfig(organization=tenants.owner_org, schedule_cron="0 3 * * *"),
+        actor=tenants.admin,
+    )
     Schedule.objects.filter(name=f"backup-config-{config.pk}").update(
         next_run=timezone.now() - timedelta(minutes=1)
     )
