@@ -73,7 +73,7 @@ def main():
     from django.db import connection
 
     from imports.pipeline import writer_for
-    from imports.services import import_job_create, import_preview, import_run
+    from imports.services.jobs import import_job_create, import_preview, import_run
     from organizations.models import Organization
     from properties.models import Project
 

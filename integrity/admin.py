@@ -9,13 +9,21 @@ from django_q.tasks import async_task
 
 from organizations.models import Organization
 from organizations.tenancy import TenantScopedAdmin, organization_for
+from properties.admin import register_changelist_extension
+from properties.models import Property, PropertyAnalysis
 
+from .admin_filters import CHANGELIST_EXTENSION
 from .charts import line_chart, trend_window
 from .checks import CHECKS, COMPLETENESS_FIELDS
 from .models import DataIntegrityReport, IntegrityAlert
 from .selectors import TREND_DAYS, check_rows, completeness_rows, report_trend
 
 RUN_PERMISSION = "integrity.add_dataintegrityreport"
+
+# The integrity check filter joins the property changelists from here: properties imports
+# nothing of integrity.
+register_changelist_extension(Property, CHANGELIST_EXTENSION)
+register_changelist_extension(PropertyAnalysis, CHANGELIST_EXTENSION)
 
 
 def _coloured(count: int, colour: str):

@@ -5,6 +5,7 @@ from django.db.models import Q
 
 from organizations.models import Organization
 from organizations.tenancy import organization_for
+from properties.admin import ChangelistExtension
 
 from .checks import REGISTRY, checks_for
 
@@ -40,3 +41,7 @@ class IntegrityCheckFilter(admin.SimpleListFilter):
         for organization in organizations:
             condition |= Q(pk__in=check.offending(organization).values("pk"))
         return queryset.filter(condition)
+
+
+#: The filter on the property and analysis changelists, registered by integrity/admin.py.
+CHANGELIST_EXTENSION = ChangelistExtension(list_filters=(IntegrityCheckFilter,))
