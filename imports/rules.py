@@ -1,4 +1,5 @@
-"""The import rules: header normalisation, row validation and the transform into the JSON groups.
+"""The import rules: row validation and the transform into the JSON groups (the file's columns
+are mapped by `columns`).
 
 Pure functions with no database access, shared by every path that reads a property file (admin
 preview, admin import, command, background task), so all of them accept and reject exactly the
@@ -18,51 +19,6 @@ from properties.models import derive_external_id
 from properties.postcodes import state_for_postcode
 
 STATES = frozenset({"NSW", "VIC", "QLD", "SA", "WA", "TAS", "NT", "ACT"})
-REQUIRED_COLUMNS = ("address", "suburb", "postcode")
-KNOWN_COLUMNS = frozenset(
-    {
-        "propertyid",
-        "address",
-        "suburb",
-        "postcode",
-        "state",
-        "estimatedvalue",
-        "landarea",
-        "coordinates",
-        "latitude",
-        "longitude",
-        "zoning",
-        "description",
-    }
-)
-# Real-world names for the columns above, after normalisation. The misspellings are Kaggle's
-# Melbourne housing snapshot's own ("Lattitude", "Longtitude").
-ALIASES = {
-    "id": "propertyid",
-    "externalid": "propertyid",
-    "streetaddress": "address",
-    "locality": "suburb",
-    "town": "suburb",
-    "postalcode": "postcode",
-    "zip": "postcode",
-    "zipcode": "postcode",
-    "price": "estimatedvalue",
-    "value": "estimatedvalue",
-    "valuation": "estimatedvalue",
-    "landsize": "landarea",
-    "landareasqm": "landarea",
-    "landaream2": "landarea",
-    "lat": "latitude",
-    "lattitude": "latitude",
-    "lng": "longitude",
-    "lon": "longitude",
-    "long": "longitude",
-    "longtitude": "longitude",
-    "latlng": "coordinates",
-    "zone": "zoning",
-    "zoningcode": "zoning",
-}
-
 MIN_ADDRESS_LENGTH = 6
 MAX_TEXT_LENGTH = {"propertyid": 255, "address": 255, "suburb": 100, "zoning": 50}
 MAX_DESCRIPTION_LENGTH = 2000
@@ -74,42 +30,6 @@ _SUBURB_PUNCTUATION_DELETE = str.maketrans(dict.fromkeys(_SUBURB_PUNCTUATION))
 _POSTCODE_RE = re.compile(r"^(\d{4})(?:\.0*)?$")
 _MONEY_STRIP_RE = re.compile(r"[\s$,]")
 _PLAIN_NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?\Z")
-
-
-def normalise_header(name) -> str:
-    """`Post Code` -> `postcode`, `Estimated Value ($)` -> `estimatedvalue`, then the alias."""
-    key = re.sub(r"[^0-9a-z]", "", str(name if name is not None else "").lower())
-    return ALIASES.get(key, key)
-
-
-@dataclass(frozen=True)
-class ColumnMap:
-    """Which position of the file's rows holds which known column."""
-
-    headers: tuple[str, ...]
-    positions: dict[str, int]
-    ignored: tuple[str, ...]
-
-    @property
-    def missing(self) -> list[str]:
-        return [name for name in REQUIRED_COLUMNS if name not in self.positions]
-
-
-def map_columns(headers) -> ColumnMap:
-    positions: dict[str, int] = {}
-    ignored: list[str] = []
-    for index, raw in enumerate(headers):
-        key = normalise_header(raw)
-        if not key:
-            # A blank header over an empty column (a trailing delimiter) is nothing to report.
-            continue
-        if key in KNOWN_COLUMNS and key not in positions:
-            positions[key] = index
-        else:
-            ignored.append(str(raw).strip())
-    return ColumnMap(
-        headers=tuple(str(h or "") for h in headers), positions=positions, ignored=tuple(ignored)
-    )
 
 
 @dataclass(frozen=True)
@@ -443,13 +363,6 @@ def _check_value_per_area(check: _RowCheck, value, land_area) -> None:
             "estimatedvalue",
             f"value per square metre of land ({ratio:,.2f}) must be between {low:,} and {high:,}",
         )
-
-
-def cells_by_column(column_map: ColumnMap, values) -> dict:
-    return {
-        name: values[index] if index < len(values) else None
-        for name, index in column_map.positions.items()
-    }
 
 
 def merge_groups(current: dict, imported: dict) -> dict:

@@ -21,8 +21,9 @@ from django.db import connection
 
 from properties.models import Project, Property
 
+from ..columns import ColumnMap, cells_by_column, map_columns
 from ..readers import FileRefused, RawRow, TableReader
-from ..rules import ColumnMap, ValidRow, cells_by_column, map_columns, merge_groups, validate_row
+from ..rules import ValidRow, merge_groups, validate_row
 from .prefetch import THREAD, prefetched
 from .reports import SAMPLE_SIZE
 from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows, NewRow
