@@ -83,22 +83,13 @@ CASES = {
         lambda project, prop, job: {"project": project, "file": io.BytesIO(b"address\n")},
         _refused(AccessDenied),
     ),
-    "imports.services.jobs.import_preview": (
-        lambda project, prop, job: {"job": job},
-        _refused(AccessDenied),
-    ),
-    "imports.services.jobs.import_run": (
-        lambda project, prop, job: {"job": job},
-        _refused(AccessDenied),
-    ),
-    "imports.services.jobs.import_resume": (
-        lambda project, prop, job: {"job": job},
-        _refused(AccessDenied),
-    ),
-    "imports.services.jobs.import_cancel": (
-        lambda project, prop, job: {"job": job},
-        _refused(AccessDenied),
-    ),
+    **{
+        f"imports.services.jobs.{verb}": (
+            lambda project, prop, job: {"job": job},
+            _refused(AccessDenied),
+        )
+        for verb in ("import_preview", "import_run", "import_resume", "import_cancel")
+    },
     "properties.selectors.project_list": (
         lambda project, prop, job: {},
         _sees_none_of(lambda: Project.objects.all()),
