@@ -43,18 +43,26 @@ def _imported_modules(tree: ast.Module) -> set[str]:
     return modules
 
 
+#: Modules of the other half of issue 12 (backups, integrity: branch wip-oth12) that still
+#: queue jobs themselves on this branch. Each must still do so, so the list cannot go stale:
+#: once that work is merged the test names the entries to delete.
+NOT_YET_ON_TASKS = {"backups/admin.py", "integrity/admin.py", "integrity/services.py"}
+
+
 def test_only_tasks_modules_queue_jobs():
-    offenders = [
-        f"{path.relative_to(ROOT)}:{line}"
+    queuing = {
+        str(path.relative_to(ROOT)): lines
         for app in APPS
         for path in _source_files(app)
-        if path.name != "tasks.py"
-        for line in _async_task_uses(_parsed(path))
-    ]
+        if path.name != "tasks.py" and (lines := _async_task_uses(_parsed(path)))
+    }
+    offenders = {name: lines for name, lines in queuing.items() if name not in NOT_YET_ON_TASKS}
     assert not offenders, (
         "Jobs are queued only by enqueue_* functions in an app's tasks.py (on commit); "
-        f"these call async_task elsewhere: {offenders}"
+        f"these call async_task elsewhere (file: lines): {offenders}"
     )
+    fixed = NOT_YET_ON_TASKS - set(queuing)
+    assert not fixed, f"These no longer call async_task: delete them from NOT_YET_ON_TASKS: {fixed}"
 
 
 def test_the_checker_sees_a_call_and_an_import():
