@@ -1,84 +1,78 @@
-"""Rules of the layout that review would otherwise have to catch: where jobs are queued and which
-way the apps import each other. Both read the source with `ast`, so they hold for code added
-later too."""
+"""The layout rules of docs/architecture.md, read from the source: jobs are queued only in
+`tasks.py`, and apps import only the layers below them."""
 
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("config", "organizations", "properties", "imports", "backups", "integrity")
+
+#: Apps whose modules these rules cover.
+CHECKED_APPS = ["organizations", "properties", "imports", "backups", "integrity"]
+
+#: What each app may import from the project's other apps (layers below it, or beside it
+#: where docs/architecture.md says so).
+ALLOWED_IMPORTS = {
+    "organizations": set(),
+    "properties": {"organizations"},
+    "imports": {"organizations", "properties"},
+    "backups": {"organizations", "properties"},
+    "integrity": {"organizations", "properties", "backups", "imports"},
+}
+PROJECT_APPS = {"organizations", "properties", "imports", "backups", "integrity"}
 
 
-def _source_files(app: str):
+def _sources(app: str):
     for path in sorted((ROOT / app).rglob("*.py")):
         if "migrations" not in path.parts:
-            yield path
+            yield path, ast.parse(path.read_text(), filename=str(path))
 
 
-def _parsed(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-
-
-def _async_task_uses(tree: ast.Module) -> list[int]:
-    """Lines that import or call django-q2's `async_task`."""
-    lines = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and any(a.name == "async_task" for a in node.names):
-            lines.append(node.lineno)
-        elif isinstance(node, ast.Call):
-            func = node.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            if name == "async_task":
-                lines.append(node.lineno)
-    return lines
-
-
-def _imported_modules(tree: ast.Module) -> set[str]:
-    modules = set()
+def _imported_modules(tree) -> set[str]:
+    names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            modules.add(node.module)
-    return modules
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
 
 
-#: Modules of the other half of issue 12 (backups, integrity: branch wip-oth12) that still
-#: queue jobs themselves on this branch. Each must still do so, so the list cannot go stale:
-#: once that work is merged the test names the entries to delete.
-NOT_YET_ON_TASKS = {"backups/admin.py", "integrity/admin.py", "integrity/services.py"}
+def _calls_async_task(tree) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            function = node.func
+            name = getattr(function, "id", None) or getattr(function, "attr", None)
+            if name == "async_task":
+                return True
+    return False
 
 
-def test_only_tasks_modules_queue_jobs():
-    queuing = {
-        str(path.relative_to(ROOT)): lines
-        for app in APPS
-        for path in _source_files(app)
-        if path.name != "tasks.py" and (lines := _async_task_uses(_parsed(path)))
-    }
-    offenders = {name: lines for name, lines in queuing.items() if name not in NOT_YET_ON_TASKS}
-    assert not offenders, (
-        "Jobs are queued only by enqueue_* functions in an app's tasks.py (on commit); "
-        f"these call async_task elsewhere (file: lines): {offenders}"
-    )
-    fixed = NOT_YET_ON_TASKS - set(queuing)
-    assert not fixed, f"These no longer call async_task: delete them from NOT_YET_ON_TASKS: {fixed}"
-
-
-def test_the_checker_sees_a_call_and_an_import():
-    tree = ast.parse(
-        "from django_q.tasks import async_task\nimport django_q.tasks as q\nq.async_task('x')\n"
-    )
-    assert _async_task_uses(tree) == [1, 3]
-
-
-def test_properties_imports_no_app_built_on_it():
-    # organizations <- properties <- imports / backups / integrity, never the other way.
-    upward = ("imports", "backups", "integrity")
-    offenders = [
-        f"{path.relative_to(ROOT)}: {module}"
-        for path in _source_files("properties")
-        for module in sorted(_imported_modules(_parsed(path)))
-        if module.split(".")[0] in upward
+@pytest.mark.parametrize("app", CHECKED_APPS)
+def test_only_tasks_modules_queue_jobs(app):
+    queuing = [
+        str(path.relative_to(ROOT))
+        for path, tree in _sources(app)
+        if path.name != "tasks.py" and _calls_async_task(tree)
     ]
-    assert not offenders, offenders
+    assert queuing == []
+
+
+@pytest.mark.parametrize("app", CHECKED_APPS)
+def test_apps_import_only_the_layers_below(app):
+    wrong = set()
+    for path, tree in _sources(app):
+        for module in _imported_modules(tree):
+            top = module.split(".")[0]
+            if top in PROJECT_APPS and top != app and top not in ALLOWED_IMPORTS[app]:
+                wrong.add(f"{path.relative_to(ROOT)} imports {module}")
+    assert sorted(wrong) == []
+
+
+def test_the_rules_see_a_queued_job_and_an_upward_import():
+    tree = ast.parse(
+        "import django_q.tasks as q\nfrom imports.models import ImportJob\nq.async_task('x')\n"
+    )
+    assert _calls_async_task(tree)
+    assert "imports.models" in _imported_modules(tree)
