@@ -8,12 +8,13 @@ Each run makes a temporary folder holding a fresh SQLite database and the media 
 it, generates an N-row CSV (the rows of bench_imports_large.py: 1% with a two-digit postcode, so
 the rejected-rows path is part of the figure), and runs the command as a user, as an operator
 would: `import_properties FILE --project ID --user NAME`. It prints the command's wall time and
-rows/s (file storage, hashing and the import itself), the job's own rows/s, and the history rows
-the import wrote. Nothing is kept.
+rows/s (file storage, hashing and the import itself), the job's own rows/s, the history rows the
+import wrote, and the CPU seconds of this process and of the forked validator. Nothing is kept.
 """
 
 import io
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -60,6 +61,7 @@ def main():
     print(f"writer={writer} file_mb={path.stat().st_size / 1e6:.1f}", flush=True)
 
     out = io.StringIO()
+    own_before, validator_before = _cpu_seconds()
     arguments = [str(path), "--project", str(project.pk), "--user", actor.username]
     profile_path = os.environ.get("BENCH_PROFILE")
     started = time.perf_counter()
@@ -75,6 +77,10 @@ def main():
     else:
         call_command("import_properties", *arguments, stdout=out)
     seconds = time.perf_counter() - started
+    own, validator = (
+        after - before
+        for after, before in zip(_cpu_seconds(), (own_before, validator_before), strict=True)
+    )
     path.unlink()
 
     job = ImportJob.objects.get(project=project)
@@ -93,6 +99,19 @@ def main():
         f"history_rows={history} db_mb={(WORK / 'bench.sqlite3').stat().st_size / 1e6:.0f}",
         flush=True,
     )
+    # On a machine shared with other work the wall figure drops while the CPU seconds stay
+    # put: they tell a slow run from a slow import.
+    print(
+        f"cpu_s={own:.1f} validator_cpu_s={validator:.1f} "
+        f"cpu_share={(own + validator) / seconds:.2f} load_average={os.getloadavg()[0]:.1f}"
+    )
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds of this process and of its finished children (the forked validator)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
 if __name__ == "__main__":
