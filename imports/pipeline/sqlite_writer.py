@@ -128,7 +128,7 @@ class SqliteWriter:
         # so only those rows are rejected.
         now = self._now()
         stored, failures = [], []
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             for row, values in zip(rows, self._values(rows, now), strict=True):
                 try:
                     with transaction.atomic():
@@ -151,7 +151,8 @@ class SqliteWriter:
         stamp = connection.ops.adapt_datetimefield_value(now)
         dumps, project_id = json.dumps, self.project.pk
         ids = [prop.pk for prop in properties]
-        with connection.cursor() as cursor:
+        # Atomic, as the ORM's bulk update is: outside a transaction, each row would commit.
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(
                 _UPDATE,
                 [
