@@ -148,8 +148,15 @@ def _database_from_env() -> dict:
     if not config.get("NAME"):
         _fail("DATABASE_URL names no database.")
     if engine == "django.db.backends.sqlite3":
+        options = config.setdefault("OPTIONS", {})
         # Writers wait for each other instead of failing at once with "database is locked".
-        config.setdefault("OPTIONS", {})["timeout"] = 30
+        options["timeout"] = 30
+        # Write-ahead logging: the web server's reads and a task's writes (an import, a
+        # restore) no longer block each other, and a commit appends to the log instead of
+        # copying pages to a rollback journal. With it, synchronous=NORMAL syncs the disk at
+        # checkpoints rather than at every commit: the database stays consistent through a
+        # power cut, which may undo the last commits (an import resumes from its marker).
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
     else:
         config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     config.setdefault("TEST", {})

@@ -1,11 +1,11 @@
-"""Where validated rows go. One interface, three writers; `writer_for` is the one place that
-picks one.
+"""Where validated rows go. One interface, four writers (SqliteWriter in sqlite_writer.py);
+`writer_for` is the one place that picks one.
 
 A writer is made for one project. It stores a batch inside the caller's transaction (the
 pipeline commits batch by batch) and returns the rows it could not store, each with the reason,
 so the pipeline reports exactly those rows as rejected and every other row as written.
 
-New rows arrive as a `NewRows` batch of `NewRow` tuples, the compact form the validation
+New rows arrive as a `BatchRows` batch of `NewRow` tuples, the compact form the validation
 (possibly in another process) hands over: their JSON groups are already serialised, and a
 writer with a `prepare` step has already turned each into its own format there.
 """
@@ -14,24 +14,26 @@ import json
 from typing import Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from properties.models import Project, Property
 
-from .rows import ALL_GROUPS, IMPORTED_GROUPS, NewRow, NewRows
+from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows, NewRow
+from .sqlite_writer import SqliteWriter
 
 
 class PropertyWriter(Protocol):
-    def create(self, rows: NewRows) -> list[tuple[NewRow, str]]:
+    def create(self, rows: BatchRows) -> list[tuple[NewRow, str]]:
         """Store rows the pipeline found absent; report those another writer stored since."""
 
     def update(self, properties: list[Property]) -> list[tuple[Property, str]]: ...
 
 
 class OptimisticWriter(PropertyWriter, Protocol):
-    def create_new(self, rows: NewRows) -> bool:
+    def create_new(self, rows: BatchRows) -> bool:
         """Store rows the pipeline did not look up, all or none: False (nothing written) when
         one of their ids is taken, so the pipeline looks the batch up and classifies it."""
 
@@ -55,7 +57,8 @@ def _first_line(exc: Exception) -> str:
 
 class OrmBulkWriter:
     """Bulk ORM writes with one history row per created or updated property, carrying the
-    importing user and `import <job id>` as the change reason. Used on SQLite."""
+    importing user and `import <job id>` as the change reason. Runs on any database; the
+    reference the faster writers are tested against (IMPORT_WRITER=orm)."""
 
     def __init__(self, *, project: Project, actor, change_reason: str):
         self.project = project
@@ -231,8 +234,9 @@ class CopyWriter:
             if self._id_sequence is None:
                 cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [_PROPERTY])
                 (self._id_sequence,) = cursor.fetchone()
-            # The sequence's name as a constant: looked up per id, it cost 3 µs a row. The ids
-            # come back as one text: a row per id, or a list, costs more to convert.
+            # The sequence's name as a constant: looking it up per id costs every row (the
+            # figure is in docs/imports.md). The ids come back as one text: a row per id, or a
+            # list, costs more to convert.
             cursor.execute(
                 "SELECT string_agg(nextval(%s::regclass)::text, ',') FROM generate_series(1, %s)",
                 [self._id_sequence, len(rows)],
@@ -249,7 +253,7 @@ class CopyWriter:
                 copy.write(data)
             cursor.execute(_HISTORY_INSERT, {**params, "ids": f"{{{id_list}}}"})
 
-    def _prepared(self, rows: NewRows) -> list[str]:
+    def _prepared(self, rows: BatchRows) -> list[str]:
         prepared = rows.prepared()
         if None not in prepared:
             return prepared
@@ -296,10 +300,21 @@ class CopyWriter:
 
 
 def writer_for(*, project: Project, dry_run: bool, actor, change_reason: str) -> PropertyWriter:
-    """COPY on PostgreSQL, the bulk ORM elsewhere. The IMPORT_WRITER setting ("orm" or "copy")
-    forces one, so the same cases run through both writers on PostgreSQL."""
+    """COPY on PostgreSQL, executemany on SQLite. The IMPORT_WRITER setting ("orm", "copy" or
+    "sqlite") forces one, so the same cases also run through the bulk ORM writer."""
     if dry_run:
         return NullWriter(project=project)
-    kind = settings.IMPORT_WRITER or ("copy" if connection.vendor == "postgresql" else "orm")
-    writer = CopyWriter if kind == "copy" else OrmBulkWriter
-    return writer(project=project, actor=actor, change_reason=change_reason)
+    writers = {"orm": OrmBulkWriter, "copy": CopyWriter, "sqlite": SqliteWriter}
+    needs = {"copy": "postgresql", "sqlite": "sqlite"}
+    native = {vendor: kind for kind, vendor in needs.items()}
+    kind = settings.IMPORT_WRITER or native.get(connection.vendor, "orm")
+    if kind not in writers:
+        raise ImproperlyConfigured(
+            f"IMPORT_WRITER must be one of {', '.join(writers)}, not {kind!r}."
+        )
+    if needs.get(kind, connection.vendor) != connection.vendor:
+        raise ImproperlyConfigured(
+            f"IMPORT_WRITER={kind} runs on {needs[kind]} only; this database is "
+            f"{connection.vendor}."
+        )
+    return writers[kind](project=project, actor=actor, change_reason=change_reason)

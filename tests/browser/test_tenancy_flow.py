@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from backups.services.backup import backup_create
 from imports.models import ImportJob
-from imports.services import import_job_create, import_run
+from imports.services.jobs import import_job_create, import_run
 from integrity.services.reports import integrity_report_create
 from properties.models import Property
 

@@ -22,7 +22,7 @@ from backups.services.permissions import BackupRefused
 from backups.services.restore import backup_restore
 from backups.services.verify import backup_verify
 from imports.models import ImportJob
-from imports.services import import_job_create, import_start
+from imports.services.jobs import import_job_create, import_run
 from properties.models import Property
 from tests.config.helpers import free_port
 from tests.factories import ProjectFactory, PropertyFactory
@@ -165,7 +165,7 @@ def test_an_uploaded_file_in_s3_imports_in_the_background(in_s3, tenants, settin
     )
     assert _keys(in_s3, PRIMARY, "media/imports/source/") == [f"media/{job.source_file.name}"]
     # Above the threshold: queued as a django-q2 task (run in this process in sync mode).
-    job = import_start(job=job, actor=tenants.manager)
+    job = import_run(job=job, actor=tenants.manager, background=None)
     job.refresh_from_db()
     assert job.status == ImportJob.Status.COMPLETED, job.summary
     assert job.created_count == 40

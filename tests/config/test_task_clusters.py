@@ -19,7 +19,7 @@ from django_q.models import Schedule
 from backups.models import BackupConfig, BackupExecution
 from backups.services.schedules import backup_config_save
 from imports.models import ImportJob
-from imports.services import import_job_create, import_resume, import_start
+from imports.services.jobs import import_job_create, import_resume, import_run
 from properties.models import Property
 from tests.config.helpers import ROOT, child_database_url, production_env
 from tests.factories import ProjectFactory
@@ -127,7 +127,7 @@ def test_two_clusters_run_a_due_schedule_once_and_resume_a_killed_import(
 
     # One cluster takes the import; it is killed (every process of it) after a batch commits.
     first = clusters()
-    import_start(job=job, actor=tenants.manager)
+    import_run(job=job, actor=tenants.manager, background=None)
     _wait_for(
         lambda: ImportJob.objects.filter(pk=job.pk, last_committed_row__gt=0).exists(),
         "a committed batch",
@@ -159,7 +159,7 @@ def test_two_clusters_run_a_due_schedule_once_and_resume_a_killed_import(
 
     # The killed import resumes on one of them after its last committed batch.
     time.sleep(settings.IMPORT_STALE_SECONDS)
-    import_resume(job=job, actor=tenants.manager)
+    import_resume(job=job, actor=tenants.manager, background=True)
     _wait_for(
         lambda: ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.COMPLETED).exists(),
         "the resumed import",
