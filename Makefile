@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/property_platform
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run serve test test-sqlite test-postgres test-browser lint bench migrate superuser clean
+.PHONY: run serve test test-sqlite test-postgres test-browser lint bench bench-load migrate superuser clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -81,6 +81,12 @@ bench: $(VENV)/.dev
 	$(PY) bench/bench_imports_large.py $(BENCH_ROWS) 2000
 	$(PY) bench/bench_backups.py $(BENCH_ROWS)
 	$(PY) bench/bench_integrity.py --properties $(BENCH_ROWS)
+	$(MAKE) --no-print-directory bench-load
+
+# 20 managers on gunicorn against BENCH_ROWS properties while an import and a backup of other
+# organisations run; loopback only, stops when both have finished (LOAD_* in bench/bench_load.py).
+bench-load: $(VENV)/.dev
+	$(PY) bench/bench_load.py $(BENCH_ROWS)
 
 clean:
 	rm -rf $(VENV) var/test.sqlite3

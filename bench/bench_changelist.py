@@ -28,6 +28,42 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def seed_properties(project, count: int) -> None:
+    """Fill `project` (and its organisation) up to `count` properties with one
+    INSERT ... SELECT generate_series: fast, since the pages are what is measured, not writes.
+    External ids are B1..Bcount; suburbs, postcodes, zonings and values cycle through a few."""
+    from django.db import connection
+
+    from properties.models import Property
+
+    org = project.organization
+    existing = Property.objects.filter(project=project).count()
+    if existing >= count:
+        return
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO properties_property (project_id, organization_id, external_id,
+                basic_info, planning_controls, environmental_factors, financial_metrics,
+                spatial_attributes, status, created_at, updated_at)
+            SELECT %s, %s, 'B' || n,
+                jsonb_build_object('address', n || ' Chapel St', 'suburb',
+                    (ARRAY['Richmond','Fitzroy','Brunswick','Abbotsford'])[1 + n %% 4],
+                    'state', 'VIC', 'postcode', (3000 + n %% 200)::text),
+                jsonb_build_object('zoning', jsonb_build_object('primary',
+                    (ARRAY['GRZ1','NRZ1','C1Z'])[1 + n %% 3]), 'land_area', 200 + n %% 800),
+                '{}'::jsonb,
+                jsonb_build_object('estimated_value', 300000 + (n * 37) %% 2000000),
+                '{}'::jsonb, 'active', now(), now()
+            FROM generate_series(%s, %s) AS n
+            """,
+            [project.pk, org.pk, existing + 1, count],
+        )
+        cursor.execute("ANALYZE properties_property")
+    print(f"seeded rows={count - existing} seconds={time.perf_counter() - started:.1f}")
+
+
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     ensure_database(os.environ["DATABASE_URL"])
@@ -35,7 +71,6 @@ def main():
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
     from django.test import Client
     from django.test.utils import setup_test_environment
 
@@ -52,30 +87,7 @@ def main():
             organization=org, username="bench-manager", password="x", role="manager"
         ).user
     )
-    existing = Property.objects.filter(organization=org).count()
-    if existing < count:
-        started = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO properties_property (project_id, organization_id, external_id,
-                    basic_info, planning_controls, environmental_factors, financial_metrics,
-                    spatial_attributes, status, created_at, updated_at)
-                SELECT %s, %s, 'B' || n,
-                    jsonb_build_object('address', n || ' Chapel St', 'suburb',
-                        (ARRAY['Richmond','Fitzroy','Brunswick','Abbotsford'])[1 + n %% 4],
-                        'state', 'VIC', 'postcode', (3000 + n %% 200)::text),
-                    jsonb_build_object('zoning', jsonb_build_object('primary',
-                        (ARRAY['GRZ1','NRZ1','C1Z'])[1 + n %% 3]), 'land_area', 200 + n %% 800),
-                    '{}'::jsonb,
-                    jsonb_build_object('estimated_value', 300000 + (n * 37) %% 2000000),
-                    '{}'::jsonb, 'active', now(), now()
-                FROM generate_series(%s, %s) AS n
-                """,
-                [project.pk, org.pk, existing + 1, count],
-            )
-            cursor.execute("ANALYZE properties_property")
-        print(f"seeded rows={count - existing} seconds={time.perf_counter() - started:.1f}")
+    seed_properties(project, count)
 
     setup_test_environment()
     client = Client()

@@ -144,6 +144,46 @@ class ZoningFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SuburbFilter(admin.SimpleListFilter):
+    title = "suburb"
+    parameter_name = "suburb"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in selectors.suburb_values(actor=scope_of(request))]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.alias(suburb_text=SUBURB).filter(suburb_text=self.value())
+        return queryset
+
+
+class EstimatedValueFilter(admin.SimpleListFilter):
+    """Bands of estimated value, each a range scan of the (organisation, value) index."""
+
+    title = "estimated value"
+    parameter_name = "value"
+    BANDS = {
+        "lt500k": ("under $500,000", None, 500_000),
+        "500k-1m": ("$500,000 to $1m", 500_000, 1_000_000),
+        "1m-2m": ("$1m to $2m", 1_000_000, 2_000_000),
+        "2m+": ("$2m and over", 2_000_000, None),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _, _) in self.BANDS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BANDS:
+            return queryset
+        _, low, high = self.BANDS[self.value()]
+        queryset = queryset.alias(estimated_value=ESTIMATED_VALUE)
+        if low is not None:
+            queryset = queryset.filter(estimated_value__gte=low)
+        if high is not None:
+            queryset = queryset.filter(estimated_value__lt=high)
+        return queryset
+
+
 class PropertyAnalysisInline(admin.TabularInline):
     model = PropertyAnalysis
     extra = 0
@@ -172,7 +212,14 @@ class PropertyAdmin(ChangelistExtensionsMixin, ExportMixin, TenantHistoryAdmin):
         "project",
     )
     # Extended by the registered ChangelistExtensions (the integrity check filter).
-    list_filter = (TenantProjectFilter, "status", StateFilter, ZoningFilter)
+    list_filter = (
+        TenantProjectFilter,
+        "status",
+        StateFilter,
+        SuburbFilter,
+        ZoningFilter,
+        EstimatedValueFilter,
+    )
     list_select_related = ("project",)
     search_help_text = "Address contains, suburb, 4-digit postcode or external id."
     search_fields = ("external_id",)  # widened in get_search_results

@@ -9,21 +9,24 @@ from organizations.access import Scope
 
 from .models import ESTIMATED_VALUE, SUBURB, ZONING, Project, Property
 
-# Walks the (organization, zoning) index from one distinct value to the next: a handful of index
-# probes instead of reading every property of the organisation, as DISTINCT would.
-_DISTINCT_ZONING_SQL = """
-WITH RECURSIVE zones(zone) AS (
-    SELECT min(planning_controls #>> '{zoning,primary}')
-    FROM properties_property WHERE organization_id = %(org)s
+# Walks an (organization, key) index from one distinct value to the next: a handful of index
+# probes instead of reading every property of the organisation, as DISTINCT would. The key is
+# one of the fixed expressions below, each the SQL of an index of Property.
+_DISTINCT_KEY_SQL = """
+WITH RECURSIVE keys(value) AS (
+    SELECT min({key}) FROM properties_property WHERE organization_id = %(org)s
   UNION ALL
-    SELECT (SELECT min(planning_controls #>> '{zoning,primary}')
+    SELECT (SELECT min({key})
             FROM properties_property
-            WHERE organization_id = %(org)s
-              AND planning_controls #>> '{zoning,primary}' > zones.zone)
-    FROM zones WHERE zones.zone IS NOT NULL
+            WHERE organization_id = %(org)s AND {key} > keys.value)
+    FROM keys WHERE keys.value IS NOT NULL
 )
-SELECT zone FROM zones WHERE zone IS NOT NULL LIMIT %(limit)s
+SELECT value FROM keys WHERE value IS NOT NULL LIMIT %(limit)s
 """
+_INDEXED_KEYS = {
+    "zoning": ("planning_controls #>> '{zoning,primary}'", ZONING),
+    "suburb": ("basic_info ->> 'suburb'", SUBURB),
+}
 
 
 def project_list(*, actor) -> QuerySet[Project]:
@@ -62,22 +65,34 @@ def property_list(
 
 def zoning_values(*, actor, limit: int = 100) -> list[str]:
     """The distinct primary zonings of the properties the actor may see, sorted."""
-    zones = set()
+    return _distinct_values(actor, "zoning", limit)
+
+
+def suburb_values(*, actor, limit: int = 100) -> list[str]:
+    """The first `limit` distinct suburbs of the properties the actor may see, sorted."""
+    return _distinct_values(actor, "suburb", limit)
+
+
+def _distinct_values(actor, key: str, limit: int) -> list[str]:
+    values = set()
     for organization_id in Scope.of(actor).organizations().values_list("pk", flat=True):
-        zones.update(_organization_zones(organization_id, limit))
-    return sorted(zones)[:limit]
+        values.update(_organization_values(organization_id, key, limit))
+    return sorted(values)[:limit]
 
 
-def _organization_zones(organization_id: int, limit: int) -> list[str]:
+def _organization_values(organization_id: int, key: str, limit: int) -> list[str]:
+    sql_key, expression = _INDEXED_KEYS[key]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_DISTINCT_ZONING_SQL, {"org": organization_id, "limit": limit})
+            cursor.execute(
+                _DISTINCT_KEY_SQL.format(key=sql_key), {"org": organization_id, "limit": limit}
+            )
             return [row[0] for row in cursor.fetchall()]
     return list(
         Property.objects.filter(organization_id=organization_id)
-        .annotate(zone=ZONING)
-        .exclude(zone__isnull=True)
-        .order_by("zone")
-        .values_list("zone", flat=True)
+        .annotate(value=expression)
+        .exclude(value__isnull=True)
+        .order_by("value")
+        .values_list("value", flat=True)
         .distinct()[:limit]
     )

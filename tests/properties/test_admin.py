@@ -300,6 +300,38 @@ def test_property_changelist_columns_filters_and_search(client, tenants, data):
     assert addresses({"project__id__exact": data.own_project.pk}) == {OWN_ADDRESS, "7 Beach Rd"}
 
 
+def test_suburb_and_estimated_value_filters_list_and_narrow_own_rows_only(client, tenants, data):
+    PropertyFactory(
+        project=data.own_project,
+        basic_info={"address": "7 Beach Rd", "suburb": "Manly", "state": "NSW"},
+        financial_metrics={"estimated_value": 1234567},
+    )
+    PropertyFactory(
+        project=data.own_project,
+        basic_info={"address": "3 Low St", "suburb": "Richmond"},
+        financial_metrics={"estimated_value": 420000},
+    )
+    url = reverse("admin:properties_property_changelist")
+
+    def addresses(user, params):
+        client.force_login(user)
+        body = client.get(url, params).content.decode()
+        return {a for a in (OWN_ADDRESS, "7 Beach Rd", "3 Low St", SECRET_ADDRESS) if a in body}
+
+    client.force_login(tenants.manager)
+    page = client.get(url).content.decode()
+    assert "?suburb=Manly" in page and "?suburb=Richmond" in page and "?value=1m-2m" in page
+    assert addresses(tenants.manager, {"suburb": "Manly"}) == {"7 Beach Rd"}
+    assert addresses(tenants.manager, {"suburb": "Richmond"}) == {OWN_ADDRESS, "3 Low St"}
+    assert addresses(tenants.manager, {"value": "1m-2m"}) == {"7 Beach Rd"}
+    assert addresses(tenants.manager, {"value": "lt500k"}) == {"3 Low St"}
+    assert addresses(tenants.manager, {"value": "500k-1m"}) == {OWN_ADDRESS}
+    assert addresses(tenants.manager, {"value": "2m+"}) == set()
+    # The outsider (the other organisation's admin) gets its own Manly row, none of the owner's.
+    assert addresses(tenants.outsider, {"suburb": "Manly"}) == {SECRET_ADDRESS}
+    assert addresses(tenants.outsider, {"value": "1m-2m"}) == set()
+
+
 def test_changelist_runs_no_count_over_the_whole_table(
     client, tenants, data, django_assert_max_num_queries
 ):

@@ -126,3 +126,14 @@ def test_zoning_values_are_the_organisations_distinct_zones(tenants):
     PropertyFactory(project=other, planning_controls={"zoning": {"primary": "SECRET"}})
     assert selectors.zoning_values(actor=tenants.viewer) == ["GRZ1", "R2"]
     assert selectors.zoning_values(actor=tenants.outsider) == ["SECRET"]
+
+
+def test_suburb_values_are_the_organisations_distinct_suburbs(tenants):
+    own = ProjectFactory(organization=tenants.owner_org)
+    other = ProjectFactory(organization=tenants.other_org)
+    for suburb in ["Richmond", "Fitzroy", "Richmond", None]:
+        PropertyFactory(project=own, basic_info={"suburb": suburb} if suburb else {})
+    PropertyFactory(project=other, basic_info={"suburb": "Secretville"})
+    assert selectors.suburb_values(actor=tenants.viewer) == ["Fitzroy", "Richmond"]
+    assert selectors.suburb_values(actor=tenants.viewer, limit=1) == ["Fitzroy"]
+    assert selectors.suburb_values(actor=tenants.outsider) == ["Secretville"]
