@@ -285,9 +285,9 @@ def wait_until_serving(base: str, server: subprocess.Popen) -> None:
         if server.poll() is not None:
             raise SystemExit(f"gunicorn exited with {server.returncode}")
         try:
-            requests.get(f"{base}/admin/login/", timeout=5)
+            requests.get(f"{base}/admin/login/", timeout=30)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or its workers still booting
             time.sleep(0.5)
     raise SystemExit("gunicorn did not answer within 120 s")
 
@@ -349,7 +349,8 @@ def main() -> int:
             check=True,
         )
         gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.py")]
-        server = subprocess.Popen(gunicorn, cwd=ROOT, env=environment)
+        # The access log (stdout) would bury the figures; errors (stderr) still show.
+        server = subprocess.Popen(gunicorn, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL)
         try:
             wait_until_serving(base, server)
             print(f"server=gunicorn workers={os.environ.get('WEB_CONCURRENCY', '3')} url={base}")
