@@ -4,7 +4,11 @@ from django.contrib.auth import get_user_model, password_validation
 
 from .models import Organization, Profile
 from .services import member_create
-from .tenancy import TenantHistoryAdmin, TenantScopedAdmin, organization_for
+from .tenancy import (
+    TenantHistoryAdmin,
+    TenantScopedAdmin,
+    organization_for,
+)
 
 
 class MemberInline(admin.TabularInline):
