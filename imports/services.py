@@ -191,6 +191,7 @@ def property_export(*, organization, project: Project | None = None, file_format
     with spreadsheet formulas neutralised."""
     from import_export.formats.base_formats import CSV, JSON, XLSX
 
+    from properties.exports import export_sheet_title
     from properties.resources import PropertyExportResource
     from properties.selectors import property_list
 
@@ -204,4 +205,5 @@ def property_export(*, organization, project: Project | None = None, file_format
     dataset = PropertyExportResource().export(
         queryset=queryset.order_by("id"), force_native_type=file_format != "csv"
     )
+    dataset.title = export_sheet_title(organization=organization, project=project)
     return export_format.export_data(dataset)

@@ -374,6 +374,12 @@ def cron_interval(expression: str, *, now: datetime) -> timedelta:
     return schedule.get_next(datetime) - first
 
 
+def _on_clock(organization: Organization, moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    return f"{organization.local_time(moment):%Y-%m-%d %H:%M %Z}"
+
+
 def backup_alerts_evaluate(*, organization: Organization, now: datetime | None = None) -> None:
     """Alert when an active backup config has had no completed backup for twice its schedule
     interval; clear the alert once a backup completes in time."""
@@ -402,7 +408,7 @@ def backup_alerts_evaluate(*, organization: Organization, now: datetime | None =
                 message=(
                     f"The backup schedule '{config.schedule_cron}' of {organization.name} runs "
                     f"every {_duration(interval)}; the last completed backup was "
-                    f"{last_completed.isoformat() if last_completed else 'never'}."
+                    f"{_on_clock(organization, last_completed)}."
                 ),
                 payload={
                     "backup_config_id": config.pk,

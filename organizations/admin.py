@@ -1,4 +1,7 @@
+from zoneinfo import available_timezones
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model, password_validation
 
@@ -32,6 +35,16 @@ class OrganizationAdmin(TenantHistoryAdmin):
     search_fields = ("name", "slug")
     inlines = (MemberInline,)
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "time_zone":
+            return forms.TypedChoiceField(
+                choices=_time_zone_choices(),
+                required=False,
+                label="Time zone",
+                help_text=db_field.help_text,
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def has_add_permission(self, request):
         return request.user.is_superuser
 
@@ -47,6 +60,14 @@ class OrganizationAdmin(TenantHistoryAdmin):
         # Only superusers edit the slug; simple-history's version page reads the class
         # attribute, which therefore stays empty.
         return {"slug": ("name",)} if request.user.is_superuser else {}
+
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    # Australian zones first: the organisations this platform serves are there.
+    zones = sorted(
+        available_timezones(), key=lambda name: (not name.startswith("Australia/"), name)
+    )
+    return [("", f"The deployment's ({settings.TIME_ZONE})"), *((zone, zone) for zone in zones)]
 
 
 class MemberCreationForm(forms.ModelForm):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from backups.models import BackupConfig, BackupExecution, RestoreExecution
 from imports.models import ImportJob
 from integrity.services import integrity_report_create
-from tests.factories import PropertyAnalysisFactory, PropertyFactory, ProjectFactory, UserFactory
+from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory, UserFactory
 
 LINK = re.compile(r'href="(/admin/[^"?#]*)')
 #: Pages that are not admin pages of rows: leaving, password, and file downloads.
@@ -109,9 +109,7 @@ def test_refused_page_is_the_admins_own_and_names_the_role(client, tenants, esta
     assert response.status_code == 403
     html = response.content.decode()
     assert 'id="site-name"' in html  # the admin's header, from admin/base_site.html
-    assert (
-        f"This needs the manager role or above; {tenants.viewer.username} is a viewer." in html
-    )
+    assert f"This needs the manager role or above; {tenants.viewer.username} is a viewer." in html
     # A bare PermissionDenied from Django's admin is worded from the URL's permission.
     response = client.get(reverse("admin:properties_property_add"))
     assert response.status_code == 403
