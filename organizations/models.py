@@ -60,6 +60,12 @@ class Organization(models.Model):
         """`moment` on the organisation's clock."""
         return timezone.localtime(moment, self.zone)
 
+    def clock_fields(self, key: str, moment: datetime | None) -> str:
+        """`key=<ISO 8601 time on the organisation's clock> tz=<zone>` for a command's summary
+        line, so a reader never has to guess the zone."""
+        shown = self.local_time(moment).isoformat(timespec="seconds") if moment else "-"
+        return f"{key}={shown} tz={self.zone.key}"
+
     def clean(self):
         if not isinstance(self.settings, dict):
             raise ValidationError({"settings": "Settings are a JSON object."})
