@@ -19,8 +19,8 @@ DASHES = ["", "6 3", "2 2", "8 3 2 3", "4 4", "1 3", "10 2"]
 TITLE_CHAR_PX, LABEL_CHAR_PX = 6.6, 5.6
 LINE_PX = 14
 X_TICKS = 5
-#: The shortest time axis: one report still sits inside a day rather than on an edge.
-MIN_SPAN = timedelta(days=1)
+#: The shortest time axis, so reports minutes apart are not drawn on top of each other.
+MIN_SPAN = timedelta(hours=1)
 
 
 def line_chart(
@@ -92,14 +92,13 @@ def line_chart(
 
 
 def _axis(series, start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """From a little before the first point to `end`, at least MIN_SPAN long."""
+    """From a little before the first point to `end`, at least MIN_SPAN long, never before
+    `start`."""
     moments = [moment for _, points in series for moment, value in points if value is not None]
     if not moments:
         return start, end
-    first, last = min(moments), max(max(moments), end)
-    span = max(last - first, MIN_SPAN)
-    axis_start = max(start, first - span * 0.05)
-    return axis_start, max(last, axis_start + span)
+    span = max(end - min(moments), MIN_SPAN)
+    return max(start, end - span * 1.05), end
 
 
 def _x_ticks(axis_start, axis_end, zone, x, axis_bottom) -> list[str]:
