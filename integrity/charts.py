@@ -18,6 +18,7 @@ DASHES = ["", "6 3", "2 2", "8 3 2 3", "4 4", "1 3", "10 2"]
 #: Average glyph widths of the admin's sans-serif, for wrapping and laying out text.
 TITLE_CHAR_PX, LABEL_CHAR_PX = 6.6, 5.6
 LINE_PX = 14
+PLOT_INSET = 8
 X_TICKS = 5
 #: The shortest time axis, so reports minutes apart are not drawn on top of each other.
 MIN_SPAN = timedelta(hours=1)
@@ -41,7 +42,7 @@ def line_chart(
     left, right = 48, 14
     title_lines = _wrap(title, (width - 8) / TITLE_CHAR_PX)
     legend = _legend_layout([name for name, _ in series], width - left - right)
-    top = 8 + LINE_PX * len(title_lines)
+    top = 14 + LINE_PX * len(title_lines)
     plot_width = width - left - right
     plot_height = max(height - 50, 60)
     axis_bottom = top + plot_height
@@ -56,7 +57,8 @@ def line_chart(
         return left + plot_width * (moment - axis_start).total_seconds() / span
 
     def y(value: float) -> float:
-        return top + plot_height * (1 - value / y_max)
+        # Inset from the frame, so lines at 0 and 100% are not drawn on its edges.
+        return top + PLOT_INSET + (plot_height - 2 * PLOT_INSET) * (1 - value / y_max)
 
     def label(value: float) -> str:
         return f"{value * 100:.0f}%" if percent else f"{value:,.0f}"
@@ -82,11 +84,16 @@ def line_chart(
             f'text-anchor="end">{label(value)}</text>'
         )
     parts.extend(_x_ticks(axis_start, axis_end, zone, x, axis_bottom))
-    for index, (name, points) in enumerate(series):
-        parts.extend(_series(index, name, points, x, y, label, zone))
+    drawn = [[(m, v) for m, v in points if v is not None] for _, points in series]
+    # A line hidden under later identical ones (fields all 100% complete) is drawn wider, so
+    # each shows as a band of its own colour around the ones on top.
+    covered = [sum(1 for later in drawn[i + 1 :] if later == drawn[i]) for i in range(len(drawn))]
+    for index, (name, _) in enumerate(series):
+        parts.extend(_series(index, name, drawn[index], covered[index], x, y, label, zone))
     for index, (name, _) in enumerate(series):
         legend_x, row = legend[index]
-        parts.append(_legend_entry(index, name, left + legend_x, axis_bottom + 34 + LINE_PX * row))
+        legend_y = axis_bottom + 34 + LINE_PX * row
+        parts.append(_legend_entry(index, name, left + legend_x, legend_y, covered[index]))
     parts.append("</svg>")
     return mark_safe("".join(parts))
 
@@ -118,33 +125,36 @@ def _x_ticks(axis_start, axis_end, zone, x, axis_bottom) -> list[str]:
     return parts
 
 
-def _series(index, name, points, x, y, label, zone) -> list[str]:
+def _series(index, name, drawn, covered, x, y, label, zone) -> list[str]:
     colour, dash = PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)]
-    drawn = [(moment, value) for moment, value in points if value is not None]
+    # Dashes would break a band into stripes; a covered line is drawn solid.
+    dash = "" if covered else dash
     parts = []
     if len(drawn) > 1:
         coordinates = " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in drawn)
         dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash_attribute} '
+            f'<polyline fill="none" stroke="{colour}" stroke-width="{2 + 2.5 * covered}"'
+            f"{dash_attribute} "
             f'points="{coordinates}" class="chart-series"/>'
         )
     for moment, value in drawn:
         local = timezone.localtime(moment, zone)
         parts.append(
-            f'<circle cx="{x(moment):.1f}" cy="{y(value):.1f}" r="{4 - index % 3 * 0.7:.1f}" '
+            f'<circle cx="{x(moment):.1f}" cy="{y(value):.1f}" r="{3.5 + 1.5 * covered:.1f}" '
             f'fill="{colour}" stroke="#fff" stroke-width="0.8">'
             f"<title>{escape(name)} {local:%Y-%m-%d %H:%M %Z}: {label(value)}</title></circle>"
         )
     return parts
 
 
-def _legend_entry(index: int, name: str, legend_x: float, legend_y: float) -> str:
+def _legend_entry(index: int, name: str, legend_x: float, legend_y: float, covered: int) -> str:
     colour, dash = PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)]
+    dash = "" if covered else dash
     dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
     return (
         f'<g class="chart-legend"><line x1="{legend_x:.1f}" y1="{legend_y - 4}" '
-        f'x2="{legend_x + 18:.1f}" y2="{legend_y - 4}" stroke="{colour}" stroke-width="2"'
+        f'x2="{legend_x + 18:.1f}" y2="{legend_y - 4}" stroke="{colour}" stroke-width="3"'
         f'{dash_attribute}/><text x="{legend_x + 22:.1f}" y="{legend_y}" font-size="10">'
         f"{escape(name)}</text></g>"
     )

@@ -9,7 +9,9 @@ class OneLineRefusals(logging.Filter):
     who was refused and why, instead of a traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "status_code", None) != 403:
+        # Logging may be configured twice in one process (runserver sets Django up again for
+        # its WSGI handler), which attaches the filter twice; a record is rewritten once.
+        if getattr(record, "status_code", None) != 403 or getattr(record, "refusal", False):
             return True
         from .refusals import GENERIC_REFUSAL, refusal_sentence
 
@@ -21,4 +23,5 @@ class OneLineRefusals(logging.Filter):
         record.args = ()
         record.exc_info = None
         record.exc_text = None
+        record.refusal = True
         return True

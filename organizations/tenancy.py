@@ -76,6 +76,10 @@ def _links_as_text(model_admin, request) -> dict:
     }
 
 
+#: What the admin shows for an empty value (its own default).
+EMPTY_VALUE = "-"
+
+
 def _can_open(site, request, field) -> bool:
     related_admin = site._registry.get(field.related_model)
     return related_admin is None or related_admin.has_view_permission(request)
@@ -94,7 +98,7 @@ def _related_as_text(field, scope: Scope):
     def display(obj):
         related = getattr(obj, field.name, None)
         if related is None:
-            return None
+            return EMPTY_VALUE
         profile = getattr(related, "profile", None) if is_login else None
         if profile is not None and scope.includes(profile.organization_id):
             # A login is shown as its member page, which every role may open.

@@ -53,26 +53,44 @@ def test_a_long_title_wraps_inside_the_picture_and_stays_whole():
     assert plot_top >= LINE_PX * len(lines)
 
 
+def _lines(svg: str) -> list[tuple[str, str, str]]:
+    """(colour, width, dash) of each drawn line."""
+    return [
+        (
+            re.search(r'stroke="(#\w+)"', line)[1],
+            re.search(r'stroke-width="([\d.]+)"', line)[1],
+            (re.search(r'stroke-dasharray="([^"]+)"', line) or [None, ""])[1],
+        )
+        for line in re.findall(r"<polyline[^>]*>", svg)
+    ]
+
+
 def test_each_series_is_drawn_distinctly_with_a_legend():
-    # Three fields all 100% complete: the lines lie on top of each other.
-    points = [(END - timedelta(days=d), 1.0) for d in (5, 2, 0)]
     names = ["address", "suburb", "postcode"]
-    svg = line_chart(
-        [(name, points) for name in names], start=START, end=END, title="Completeness", percent=True
-    )
-    lines = re.findall(
-        r'<polyline fill="none" stroke="(#\w+)"[^>]*?(?:stroke-dasharray="([^"]+)")?'
-        r" points=",
-        svg,
-    )
-    assert len(lines) == 3
-    assert len({colour for colour, _ in lines}) == 3
-    assert [dash for _, dash in lines] == [DASHES[0], DASHES[1], DASHES[2]]
+    series = [
+        (name, [(END - timedelta(days=d), 0.5 + 0.1 * n) for d in (5, 2, 0)])
+        for n, name in enumerate(names)
+    ]
+    svg = line_chart(series, start=START, end=END, title="Completeness", percent=True)
+    lines = _lines(svg)
+    assert len({colour for colour, _, _ in lines}) == 3
+    assert [dash for _, _, dash in lines] == [DASHES[0], DASHES[1], DASHES[2]]
     legend = re.findall(r'<g class="chart-legend">.*?<text[^>]*>([^<]*)</text></g>', svg)
     assert legend == names
     # A single series is named too.
-    single = line_chart([("errors", points)], start=START, end=END, title="Errors")
+    single = line_chart(series[:1], start=START, end=END, title="Errors")
     assert single.count('class="chart-legend"') == 1
+
+
+def test_identical_series_show_as_bands_around_each_other():
+    # Three fields all 100% complete: the lines lie on top of each other.
+    points = [(END - timedelta(days=d), 1.0) for d in (5, 2, 0)]
+    series = [(name, points) for name in ("address", "suburb", "postcode")]
+    svg = line_chart(series, start=START, end=END, title="Completeness", percent=True)
+    widths = [float(width) for _, width, _ in _lines(svg)]
+    # Drawn in order, each wider than the ones drawn over it: every colour stays visible.
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+    assert len({colour for colour, _, _ in _lines(svg)}) == 3
 
 
 def test_axis_and_point_labels_are_in_the_given_zone():

@@ -1,6 +1,7 @@
 """Permissions shown as they are: every role walks the admin and meets no link to a refusal; a
 refused page is the admin's own and says which role it needs; a refusal is one log line."""
 
+import io
 import logging
 import re
 from collections import deque
@@ -140,3 +141,22 @@ def test_a_refusal_is_logged_as_one_line_without_traceback(client, tenants, esta
     with caplog.at_level(logging.WARNING, logger="django.request"):
         client.get("/admin/properties/property/999999/change/")
     assert all("user=" not in r.getMessage() for r in caplog.records[1:])
+
+
+def test_logging_configured_twice_still_writes_the_refusal_once(client, tenants, estate):
+    # runserver sets Django up a second time for its WSGI handler, attaching filters again.
+    from django.conf import settings
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger("django.request").addHandler(handler)
+    try:
+        client.force_login(tenants.viewer)
+        client.get(reverse("admin:properties_property_history", args=[estate["property"].pk]))
+    finally:
+        logging.getLogger("django.request").removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].count("user=") == 1, lines
