@@ -95,12 +95,19 @@ def test_members_pages_are_in_their_organisations_zone(client, tenants, perth):
     client.force_login(tenants.manager)
     html = client.get(changelist).content.decode()
     assert "2026-03-10 07:30 AWST" in html
-    # The dashboard's panel too, and the outsider sees neither Perth's time nor its report.
-    assert "2026-03-10 07:30 AWST" in client.get(reverse("admin:index")).content.decode()
+    # The dashboard's panel too; a superuser sees each organisation's row on its own clock.
+    dashboard = client.get(reverse("admin:index")).content.decode()
+    assert "2026-03-10 07:30</a>" in dashboard and "times in Australia/Perth" in dashboard
+    client.force_login(UserFactory(is_superuser=True))
+    dashboard = client.get(reverse("admin:index")).content.decode()
+    local = timezone.localtime(MOMENT, ZoneInfo(settings.TIME_ZONE))
+    assert "2026-03-10 07:30</a>" in dashboard
+    assert f"{local:%Y-%m-%d %H:%M}</a>" in dashboard
+    assert f"times in {settings.TIME_ZONE}" in dashboard
+    # The outsider sees neither Perth's time nor its report.
     client.force_login(tenants.outsider)
     html = client.get(changelist).content.decode()
     assert "AWST" not in html
-    local = timezone.localtime(MOMENT, ZoneInfo(settings.TIME_ZONE))
     assert f"#{other_report.pk} · {local:%Y-%m-%d %H:%M}" in html
 
 
