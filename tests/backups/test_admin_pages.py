@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from backups.models import BackupExecution, RestoreExecution
-from backups.services import backup_create
+from backups.services.backup import backup_create
 from properties.models import Property
 
 from .helpers import org_rows
@@ -59,18 +59,21 @@ def test_no_verify_or_restore_for_a_failed_backup(client, tenants, backups):
     assert 'id="backup-verify"' not in html and 'id="backup-restore"' not in html
 
 
-def test_verify_button_verifies_the_backup(client, tenants, backups):
+def test_verify_button_verifies_the_backup(client, tenants, backups, run_on_commit):
     owner, _ = backups
     client.force_login(tenants.manager)
     url, fields = _form(client.get(_page(owner)).content.decode(), "backup-verify")
-    response = client.post(url, fields, follow=True)
+    with run_on_commit():
+        response = client.post(url, fields, follow=True)
     assert response.status_code == 200
     owner.refresh_from_db()
     assert owner.verification_status == BackupExecution.Verification.PASSED
     assert "Verification started for 1 backup(s)." in response.content.decode()
 
 
-def test_restore_button_leads_to_the_plan_and_restores(client, tenants, estate, backups):
+def test_restore_button_leads_to_the_plan_and_restores(
+    client, tenants, estate, backups, run_on_commit
+):
     owner, _ = backups
     before = org_rows(tenants.owner_org)
     spare_pk = estate.spare.pk
@@ -84,7 +87,8 @@ def test_restore_button_leads_to_the_plan_and_restores(client, tenants, estate, 
     assert not Property.objects.filter(pk=spare_pk).exists()
     # The plan's own "Yes, restore" form posts back to where it was shown.
     confirm = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
-    client.post(url, confirm, follow=True)
+    with run_on_commit():
+        client.post(url, confirm, follow=True)
     assert org_rows(tenants.owner_org) == before
     restore = RestoreExecution.objects.get(dry_run=False)
     assert restore.status == RestoreExecution.Status.COMPLETED

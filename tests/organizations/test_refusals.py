@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from backups.models import BackupConfig, BackupExecution, RestoreExecution
 from imports.models import ImportJob
-from integrity.services import integrity_report_create
+from integrity.services.reports import integrity_report_create
 from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory, UserFactory
 
 LINK = re.compile(r'href="(/admin/[^"?#]*)')

@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from backups.services import backup_create
+from backups.services.backup import backup_create
 from integrity.models import DataIntegrityReport
-from integrity.services import integrity_report_create
+from integrity.services.reports import integrity_report_create
 from organizations.models import Organization
 from tests.factories import ProjectFactory, PropertyFactory, UserFactory
 
