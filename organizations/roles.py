@@ -43,6 +43,7 @@ MANAGER = USER + [
     "backups.restore_backupexecution",
     "integrity.add_dataintegrityreport",
     "integrity.view_integrityalert",
+    "sources.view_sourcerecord",
 ]
 ADMIN = MANAGER + [
     "organizations.change_organization",
@@ -55,6 +56,12 @@ ADMIN = MANAGER + [
     "backups.add_backupconfig",
     "backups.change_backupconfig",
     "backups.delete_backupconfig",
+    "sources.view_datasource",
+    "sources.add_datasource",
+    "sources.change_datasource",
+    "sources.delete_datasource",
+    "sources.view_syncrun",
+    "sources.view_sourcerecord",
 ]
 
 ROLE_PERMISSIONS = {"viewer": VIEWER, "user": USER, "manager": MANAGER, "admin": ADMIN}
