@@ -95,9 +95,7 @@ class CkanClient:
     def call(self, action: str, **data):
         def attempt():
             try:
-                return self.ckan.call_action(
-                    action, data, requests_kwargs={"timeout": timeouts()}
-                )
+                return self.ckan.call_action(action, data, requests_kwargs={"timeout": timeouts()})
             except CKANAPIError as error:
                 raise self._translated(action, error) from error
 

@@ -10,8 +10,22 @@ from dataclasses import dataclass, field
 from .ingest import column_map
 
 _FAMILIES = {
-    "numeric": {"int", "int2", "int4", "int8", "integer", "bigint", "smallint", "numeric",
-                "float", "float4", "float8", "double precision", "real", "decimal"},
+    "numeric": {
+        "int",
+        "int2",
+        "int4",
+        "int8",
+        "integer",
+        "bigint",
+        "smallint",
+        "numeric",
+        "float",
+        "float4",
+        "float8",
+        "double precision",
+        "real",
+        "decimal",
+    },
     "text": {"text", "varchar", "character varying", "char", "citext", "string", ""},
     "date": {"date", "timestamp", "timestamptz", "time"},
     "boolean": {"bool", "boolean"},
@@ -34,8 +48,9 @@ class DriftReport:
     problems: list = field(default_factory=list)
 
 
-def drift_check(*, field_types: dict, accepted: dict | None, accepted_mapped: dict | None,
-                overrides: dict) -> DriftReport:
+def drift_check(
+    *, field_types: dict, accepted: dict | None, accepted_mapped: dict | None, overrides: dict
+) -> DriftReport:
     """`field_types`: {source field: type} now; `accepted`: the same as last accepted (None on
     a first run); `accepted_mapped`: {import column: source field} last accepted."""
     cmap = column_map(list(field_types), overrides or {})
@@ -43,7 +58,8 @@ def drift_check(*, field_types: dict, accepted: dict | None, accepted_mapped: di
     report = DriftReport(cmap=cmap, mapped=mapped)
     if cmap.missing:
         report.problems.append(
-            "required column(s) not found: " + ", ".join(cmap.missing)
+            "required column(s) not found: "
+            + ", ".join(cmap.missing)
             + f" (fields: {', '.join(field_types) or 'none'})"
         )
     if accepted is None:

@@ -141,9 +141,9 @@ class SyncRun(models.Model):
 
     def save(self, *args, **kwargs):
         if self.organization_id is None and self.source_id is not None:
-            self.organization_id = DataSource.objects.values_list(
-                "organization_id", flat=True
-            ).get(pk=self.source_id)
+            self.organization_id = DataSource.objects.values_list("organization_id", flat=True).get(
+                pk=self.source_id
+            )
         super().save(*args, **kwargs)
 
     @property

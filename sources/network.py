@@ -131,5 +131,6 @@ class Retrier:
 def is_transient_network_error(error: Exception) -> bool:
     # A body cut off mid-way (ChunkedEncodingError) is as transient as a refused connection.
     return isinstance(
-        error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+        error,
+        (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError),
     )

@@ -52,8 +52,10 @@ class RecordApplier:
         valid = []
         raw_keys = []
         for number, values, problem in items:
-            checked, errors = (None, [f"row: {problem}"]) if problem else validate_record(
-                self.cmap, values, number=number
+            checked, errors = (
+                (None, [f"row: {problem}"])
+                if problem
+                else validate_record(self.cmap, values, number=number)
             )
             if checked is not None and checked.external_id in self.seen:
                 first = self.seen[checked.external_id]
@@ -135,8 +137,9 @@ class RecordApplier:
             else:
                 counts.created += 1
         by_key = {checked.external_id: checked.sha256 for _, _, checked in changed}
-        stored.update((row.external_id, by_key[row.external_id]) for row in creates
-                      if id(row) not in failed)
+        stored.update(
+            (row.external_id, by_key[row.external_id]) for row in creates if id(row) not in failed
+        )
         failed = {id(prop): m for prop, m in self.writer.update([p for _, p, _ in updates])}
         for row, prop, checked in updates:
             if id(prop) in failed:

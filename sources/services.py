@@ -58,13 +58,29 @@ def source_save(*, source: DataSource, actor) -> DataSource:
     return source
 
 
-def source_create(*, actor, project: Project, kind: str, url: str, name: str = "",
-                  resource_id: str = "", schedule_cron: str = "", **fields) -> DataSource:
+def source_create(
+    *,
+    actor,
+    project: Project,
+    kind: str,
+    url: str,
+    name: str = "",
+    resource_id: str = "",
+    schedule_cron: str = "",
+    **fields,
+) -> DataSource:
     if kind not in DataSource.Kind.values:
         raise ValidationError(f"kind must be one of {', '.join(DataSource.Kind.values)}.")
-    source = DataSource(project=project, organization_id=project.organization_id, kind=kind,
-                        url=url, resource_id=resource_id, schedule_cron=schedule_cron,
-                        name=name or resource_id or url[:200], **fields)
+    source = DataSource(
+        project=project,
+        organization_id=project.organization_id,
+        kind=kind,
+        url=url,
+        resource_id=resource_id,
+        schedule_cron=schedule_cron,
+        name=name or resource_id or url[:200],
+        **fields,
+    )
     return source_save(source=source, actor=actor)
 
 
@@ -77,8 +93,13 @@ def source_schedule_sync(*, source: DataSource, deleted: bool = False) -> Schedu
         return None
     schedule, _ = Schedule.objects.update_or_create(
         name=name,
-        defaults={"func": SCHEDULED_TASK, "args": repr((source.pk,)),
-                  "schedule_type": Schedule.CRON, "cron": source.schedule_cron, "repeats": -1},
+        defaults={
+            "func": SCHEDULED_TASK,
+            "args": repr((source.pk,)),
+            "schedule_type": Schedule.CRON,
+            "cron": source.schedule_cron,
+            "repeats": -1,
+        },
     )
     return schedule
 
@@ -102,13 +123,19 @@ def source_confirm(*, source: DataSource, actor) -> DataSource:
     return source
 
 
-def source_sync(*, source: DataSource, actor, trigger: str = SyncRun.Trigger.MANUAL,
-                dry_run: bool = False, full: bool = False, sleep=None) -> SyncRun:
+def source_sync(
+    *,
+    source: DataSource,
+    actor,
+    trigger: str = SyncRun.Trigger.MANUAL,
+    dry_run: bool = False,
+    full: bool = False,
+    sleep=None,
+) -> SyncRun:
     """Run a sync now, in this process. A run already going for the source makes this one a
     recorded skip."""
     Scope.of(actor).require(PERMISSION_CHANGE, organization=source.organization_id)
-    run = run_claim(source=source, trigger=trigger, actor=_user(actor), dry_run=dry_run,
-                    full=full)
+    run = run_claim(source=source, trigger=trigger, actor=_user(actor), dry_run=dry_run, full=full)
     if run.status == SyncRun.Status.SKIPPED:
         return run
     return run_execute(run=run, actor=_user(actor), sleep=sleep)
@@ -119,8 +146,9 @@ def source_sync_start(*, source: DataSource, actor, trigger: str = SyncRun.Trigg
     from .tasks import enqueue_source_sync
 
     Scope.of(actor).require(PERMISSION_CHANGE, organization=source.organization_id)
-    enqueue_source_sync(source_id=source.pk, actor_id=getattr(_user(actor), "pk", None),
-                        trigger=trigger)
+    enqueue_source_sync(
+        source_id=source.pk, actor_id=getattr(_user(actor), "pk", None), trigger=trigger
+    )
 
 
 def _user(actor):

@@ -32,8 +32,14 @@ def run_claim(*, source: DataSource, trigger: str, actor, dry_run: bool, full: b
     source's row lock decides) or the source is paused or inactive."""
     with transaction.atomic():
         source = DataSource.objects.select_for_update().get(pk=source.pk)
-        run = SyncRun(source=source, organization_id=source.organization_id, trigger=trigger,
-                      actor=actor, dry_run=dry_run, full=full)
+        run = SyncRun(
+            source=source,
+            organization_id=source.organization_id,
+            trigger=trigger,
+            actor=actor,
+            dry_run=dry_run,
+            full=full,
+        )
         busy = source.runs.filter(status=SyncRun.Status.RUNNING).first()
         stale_before = timezone.now() - timedelta(seconds=settings.SYNC_STALE_SECONDS)
         if busy and busy.progress_at and busy.progress_at < stale_before:
@@ -67,8 +73,12 @@ def run_execute(*, run: SyncRun, actor=None, sleep=None) -> SyncRun:
     client = None
     try:
         if source.kind == DataSource.Kind.CKAN_DATASTORE:
-            client = CkanClient(url=source.url, resource_id=source.resource_id,
-                                token_env=source.api_token_env, sleep=sleep)
+            client = CkanClient(
+                url=source.url,
+                resource_id=source.resource_id,
+                token_env=source.api_token_env,
+                sleep=sleep,
+            )
             _sync_ckan(run, client, actor)
         else:
             client = FileClient(url=source.url, sleep=sleep)
@@ -84,7 +94,8 @@ def run_execute(*, run: SyncRun, actor=None, sleep=None) -> SyncRun:
             client.close()
         run.duration_seconds = round(time.monotonic() - started, 3)
         SyncRun.objects.filter(pk=run.pk).update(
-            requests=run.requests, bytes_received=run.bytes_received,
+            requests=run.requests,
+            bytes_received=run.bytes_received,
             duration_seconds=run.duration_seconds,
         )
     return run
@@ -116,16 +127,24 @@ def _save_state(source: DataSource, **changes) -> None:
 def _schema(run: SyncRun, field_types: dict):
     """The column map when the fields pass the drift check; None after quarantining."""
     source = run.source
-    report = drift_check(field_types=field_types, accepted=source.state.get("fields"),
-                         accepted_mapped=source.state.get("mapped"),
-                         overrides=source.column_overrides)
-    run.details = {**run.details, "mapped": report.mapped, "new_fields": report.new_fields,
-                   "ignored": list(report.cmap.ignored)}
+    report = drift_check(
+        field_types=field_types,
+        accepted=source.state.get("fields"),
+        accepted_mapped=source.state.get("mapped"),
+        overrides=source.column_overrides,
+    )
+    run.details = {
+        **run.details,
+        "mapped": report.mapped,
+        "new_fields": report.new_fields,
+        "ignored": list(report.cmap.ignored),
+    }
     if report.problems:
         message = "Schema changed: " + "; ".join(report.problems) + "."
         if not run.dry_run:
-            _pause(source, message + " Confirm the new mapping to resume.",
-                   pending_fields=field_types)
+            _pause(
+                source, message + " Confirm the new mapping to resume.", pending_fields=field_types
+            )
         _finish(run, SyncRun.Status.QUARANTINED, error=message)
         return None
     if not run.dry_run:
@@ -151,8 +170,11 @@ def _sync_ckan(run: SyncRun, client: CkanClient, actor) -> None:
     source = run.source
     info = client.resource()
     run.expected = info.total
-    run.details = {"fingerprint": info.fingerprint, "last_modified": info.last_modified,
-                   "resource_hash": info.hash}
+    run.details = {
+        "fingerprint": info.fingerprint,
+        "last_modified": info.last_modified,
+        "resource_hash": info.hash,
+    }
     run.save(update_fields=["expected", "details"])
     cmap = _schema(run, info.field_types)
     if cmap is None:
@@ -163,12 +185,17 @@ def _sync_ckan(run: SyncRun, client: CkanClient, actor) -> None:
     if not vanish_guard_check(run, present=info.total):
         return
     strategy = source.state.get("paging")
-    for page in client.pages(after_id=after_id, offset=offset,
-                             page_size=settings.SYNC_PAGE_SIZE, strategy=strategy):
+    for page in client.pages(
+        after_id=after_id, offset=offset, page_size=settings.SYNC_PAGE_SIZE, strategy=strategy
+    ):
         items = [(int(r["_id"]), [r.get(name) for name in fields], "") for r in page.records]
         last = validate_record(cmap, items[-1][1], number=items[-1][0])[0]
-        cursor = {"after_id": page.last_id, "offset": page.offset,
-                  "sha256": last.sha256 if last else "", "fingerprint": info.fingerprint}
+        cursor = {
+            "after_id": page.last_id,
+            "offset": page.offset,
+            "sha256": last.sha256 if last else "",
+            "fingerprint": info.fingerprint,
+        }
         _apply_batch(run, applier, items, cursor=cursor)
         if strategy != page.strategy and not run.dry_run:
             strategy = page.strategy
@@ -248,8 +275,9 @@ def _sync_file(run: SyncRun, client: FileClient, actor) -> None:
             _apply_batch(run, applier, batch, cursor=None)
     _complete_pass(run, actor)
     if run.status != SyncRun.Status.GUARDED and not run.dry_run:
-        _save_state(source, etag=fetched.etag, last_modified=fetched.last_modified,
-                    sha256=fetched.sha256)
+        _save_state(
+            source, etag=fetched.etag, last_modified=fetched.last_modified, sha256=fetched.sha256
+        )
 
 
 def _unique_names(headers) -> list[str]:

@@ -6,18 +6,25 @@ from django.db import transaction
 from .models import DataSource, SyncRun
 
 
-def enqueue_source_sync(*, source_id: int, actor_id: int | None = None,
-                        trigger: str = SyncRun.Trigger.MANUAL) -> None:
+def enqueue_source_sync(
+    *, source_id: int, actor_id: int | None = None, trigger: str = SyncRun.Trigger.MANUAL
+) -> None:
     from django_q.tasks import async_task
 
     transaction.on_commit(
-        lambda: async_task("sources.tasks.source_sync_task", source_id, actor_id, trigger,
-                           task_name=f"source-sync-{source_id}")
+        lambda: async_task(
+            "sources.tasks.source_sync_task",
+            source_id,
+            actor_id,
+            trigger,
+            task_name=f"source-sync-{source_id}",
+        )
     )
 
 
-def source_sync_task(source_id: int, actor_id: int | None = None,
-                     trigger: str = SyncRun.Trigger.MANUAL) -> int | None:
+def source_sync_task(
+    source_id: int, actor_id: int | None = None, trigger: str = SyncRun.Trigger.MANUAL
+) -> int | None:
     from .services import source_sync
 
     source = DataSource.objects.select_related("project").filter(pk=source_id).first()

@@ -7,126 +7,361 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('organizations', '0002_role_groups'),
-        ('properties', '0004_lean_property_keys'),
+        ("organizations", "0002_role_groups"),
+        ("properties", "0004_lean_property_keys"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DataSource',
+            name="DataSource",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('ckan_datastore', 'CKAN datastore resource'), ('file_url', 'Published file (CSV, XLSX, JSON)')], max_length=20)),
-                ('url', models.URLField(help_text="The CKAN portal's address, or the published file's URL.", max_length=500)),
-                ('resource_id', models.CharField(blank=True, help_text='The CKAN datastore resource id (CKAN sources).', max_length=200)),
-                ('column_overrides', models.JSONField(blank=True, default=dict, help_text='Source field → import column, e.g. {"prop_addr": "address"}; an empty target ignores the field.')),
-                ('api_token_env', models.CharField(blank=True, help_text='Name of the environment variable that holds the CKAN API token, if any.', max_length=100)),
-                ('schedule_cron', models.CharField(blank=True, help_text="Cron expression, e.g. '0 3 * * *'; empty: manual.", max_length=100)),
-                ('active', models.BooleanField(default=True)),
-                ('on_vanish', models.CharField(choices=[('ignore', 'Ignore (keep the property as it is)'), ('archive', 'Archive the property'), ('mark_deleted', 'Mark the property deleted')], default='ignore', max_length=20)),
-                ('paused', models.BooleanField(default=False, editable=False)),
-                ('pause_message', models.TextField(blank=True, editable=False)),
-                ('state', models.JSONField(blank=True, default=dict, editable=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='data_sources', to='organizations.organization')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='data_sources', to='properties.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("ckan_datastore", "CKAN datastore resource"),
+                            ("file_url", "Published file (CSV, XLSX, JSON)"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "url",
+                    models.URLField(
+                        help_text="The CKAN portal's address, or the published file's URL.",
+                        max_length=500,
+                    ),
+                ),
+                (
+                    "resource_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="The CKAN datastore resource id (CKAN sources).",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "column_overrides",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Source field → import column, e.g. {"prop_addr": "address"}; an empty target ignores the field.',
+                    ),
+                ),
+                (
+                    "api_token_env",
+                    models.CharField(
+                        blank=True,
+                        help_text="Name of the environment variable that holds the CKAN API token, if any.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "schedule_cron",
+                    models.CharField(
+                        blank=True,
+                        help_text="Cron expression, e.g. '0 3 * * *'; empty: manual.",
+                        max_length=100,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "on_vanish",
+                    models.CharField(
+                        choices=[
+                            ("ignore", "Ignore (keep the property as it is)"),
+                            ("archive", "Archive the property"),
+                            ("mark_deleted", "Mark the property deleted"),
+                        ],
+                        default="ignore",
+                        max_length=20,
+                    ),
+                ),
+                ("paused", models.BooleanField(default=False, editable=False)),
+                ("pause_message", models.TextField(blank=True, editable=False)),
+                ("state", models.JSONField(blank=True, default=dict, editable=False)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="data_sources",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="data_sources",
+                        to="properties.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['organization', 'name', 'id'],
+                "ordering": ["organization", "name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trigger', models.CharField(choices=[('schedule', 'Schedule'), ('manual', 'Sync now (admin)'), ('command', 'Command')], default='manual', max_length=20)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('completed_with_errors', 'Completed with errors'), ('unchanged', 'Unchanged (nothing to fetch)'), ('skipped', 'Skipped (another run was going)'), ('quarantined', 'Quarantined (schema changed)'), ('guarded', 'Stopped by the mass-delete guard'), ('failed', 'Failed')], default='queued', max_length=30)),
-                ('dry_run', models.BooleanField(default=False)),
-                ('full', models.BooleanField(default=False)),
-                ('pass_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('fetched', models.PositiveIntegerField(default=0)),
-                ('created', models.PositiveIntegerField(default=0)),
-                ('updated', models.PositiveIntegerField(default=0)),
-                ('unchanged', models.PositiveIntegerField(default=0)),
-                ('rejected', models.PositiveIntegerField(default=0)),
-                ('warned', models.PositiveIntegerField(default=0)),
-                ('vanished', models.PositiveIntegerField(default=0)),
-                ('requests', models.PositiveIntegerField(default=0)),
-                ('bytes_received', models.PositiveBigIntegerField(default=0)),
-                ('duration_seconds', models.FloatField(default=0)),
-                ('expected', models.PositiveIntegerField(default=0, help_text='Records the source announced.')),
-                ('cursor', models.JSONField(blank=True, default=dict)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('progress_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organization', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='sync_runs', to='organizations.organization')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='sources.datasource')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("schedule", "Schedule"),
+                            ("manual", "Sync now (admin)"),
+                            ("command", "Command"),
+                        ],
+                        default="manual",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("completed_with_errors", "Completed with errors"),
+                            ("unchanged", "Unchanged (nothing to fetch)"),
+                            ("skipped", "Skipped (another run was going)"),
+                            ("quarantined", "Quarantined (schema changed)"),
+                            ("guarded", "Stopped by the mass-delete guard"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=30,
+                    ),
+                ),
+                ("dry_run", models.BooleanField(default=False)),
+                ("full", models.BooleanField(default=False)),
+                ("pass_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("fetched", models.PositiveIntegerField(default=0)),
+                ("created", models.PositiveIntegerField(default=0)),
+                ("updated", models.PositiveIntegerField(default=0)),
+                ("unchanged", models.PositiveIntegerField(default=0)),
+                ("rejected", models.PositiveIntegerField(default=0)),
+                ("warned", models.PositiveIntegerField(default=0)),
+                ("vanished", models.PositiveIntegerField(default=0)),
+                ("requests", models.PositiveIntegerField(default=0)),
+                ("bytes_received", models.PositiveBigIntegerField(default=0)),
+                ("duration_seconds", models.FloatField(default=0)),
+                (
+                    "expected",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Records the source announced."
+                    ),
+                ),
+                ("cursor", models.JSONField(blank=True, default=dict)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("progress_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sync_runs",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="sources.datasource",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SyncRejectedRecord',
+            name="SyncRejectedRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveBigIntegerField(help_text="The record's _id, or its row in the file.")),
-                ('values', models.JSONField(default=dict)),
-                ('errors', models.JSONField(default=list)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organizations.organization')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rejected_records', to='sources.syncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "number",
+                    models.PositiveBigIntegerField(
+                        help_text="The record's _id, or its row in the file."
+                    ),
+                ),
+                ("values", models.JSONField(default=dict)),
+                ("errors", models.JSONField(default=list)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rejected_records",
+                        to="sources.syncrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'id'],
+                "ordering": ["run", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SourceRecord',
+            name="SourceRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text="The record's property id in the source.", max_length=255)),
-                ('sha256', models.CharField(max_length=64)),
-                ('last_pass', models.PositiveBigIntegerField(default=0)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organizations.organization')),
-                ('property', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='source_records', to='properties.property')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='records', to='sources.datasource')),
-                ('first_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sources.syncrun')),
-                ('last_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sources.syncrun')),
-                ('vanished_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sources.syncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="The record's property id in the source.", max_length=255
+                    ),
+                ),
+                ("sha256", models.CharField(max_length=64)),
+                ("last_pass", models.PositiveBigIntegerField(default=0)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "property",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="source_records",
+                        to="properties.property",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="records",
+                        to="sources.datasource",
+                    ),
+                ),
+                (
+                    "first_run",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="sources.syncrun",
+                    ),
+                ),
+                (
+                    "last_run",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="sources.syncrun",
+                    ),
+                ),
+                (
+                    "vanished_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="sources.syncrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['source', 'key'],
+                "ordering": ["source", "key"],
             },
         ),
         migrations.AddIndex(
-            model_name='datasource',
-            index=models.Index(fields=['organization', 'name'], name='datasource_org_name_idx'),
+            model_name="datasource",
+            index=models.Index(fields=["organization", "name"], name="datasource_org_name_idx"),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['organization', '-created_at'], name='syncrun_org_recent_idx'),
+            model_name="syncrun",
+            index=models.Index(
+                fields=["organization", "-created_at"], name="syncrun_org_recent_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['source', 'status'], name='syncrun_source_status_idx'),
+            model_name="syncrun",
+            index=models.Index(fields=["source", "status"], name="syncrun_source_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='sourcerecord',
-            index=models.Index(fields=['source', 'last_pass'], name='sourcerecord_pass_idx'),
+            model_name="sourcerecord",
+            index=models.Index(fields=["source", "last_pass"], name="sourcerecord_pass_idx"),
         ),
         migrations.AddConstraint(
-            model_name='sourcerecord',
-            constraint=models.UniqueConstraint(fields=('source', 'key'), name='sourcerecord_source_key_uniq'),
+            model_name="sourcerecord",
+            constraint=models.UniqueConstraint(
+                fields=("source", "key"), name="sourcerecord_source_key_uniq"
+            ),
         ),
     ]

@@ -139,16 +139,29 @@ class Portal:
         resource = self._resource(data.get("id"))
         if resource is None:
             return _error(404, "Not Found Error", "Not found: Resource was not found.")
-        return _ok({
-            "id": data["id"], "package_id": PACKAGE_ID, "name": "Property valuations 2026",
-            "format": "CSV", "datastore_active": True, "hash": "",
-            "last_modified": resource.last_modified,
-            "url": f"{self.url}/datastore/dump/{data['id']}",
-        })
+        return _ok(
+            {
+                "id": data["id"],
+                "package_id": PACKAGE_ID,
+                "name": "Property valuations 2026",
+                "format": "CSV",
+                "datastore_active": True,
+                "hash": "",
+                "last_modified": resource.last_modified,
+                "url": f"{self.url}/datastore/dump/{data['id']}",
+            }
+        )
 
     def _package_show(self, data):
-        return _ok({"id": PACKAGE_ID, "name": PACKAGE_ID, "title": "Property valuations",
-                    "metadata_modified": "2026-11-30T21:00:00", "num_resources": 1})
+        return _ok(
+            {
+                "id": PACKAGE_ID,
+                "name": PACKAGE_ID,
+                "title": "Property valuations",
+                "metadata_modified": "2026-11-30T21:00:00",
+                "num_resources": 1,
+            }
+        )
 
     def _datastore_search(self, data):
         rid = data.get("resource_id")
@@ -159,8 +172,9 @@ class Portal:
         for name, wanted in (data.get("filters") or {}).items():
             if isinstance(wanted, dict):
                 if not self.keyset:
-                    return _error(409, "Validation Error", None,
-                                  filters=[f"invalid value for field {name}"])
+                    return _error(
+                        409, "Validation Error", None, filters=[f"invalid value for field {name}"]
+                    )
                 rows = [r for r in rows if r[name] > wanted["gt"]]
             else:
                 rows = [r for r in rows if r[name] == wanted]
@@ -190,21 +204,30 @@ class Portal:
 
     def _datastore_search_sql(self, data):
         if not self.sql:
-            return _error(403, "Authorization Error",
-                          "Access denied: datastore_search_sql is not enabled on this portal")
-        match = re.match(r'SELECT \* FROM "([^"]+)" WHERE _id > (\d+) ORDER BY _id LIMIT (\d+)',
-                         data.get("sql", ""))
+            return _error(
+                403,
+                "Authorization Error",
+                "Access denied: datastore_search_sql is not enabled on this portal",
+            )
+        match = re.match(
+            r'SELECT \* FROM "([^"]+)" WHERE _id > (\d+) ORDER BY _id LIMIT (\d+)',
+            data.get("sql", ""),
+        )
         if not match or self._resource(match.group(1)) is None:
             return _error(409, "Validation Error", None, query=["Invalid SQL"])
         resource = self._resource(match.group(1))
         after, limit = int(match.group(2)), min(int(match.group(3)), ROWS_MAX)
         rows = sorted((r for r in resource.records if r["_id"] > after), key=lambda r: r["_id"])
         names = ["_id", *(f["id"] for f in resource.fields)]
-        return _ok({
-            "sql": data["sql"],
-            "fields": [{"id": "_id", "type": "int4"}, *resource.fields],
-            "records": [{**{n: r.get(n) for n in names}, "_full_text": "'x'"} for r in rows[:limit]],
-        })
+        return _ok(
+            {
+                "sql": data["sql"],
+                "fields": [{"id": "_id", "type": "int4"}, *resource.fields],
+                "records": [
+                    {**{n: r.get(n) for n in names}, "_full_text": "'x'"} for r in rows[:limit]
+                ],
+            }
+        )
 
     def _file(self, request: Request) -> Response:
         name = request.path.removeprefix("/files/")
@@ -236,8 +259,11 @@ def _lower_id(data) -> int:
 
 
 def _ok(result) -> Response:
-    body = {"help": "https://portal.example/api/3/action/help_show", "success": True,
-            "result": result}
+    body = {
+        "help": "https://portal.example/api/3/action/help_show",
+        "success": True,
+        "result": result,
+    }
     return Response(json.dumps(body), status=200, content_type="application/json")
 
 
@@ -245,6 +271,9 @@ def _error(status, kind, message, **details) -> Response:
     error = {"__type": kind, **details}
     if message is not None:
         error["message"] = message
-    body = {"help": "https://portal.example/api/3/action/help_show", "success": False,
-            "error": error}
+    body = {
+        "help": "https://portal.example/api/3/action/help_show",
+        "success": False,
+        "error": error,
+    }
     return Response(json.dumps(body), status=status, content_type="application/json")

@@ -29,8 +29,14 @@ class TestFirstAndRepeatSync:
         run = sync(source, tenants.admin)
 
         assert run.status == SyncRun.Status.COMPLETED, run.error
-        assert counts(run) == {"fetched": 25, "created": 25, "updated": 0, "unchanged": 0,
-                               "rejected": 0, "vanished": 0}
+        assert counts(run) == {
+            "fetched": 25,
+            "created": 25,
+            "updated": 0,
+            "unchanged": 0,
+            "rejected": 0,
+            "vanished": 0,
+        }
         prop = Property.objects.get(project=project, external_id="PFI0000007")
         assert prop.basic_info["address"] == "7 Swan Street"
         assert prop.financial_metrics["estimated_value"] == 650_070
@@ -53,8 +59,14 @@ class TestFirstAndRepeatSync:
         again = sync(source, tenants.admin)
 
         assert again.status == SyncRun.Status.COMPLETED
-        assert counts(again) == {"fetched": 10, "created": 0, "updated": 0, "unchanged": 10,
-                                 "rejected": 0, "vanished": 0}
+        assert counts(again) == {
+            "fetched": 10,
+            "created": 0,
+            "updated": 0,
+            "unchanged": 10,
+            "rejected": 0,
+            "vanished": 0,
+        }
         assert len(history_reasons(project)) == 10
         assert Property.objects.get(external_id="PFI0000003").updated_at == before
         assert SourceRecord.objects.filter(last_run=again).count() == 10
@@ -142,7 +154,9 @@ class TestPaging:
 
         assert run.created == 10
         assert source.state["paging"] == "offset"
-        offsets = [d["offset"] for a, d in portal.calls if a == "datastore_search" and "offset" in d]
+        offsets = [
+            d["offset"] for a, d in portal.calls if a == "datastore_search" and "offset" in d
+        ]
         assert offsets == [0, 4, 8]
 
     def test_fields_fingerprint_is_recorded(self, tenants, project, portal):
