@@ -15,6 +15,7 @@ VIEWER = [
     "imports.view_importjob",
     "backups.view_backupexecution",
     "integrity.view_dataintegrityreport",
+    "sources.view_sourcerecord",
 ]
 USER = VIEWER + [
     "properties.change_property",
@@ -43,7 +44,6 @@ MANAGER = USER + [
     "backups.restore_backupexecution",
     "integrity.add_dataintegrityreport",
     "integrity.view_integrityalert",
-    "sources.view_sourcerecord",
 ]
 ADMIN = MANAGER + [
     "organizations.change_organization",
@@ -61,7 +61,6 @@ ADMIN = MANAGER + [
     "sources.change_datasource",
     "sources.delete_datasource",
     "sources.view_syncrun",
-    "sources.view_sourcerecord",
 ]
 
 ROLE_PERMISSIONS = {"viewer": VIEWER, "user": USER, "manager": MANAGER, "admin": ADMIN}

@@ -5,6 +5,7 @@ from imports.admin_import import PropertyImportMixin
 from integrity.admin_filters import IntegrityCheckFilter
 from organizations.models import Organization
 from organizations.tenancy import TenantHistoryAdmin, organization_for, scope_queryset
+from sources.admin_inlines import SourceRecordInline
 
 from . import selectors
 from .history import JSONKeyHistoryContextHelper
@@ -127,7 +128,7 @@ class PropertyAdmin(PropertyImportMixin, TenantHistoryAdmin):
         ),
         ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
     )
-    inlines = (PropertyAnalysisInline,)
+    inlines = (PropertyAnalysisInline, SourceRecordInline)
 
     @admin.display(description="address", ordering=ADDRESS)
     def address_display(self, obj):

@@ -7,6 +7,7 @@ the last resort (slow on large tables, and a record inserted meanwhile shifts th
 strategy that worked is remembered on the source.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -53,6 +54,8 @@ class ResourceInfo:
     hash: str
     package_id: str
     name: str
+    package_title: str
+    package_modified: str
     fields: list[dict]
     total: int
 
@@ -134,12 +137,11 @@ class CkanClient:
                 f"Resource {self.resource_id} has no datastore table (datastore_active is off)."
             )
         package_id = meta.get("package_id", "")
+        package = {}
         if package_id:
             # The dataset's metadata is read for provenance; a failure here is not fatal.
-            try:
-                self.call("package_show", id=package_id)
-            except PortalRefused:
-                pass
+            with contextlib.suppress(PortalRefused):
+                package = self.call("package_show", id=package_id) or {}
         head = self.call("datastore_search", resource_id=self.resource_id, limit=0)
         return ResourceInfo(
             datastore_active=True,
@@ -147,6 +149,8 @@ class CkanClient:
             hash=meta.get("hash") or "",
             package_id=package_id,
             name=meta.get("name") or "",
+            package_title=package.get("title") or "",
+            package_modified=package.get("metadata_modified") or "",
             fields=head.get("fields", []),
             total=int(head.get("total") or 0),
         )

@@ -25,7 +25,7 @@ class DataSource(models.Model):
         MARK_DELETED = "mark_deleted", "Mark the property deleted"
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="data_sources"
+        Organization, on_delete=models.CASCADE, related_name="data_sources", editable=False
     )
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="data_sources")
     name = models.CharField(max_length=200)

@@ -170,10 +170,13 @@ def _sync_ckan(run: SyncRun, client: CkanClient, actor) -> None:
     source = run.source
     info = client.resource()
     run.expected = info.total
+    # last_modified is recorded, not trusted: CKAN does not bump it on datastore writes.
     run.details = {
         "fingerprint": info.fingerprint,
         "last_modified": info.last_modified,
         "resource_hash": info.hash,
+        "dataset": info.package_title,
+        "dataset_modified": info.package_modified,
     }
     run.save(update_fields=["expected", "details"])
     cmap = _schema(run, info.field_types)
