@@ -38,6 +38,7 @@ __all__ = [
     "merge_groups",
     "open_table",
     "property_writer",
+    "raw_digester",
     "validate_record",
 ]
 
@@ -57,12 +58,33 @@ def column_map(fields: list[str], overrides: dict) -> ColumnMap:
     return ColumnMap(headers=tuple(fields), positions=mapped.positions, ignored=mapped.ignored)
 
 
+def raw_digester(cmap: ColumnMap, overrides: dict):
+    """A function of a record's values giving the SHA-256 of its mapped fields as sent, keyed
+    by the mapping (so a new mapping or new overrides make every record look changed once)."""
+    positions = sorted(cmap.positions.items())
+    signature = orjson.dumps(
+        {
+            "mapped": [[name, cmap.headers[index]] for name, index in positions],
+            "overrides": sorted((overrides or {}).items()),
+        }
+    )
+    indexes = [index for _, index in positions]
+
+    def digest(values: list) -> str:
+        width = len(values)
+        mapped = [values[i] if i < width else None for i in indexes]
+        return hashlib.sha256(signature + orjson.dumps(mapped, default=str)).hexdigest()
+
+    return digest
+
+
 @dataclass
 class Validated:
     external_id: str
     group_texts: tuple
     sha256: str
     warnings: list
+    raw_digest: str = ""
 
 
 def validate_record(

@@ -199,6 +199,9 @@ class SourceRecord(models.Model):
         Property, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_records"
     )
     sha256 = models.CharField(max_length=64)
+    # The digest of the record as the source sent it (its mapped fields, under this mapping):
+    # equal next time, the record is unchanged without running the rules again.
+    raw_digest = models.CharField(max_length=64, blank=True)
     first_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
     last_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
     last_pass = models.PositiveBigIntegerField(default=0)

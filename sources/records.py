@@ -7,12 +7,23 @@ writer (COPY on PostgreSQL), their history rows carrying `sync <run id>`.
 
 from dataclasses import dataclass, field
 
-from properties.models import Property
-
-from .ingest import IMPORTED_GROUPS, NewRow, NewRows, merge_groups, property_writer, validate_record
-from .models import SourceRecord, SyncRejectedRecord, SyncRun
-
-LOOKUP_CHUNK = 900
+from .ingest import (
+    IMPORTED_GROUPS,
+    NewRow,
+    NewRows,
+    merge_groups,
+    property_writer,
+    raw_digester,
+    validate_record,
+)
+from .models import SyncRejectedRecord, SyncRun
+from .provenance import (
+    keys_seen,
+    known_records,
+    properties_by_external_id,
+    records_seen,
+    records_written,
+)
 
 
 @dataclass
@@ -26,13 +37,9 @@ class BatchCounts:
     rejected_records: list = field(default_factory=list)
 
 
-def _chunks(items: list, size: int = LOOKUP_CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class RecordApplier:
-    """Applies batches for one run; `seen` rejects a key that came twice in the run."""
+    """Applies batches for one run. The source's provenance (key, hash, property) is read once
+    when the run starts and kept current; `seen` rejects a key that came twice in the run."""
 
     def __init__(self, *, run: SyncRun, cmap, actor, dry_run: bool):
         self.run = run
@@ -43,22 +50,34 @@ class RecordApplier:
         self.writer = property_writer(
             project=self.project, actor=actor, change_reason=run.change_reason, dry_run=dry_run
         )
+        self.known = known_records(self.source)
         self.seen: dict[str, int] = {}
         self._key_position = cmap.positions.get("propertyid")
+        self.digest = raw_digester(cmap, self.source.column_overrides)
 
     def apply(self, items: list[tuple[int, list, str]]) -> BatchCounts:
         """`items`: (record number, values in field order, structural problem or "")."""
         counts = BatchCounts(fetched=len(items))
-        valid = []
-        raw_keys = []
+        changed, unchanged_ids, raw_keys, refreshed = [], [], [], {}
+        known, seen, digest = self.known, self.seen, self.digest
+        fast = self._key_position is not None
         for number, values, problem in items:
-            checked, errors = (
-                (None, [f"row: {problem}"])
-                if problem
-                else validate_record(self.cmap, values, number=number)
-            )
-            if checked is not None and checked.external_id in self.seen:
-                first = self.seen[checked.external_id]
+            raw = digest(values)
+            if fast and not problem:
+                # The record exactly as last time (by its id in the source): unchanged without
+                # running the rules again.
+                key = self._raw_key(values)
+                record = known.get(key)
+                if record is not None and record[3] == raw and record[2] and key not in seen:
+                    seen[key] = number
+                    unchanged_ids.append(record[0])
+                    continue
+            if problem:
+                checked, errors = None, [f"row: {problem}"]
+            else:
+                checked, errors = validate_record(self.cmap, values, number=number)
+            if checked is not None and checked.external_id in seen:
+                first = seen[checked.external_id]
                 errors = [f"propertyid: same property id {checked.external_id!r} as record {first}"]
                 checked = None
             if checked is None:
@@ -68,22 +87,30 @@ class RecordApplier:
                 if key:
                     raw_keys.append(key)
                 continue
-            self.seen[checked.external_id] = number
-            counts.warned += bool(checked.warnings)
-            valid.append((number, values, checked))
-        known = self._known([checked.external_id for _, _, checked in valid])
-        changed = []
-        unchanged_ids = []
-        for item in valid:
-            record = known.get(item[2].external_id)
-            if record and record.sha256 == item[2].sha256 and record.property_id:
-                unchanged_ids.append(record.pk)
+            seen[checked.external_id] = number
+            if checked.warnings:
+                counts.warned += 1
+            checked.raw_digest = raw
+            record = known.get(checked.external_id)
+            if record is not None and record[1] == checked.sha256 and record[2]:
+                if record[3] == raw:
+                    unchanged_ids.append(record[0])
+                else:
+                    # Same once normalised (spacing, number format): provenance refreshed only.
+                    refreshed[checked.external_id] = (checked.sha256, raw)
             else:
-                changed.append(item)
-        counts.unchanged += len(unchanged_ids)
-        written = self._write(changed, counts)
+                changed.append((number, values, checked))
+        counts.unchanged += len(unchanged_ids) + len(refreshed)
+        written = {**refreshed, **self._write(changed, counts)}
         if not self.dry_run:
-            self._record_provenance(written, known, unchanged_ids, raw_keys)
+            pass_id = self.run.pass_id
+            records_seen(record_ids=unchanged_ids, run=self.run, pass_id=pass_id)
+            keys_seen(source=self.source, keys=raw_keys, pass_id=pass_id)
+            stored = records_written(
+                source=self.source, run=self.run, pass_id=pass_id, written=written
+            )
+            for key, (pk, property_id) in stored.items():
+                known[key] = [pk, written[key][0], property_id, written[key][1]]
             self._store_rejected(counts.rejected_records)
         return counts
 
@@ -93,26 +120,12 @@ class RecordApplier:
         value = values[self._key_position]
         return " ".join(str(value).split()) if value is not None else ""
 
-    def _known(self, keys: list[str]) -> dict[str, SourceRecord]:
-        found = {}
-        for chunk in _chunks(keys):
-            found.update(
-                (record.key, record)
-                for record in SourceRecord.objects.filter(source=self.source, key__in=chunk)
-            )
-        return found
-
-    def _write(self, changed, counts: BatchCounts) -> dict[str, str]:
-        """Writes the changed records; returns {key: sha256} of those now stored."""
-        existing = {}
-        for chunk in _chunks([checked.external_id for _, _, checked in changed]):
-            existing.update(
-                (prop.external_id, prop)
-                for prop in Property.objects.filter(project=self.project, external_id__in=chunk)
-            )
-        creates = NewRows()
-        updates = []
-        stored = {}
+    def _write(self, changed, counts: BatchCounts) -> dict[str, tuple]:
+        """Writes the changed records; returns {key: (sha256, raw digest)} of those stored."""
+        existing = properties_by_external_id(
+            project=self.project, external_ids=[checked.external_id for _, _, checked in changed]
+        )
+        creates, updates, stored = NewRows(), [], {}
         for number, values, checked in changed:
             row = NewRow(number, values, checked.external_id, checked.group_texts, None)
             current = existing.get(checked.external_id)
@@ -129,79 +142,28 @@ class RecordApplier:
             else:
                 # Stored already as the source has it (by a file import, say): provenance only.
                 counts.unchanged += 1
-                stored[checked.external_id] = checked.sha256
+                stored[checked.external_id] = (checked.sha256, checked.raw_digest)
         failed = {id(row): message for row, message in self.writer.create(creates)}
+        shas = {c.external_id: (c.sha256, c.raw_digest) for _, _, c in changed}
         for row in creates:
             if id(row) in failed:
                 self._reject(counts, row, [f"propertyid: {failed[id(row)]}"])
             else:
                 counts.created += 1
-        by_key = {checked.external_id: checked.sha256 for _, _, checked in changed}
-        stored.update(
-            (row.external_id, by_key[row.external_id]) for row in creates if id(row) not in failed
-        )
+                stored[row.external_id] = shas[row.external_id]
         failed = {id(prop): m for prop, m in self.writer.update([p for _, p, _ in updates])}
         for row, prop, checked in updates:
             if id(prop) in failed:
                 self._reject(counts, row, [f"propertyid: {failed[id(prop)]}"])
             else:
                 counts.updated += 1
-                stored[checked.external_id] = checked.sha256
+                stored[checked.external_id] = (checked.sha256, checked.raw_digest)
         return stored
 
     @staticmethod
     def _reject(counts: BatchCounts, row: NewRow, errors: list[str]):
         counts.rejected += 1
         counts.rejected_records.append((row.number, row.values, errors))
-
-    def _record_provenance(self, written: dict, known: dict, unchanged_ids: list, raw_keys):
-        run, pass_id = self.run, self.run.pass_id
-        if unchanged_ids:
-            for chunk in _chunks(unchanged_ids):
-                SourceRecord.objects.filter(pk__in=chunk).update(
-                    last_run=run, last_pass=pass_id, vanished_run=None
-                )
-        if raw_keys:
-            # A record that is still there but invalid now has not vanished.
-            for chunk in _chunks(raw_keys):
-                SourceRecord.objects.filter(source=self.source, key__in=chunk).update(
-                    last_pass=pass_id
-                )
-        if not written:
-            return
-        property_ids = {}
-        for chunk in _chunks(list(written)):
-            property_ids.update(
-                Property.objects.filter(project=self.project, external_id__in=chunk).values_list(
-                    "external_id", "pk"
-                )
-            )
-        fresh, again = [], []
-        for key, sha in written.items():
-            record = known.get(key)
-            if record is None:
-                fresh.append(
-                    SourceRecord(
-                        organization_id=self.source.organization_id,
-                        source=self.source,
-                        key=key,
-                        property_id=property_ids.get(key),
-                        sha256=sha,
-                        first_run=run,
-                        last_run=run,
-                        last_pass=pass_id,
-                    )
-                )
-            else:
-                record.sha256, record.property_id = sha, property_ids.get(key)
-                record.last_run, record.last_pass, record.vanished_run = run, pass_id, None
-                again.append(record)
-        SourceRecord.objects.bulk_create(fresh, batch_size=2000)
-        SourceRecord.objects.bulk_update(
-            again,
-            ["sha256", "property", "last_run", "last_pass", "vanished_run"],
-            batch_size=2000,
-        )
 
     def _store_rejected(self, rejected):
         headers = self.cmap.headers

@@ -168,3 +168,21 @@ class TestPaging:
         assert len(run.details["fingerprint"]) == 64
         assert source.state["fields"]["valuation"] == "numeric"
         assert source.state["mapped"]["propertyid"] == "property_pfi"
+
+
+@pytest.mark.django_db
+def test_a_record_that_differs_only_in_spacing_is_unchanged(tenants, project, portal):
+    portal.load([make_record(n) for n in range(1, 4)])
+    source = ckan_source(actor=tenants.admin, project=project, portal=portal)
+    sync(source, tenants.admin)
+    portal.load(
+        [make_record(1, street_address="1   Swan  Street "), make_record(2), make_record(3)]
+    )
+
+    run = sync(source, tenants.admin)
+    again = sync(source, tenants.admin)
+
+    assert (run.unchanged, run.updated) == (3, 0)
+    assert (again.unchanged, again.updated) == (3, 0)
+    assert len(history_reasons(project)) == 3
+    assert SourceRecord.objects.get(key="PFI0000001").last_run_id == again.pk
