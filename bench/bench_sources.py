@@ -78,8 +78,8 @@ def main():
 
     from organizations.models import Organization
     from properties.models import Project, Property
-    from sources.models import DataSource
     from sources import services
+    from sources.models import DataSource
     from sources.services import source_create
     from tests.sources.portal import OVERRIDES, RESOURCE_ID
 
@@ -107,6 +107,8 @@ def main():
         run = services.source_sync(source=source, actor=None)
         seconds = time.perf_counter() - started
         run.refresh_from_db()
+        if run.status != "completed":
+            raise SystemExit(f"step={name} status={run.status} error={run.error}")
         history = Property.history.filter(project=project).count()
         print(
             f"step={name} status={run.status} seconds={seconds:.2f} "

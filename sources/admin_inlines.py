@@ -13,14 +13,18 @@ class SourceRecordInline(admin.TabularInline):
     model = SourceRecord
     verbose_name = "source record"
     verbose_name_plural = "Provenance (open-data sources)"
-    fields = ("source", "key", "first_run_link", "last_run_link", "vanished_run", "short_hash")
+    fields = ("source", "key", "first_run_link", "changed_run_link", "present", "short_hash")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = False
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("source", "first_run", "last_run")
+        queryset = (
+            super()
+            .get_queryset(request)
+            .select_related("source", "first_run", "changed_run", "vanished_run")
+        )
         return scope_of(request).filter(queryset)
 
     def has_add_permission(self, request, obj=None):
@@ -36,9 +40,15 @@ class SourceRecordInline(admin.TabularInline):
     def first_run_link(self, record):
         return _run_link(record.first_run)
 
-    @admin.display(description="last seen")
-    def last_run_link(self, record):
-        return _run_link(record.last_run)
+    @admin.display(description="last changed")
+    def changed_run_link(self, record):
+        return _run_link(record.changed_run)
+
+    @admin.display(description="in the source")
+    def present(self, record):
+        if record.vanished_run is None:
+            return "yes"
+        return format_html("vanished in {}", _run_link(record.vanished_run))
 
     @admin.display(description="SHA-256")
     def short_hash(self, record):

@@ -203,8 +203,10 @@ class SourceRecord(models.Model):
     # equal next time, the record is unchanged without running the rules again.
     raw_digest = models.CharField(max_length=64, blank=True)
     first_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
-    last_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
-    last_pass = models.PositiveBigIntegerField(default=0)
+    # The last run that wrote this row: created or changed the property, or re-recorded the
+    # record's raw digest. An unchanged record is not written at all; a record is present as
+    # of the source's last complete pass unless it vanished.
+    changed_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
     vanished_run = models.ForeignKey(
         SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -214,7 +216,23 @@ class SourceRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "key"], name="sourcerecord_source_key_uniq")
         ]
-        indexes = [models.Index(fields=["source", "last_pass"], name="sourcerecord_pass_idx")]
 
     def __str__(self):
         return f"{self.source} record {self.key}"
+
+
+class SyncSeenKeys(models.Model):
+    """The record keys one page of a pass saw, stored with the page: after a complete pass
+    (resumed or not) the source's records missing from all of them have vanished. Deleted when
+    the pass completes."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+")
+    pass_id = models.PositiveBigIntegerField()
+    keys = models.JSONField(default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["pass_id"], name="syncseenkeys_pass_idx")]
+
+    def __str__(self):
+        return f"Keys seen by sync {self.run_id}"

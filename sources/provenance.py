@@ -37,30 +37,6 @@ def known_records(source) -> dict[str, list]:
     return {key: [pk, sha, prop, raw] for key, pk, sha, prop, raw in rows.iterator(10_000)}
 
 
-def records_seen(*, record_ids: list[int], run, pass_id: int) -> None:
-    """Unchanged records: seen by this run and pass, not vanished."""
-    if not record_ids:
-        return
-    if _postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {_RECORDS} SET last_run_id = %s, last_pass = %s, vanished_run_id = NULL "
-                "WHERE id = ANY(%s::bigint[])",
-                [run.pk, pass_id, "{" + ",".join(map(str, record_ids)) + "}"],
-            )
-        return
-    for chunk in _chunks(record_ids):
-        SourceRecord.objects.filter(pk__in=chunk).update(
-            last_run=run, last_pass=pass_id, vanished_run=None
-        )
-
-
-def keys_seen(*, source, keys: list[str], pass_id: int) -> None:
-    """Records still in the source but refused by the rules now: not vanished."""
-    for chunk in _chunks(keys):
-        SourceRecord.objects.filter(source=source, key__in=chunk).update(last_pass=pass_id)
-
-
 def properties_by_external_id(*, project, external_ids: list[str]) -> dict[str, Property]:
     found = {}
     if not external_ids:
@@ -83,18 +59,18 @@ def properties_by_external_id(*, project, external_ids: list[str]) -> dict[str, 
 _UPSERT = f"""
 INSERT INTO {_RECORDS}
     (organization_id, source_id, key, property_id, sha256, raw_digest, first_run_id,
-     last_run_id, last_pass)
-SELECT %(organization)s, %(source)s, x.key, p.id, x.sha, x.raw, %(run)s, %(run)s, %(pass)s
+     changed_run_id)
+SELECT %(organization)s, %(source)s, x.key, p.id, x.sha, x.raw, %(run)s, %(run)s
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(key text, sha text, raw text)
 LEFT JOIN {_PROPERTIES} p ON p.project_id = %(project)s AND p.external_id = x.key
 ON CONFLICT (source_id, key) DO UPDATE SET
     sha256 = EXCLUDED.sha256, raw_digest = EXCLUDED.raw_digest, property_id = EXCLUDED.property_id,
-    last_run_id = EXCLUDED.last_run_id, last_pass = EXCLUDED.last_pass, vanished_run_id = NULL
+    changed_run_id = EXCLUDED.changed_run_id
 RETURNING key, id, property_id
 """
 
 
-def records_written(*, source, run, pass_id: int, written: dict[str, tuple]) -> dict[str, tuple]:
+def records_written(*, source, run, written: dict[str, tuple]) -> dict[str, tuple]:
     """Created or updated records ({key: (sha256, raw digest)}): their provenance row (new or
     refreshed) with the property's id. Returns {key: (record id, property id)}."""
     if not written:
@@ -111,15 +87,14 @@ def records_written(*, source, run, pass_id: int, written: dict[str, tuple]) -> 
                     "source": source.pk,
                     "project": source.project_id,
                     "run": run.pk,
-                    "pass": pass_id,
                     "rows": rows,
                 },
             )
             return {key: (pk, property_id) for key, pk, property_id in cursor.fetchall()}
-    return _records_written_orm(source=source, run=run, pass_id=pass_id, written=written)
+    return _records_written_orm(source=source, run=run, written=written)
 
 
-def _records_written_orm(*, source, run, pass_id, written) -> dict[str, tuple]:
+def _records_written_orm(*, source, run, written) -> dict[str, tuple]:
     keys = list(written)
     property_ids, existing = {}, {}
     for chunk in _chunks(keys):
@@ -148,11 +123,11 @@ def _records_written_orm(*, source, run, pass_id, written) -> dict[str, tuple]:
             again.append(record)
         record.sha256, record.raw_digest = sha, raw
         record.property_id = property_ids.get(key)
-        record.last_run, record.last_pass, record.vanished_run = run, pass_id, None
+        record.changed_run = run
     SourceRecord.objects.bulk_create(fresh, batch_size=2000)
     SourceRecord.objects.bulk_update(
         again,
-        ["sha256", "raw_digest", "property", "last_run", "last_pass", "vanished_run"],
+        ["sha256", "raw_digest", "property", "changed_run"],
         batch_size=2000,
     )
     return {record.key: (record.pk, record.property_id) for record in fresh + again}

@@ -16,14 +16,8 @@ from .ingest import (
     raw_digester,
     validate_record,
 )
-from .models import SyncRejectedRecord, SyncRun
-from .provenance import (
-    keys_seen,
-    known_records,
-    properties_by_external_id,
-    records_seen,
-    records_written,
-)
+from .models import SyncRejectedRecord, SyncRun, SyncSeenKeys
+from .provenance import known_records, properties_by_external_id, records_written
 
 
 @dataclass
@@ -35,6 +29,8 @@ class BatchCounts:
     rejected: int = 0
     warned: int = 0
     rejected_records: list = field(default_factory=list)
+    #: Keys of the records of the batch, valid or not: they have not vanished.
+    seen_keys: list = field(default_factory=list)
 
 
 class RecordApplier:
@@ -58,7 +54,7 @@ class RecordApplier:
     def apply(self, items: list[tuple[int, list, str]]) -> BatchCounts:
         """`items`: (record number, values in field order, structural problem or "")."""
         counts = BatchCounts(fetched=len(items))
-        changed, unchanged_ids, raw_keys, refreshed = [], [], [], {}
+        changed, unchanged, refreshed = [], 0, {}
         known, seen, digest = self.known, self.seen, self.digest
         fast = self._key_position is not None
         for number, values, problem in items:
@@ -70,7 +66,8 @@ class RecordApplier:
                 record = known.get(key)
                 if record is not None and record[3] == raw and record[2] and key not in seen:
                     seen[key] = number
-                    unchanged_ids.append(record[0])
+                    unchanged += 1
+                    counts.seen_keys.append(key)
                     continue
             if problem:
                 checked, errors = None, [f"row: {problem}"]
@@ -85,33 +82,35 @@ class RecordApplier:
                 counts.rejected_records.append((number, values, errors))
                 key = self._raw_key(values)
                 if key:
-                    raw_keys.append(key)
+                    counts.seen_keys.append(key)
                 continue
             seen[checked.external_id] = number
+            counts.seen_keys.append(checked.external_id)
             if checked.warnings:
                 counts.warned += 1
             checked.raw_digest = raw
             record = known.get(checked.external_id)
             if record is not None and record[1] == checked.sha256 and record[2]:
                 if record[3] == raw:
-                    unchanged_ids.append(record[0])
+                    unchanged += 1
                 else:
                     # Same once normalised (spacing, number format): provenance refreshed only.
                     refreshed[checked.external_id] = (checked.sha256, raw)
             else:
                 changed.append((number, values, checked))
-        counts.unchanged += len(unchanged_ids) + len(refreshed)
+        counts.unchanged += unchanged + len(refreshed)
         written = {**refreshed, **self._write(changed, counts)}
         if not self.dry_run:
-            pass_id = self.run.pass_id
-            records_seen(record_ids=unchanged_ids, run=self.run, pass_id=pass_id)
-            keys_seen(source=self.source, keys=raw_keys, pass_id=pass_id)
-            stored = records_written(
-                source=self.source, run=self.run, pass_id=pass_id, written=written
-            )
+            stored = records_written(source=self.source, run=self.run, written=written)
             for key, (pk, property_id) in stored.items():
                 known[key] = [pk, written[key][0], property_id, written[key][1]]
             self._store_rejected(counts.rejected_records)
+            SyncSeenKeys.objects.create(
+                organization_id=self.source.organization_id,
+                run=self.run,
+                pass_id=self.run.pass_id,
+                keys=counts.seen_keys,
+            )
         return counts
 
     def _raw_key(self, values) -> str:

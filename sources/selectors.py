@@ -26,7 +26,7 @@ def property_provenance(*, actor, property_id: int):
     """Where a property came from: the source records that fed it, newest run first."""
     return (
         Scope.of(actor)
-        .filter(SourceRecord.objects.select_related("source", "first_run", "last_run"))
+        .filter(SourceRecord.objects.select_related("source", "first_run", "changed_run"))
         .filter(property_id=property_id)
-        .order_by("-last_run_id")
+        .order_by("-changed_run_id")
     )

@@ -132,6 +132,8 @@ class TestVanished:
 
         assert run.vanished == 0
         assert SourceRecord.objects.get(key="PFI0000013").vanished_run_id is None
+        assert Property.objects.get(external_id="PFI0000013").status == Status.ACTIVE
+        assert history_reasons(project)[-1] == f"sync {run.pk}"
 
     def test_mass_delete_guard_stops_before_writing_and_pauses(self, tenants, project, portal):
         portal.load([make_record(n) for n in range(1, 21)])

@@ -43,7 +43,7 @@ class TestFirstAndRepeatSync:
         assert prop.organization_id == tenants.owner_org.pk
         record = SourceRecord.objects.get(source=source, key="PFI0000007")
         assert record.property_id == prop.pk
-        assert record.first_run_id == record.last_run_id == run.pk
+        assert record.first_run_id == record.changed_run_id == run.pk
         assert len(record.sha256) == 64
         assert history_reasons(project) == [f"sync {run.pk}"] * 25
         assert run.requests >= 4 and run.bytes_received > 0
@@ -69,7 +69,7 @@ class TestFirstAndRepeatSync:
         }
         assert len(history_reasons(project)) == 10
         assert Property.objects.get(external_id="PFI0000003").updated_at == before
-        assert SourceRecord.objects.filter(last_run=again).count() == 10
+        assert not SourceRecord.objects.filter(changed_run=again).exists()
 
     def test_changed_record_is_updated_and_the_rest_counted_unchanged(
         self, tenants, project, portal, writer
@@ -87,7 +87,8 @@ class TestFirstAndRepeatSync:
         prop = Property.objects.get(external_id="PFI0000005")
         assert prop.financial_metrics["estimated_value"] == 999_000
         assert history_reasons(project)[-1] == f"sync {again.pk}"
-        assert SourceRecord.objects.get(key="PFI0000005").last_run_id == again.pk
+        assert SourceRecord.objects.get(key="PFI0000005").changed_run_id == again.pk
+        assert SourceRecord.objects.get(key="PFI0000004").changed_run_id != again.pk
 
     def test_rejected_records_are_kept_with_their_errors(self, tenants, project, portal):
         portal.load([make_record(1), make_record(2, postcode="31"), make_record(3, locality="")])
@@ -185,4 +186,5 @@ def test_a_record_that_differs_only_in_spacing_is_unchanged(tenants, project, po
     assert (run.unchanged, run.updated) == (3, 0)
     assert (again.unchanged, again.updated) == (3, 0)
     assert len(history_reasons(project)) == 3
-    assert SourceRecord.objects.get(key="PFI0000001").last_run_id == again.pk
+    # The normalised record is the same; only its raw digest was refreshed, by the first run.
+    assert SourceRecord.objects.get(key="PFI0000001").changed_run_id == run.pk
