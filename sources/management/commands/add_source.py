@@ -1,3 +1,5 @@
+import json
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -28,6 +30,11 @@ class Command(BaseCommand):
             "--on-vanish", default=DataSource.OnVanish.IGNORE, choices=DataSource.OnVanish.values
         )
         parser.add_argument("--token-env", default="", help="Env variable with the API token.")
+        parser.add_argument(
+            "--column-overrides",
+            default="{}",
+            help='Source field to import column, JSON, e.g. \'{"prop_pfi": "propertyid"}\'.',
+        )
 
     def handle(self, *args, org_slug, project_id, **options):
         organization = Organization.objects.filter(slug=org_slug).first()
@@ -42,6 +49,10 @@ class Command(BaseCommand):
                 f"status=refused reason=unknown_project project={project_id} org={org_slug}"
             ) from None
         try:
+            overrides = json.loads(options["column_overrides"])
+        except ValueError as error:
+            raise CommandError(f"status=refused reason={quoted(str(error))}") from error
+        try:
             source = source_create(
                 actor=None,
                 project=project,
@@ -52,6 +63,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 on_vanish=options["on_vanish"],
                 api_token_env=options["token_env"],
+                column_overrides=overrides,
             )
         except ValidationError as error:
             raise CommandError(
