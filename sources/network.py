@@ -1,8 +1,6 @@
 """How sources talk to portals: the public-address check, timeouts, retries with exponential
 backoff that honour Retry-After, one request at a time per portal, and the run's counters."""
 
-import ipaddress
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +10,8 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.utils import timezone
+
+from integrity.webhooks import public_address_refusal
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -25,22 +25,9 @@ class AddressRefused(SourceUnreachable):
 
 
 def address_refusal(url: str) -> str | None:
-    """Why the server must not connect to `url`, or None. The same test as alert webhooks: a
-    source must not make the server read its own network."""
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "not an http(s) URL"
-    if settings.SYNC_ALLOW_PRIVATE_HOSTS:
-        return None
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port)}
-    except (socket.gaierror, UnicodeError, ValueError) as error:
-        return f"cannot resolve {parts.hostname}: {error}"
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            return f"{parts.hostname} resolves to a private or local address ({address})"
-    return None
+    """Why the server must not connect to `url`, or None: the alert webhooks' test, so a source
+    cannot make the server read its own network. SYNC_ALLOW_PRIVATE_HOSTS allows private hosts."""
+    return public_address_refusal(url, allow_private=settings.SYNC_ALLOW_PRIVATE_HOSTS)
 
 
 _PORTAL_LOCKS: dict[str, threading.Lock] = {}

@@ -35,5 +35,11 @@ def source_sync_task(
 
 
 def source_scheduled_sync_task(source_id: int) -> int | None:
-    """What a source's schedule calls: a run still going makes this one a recorded skip."""
+    """What a source's schedule calls: a run still going makes this one a recorded skip. The
+    schedule of a source deleted with its project removes itself."""
+    if not DataSource.objects.filter(pk=source_id).exists():
+        from django_q.models import Schedule
+
+        Schedule.objects.filter(name=f"source-sync-{source_id}").delete()
+        return None
     return source_sync_task(source_id, None, SyncRun.Trigger.SCHEDULE)

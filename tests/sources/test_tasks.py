@@ -78,3 +78,15 @@ def test_two_workers_at_once_make_one_run_and_one_recorded_skip(
     assert SyncRun.objects.get(pk=second).status == SyncRun.Status.SKIPPED
     done = SyncRun.objects.get(pk=results[0])
     assert (done.status, done.created) == (SyncRun.Status.COMPLETED, 5)
+
+
+@pytest.mark.django_db
+def test_the_schedule_of_a_source_deleted_with_its_project_removes_itself(tenants, project, portal):
+    source = ckan_source(
+        actor=tenants.admin, project=project, portal=portal, schedule_cron="0 1 * * *"
+    )
+    source_id = source.pk
+    project.delete()
+
+    assert source_scheduled_sync_task(source_id) is None
+    assert not Schedule.objects.filter(name=f"source-sync-{source_id}").exists()
