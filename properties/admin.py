@@ -5,7 +5,7 @@ from imports.admin_import import PropertyImportMixin
 from integrity.admin_filters import IntegrityCheckFilter
 from organizations.models import Organization
 from organizations.tenancy import TenantHistoryAdmin, organization_for, scope_queryset
-from sources.admin_inlines import SourceRecordInline
+from sources.admin_provenance import provenance_html
 
 from . import selectors
 from .history import JSONKeyHistoryContextHelper
@@ -111,7 +111,7 @@ class PropertyAdmin(PropertyImportMixin, TenantHistoryAdmin):
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     autocomplete_fields = ("project",)
-    readonly_fields = ("created_by", "created_at", "updated_at")
+    readonly_fields = ("created_by", "created_at", "updated_at", "provenance")
     fieldsets = (
         (None, {"fields": ("project", "external_id", "status")}),
         (
@@ -126,9 +126,13 @@ class PropertyAdmin(PropertyImportMixin, TenantHistoryAdmin):
                 )
             },
         ),
-        ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
+        ("Record", {"fields": ("created_by", "created_at", "updated_at", "provenance")}),
     )
-    inlines = (PropertyAnalysisInline, SourceRecordInline)
+    inlines = (PropertyAnalysisInline,)
+
+    @admin.display(description="provenance (open-data sources)")
+    def provenance(self, obj):
+        return provenance_html(obj)
 
     @admin.display(description="address", ordering=ADDRESS)
     def address_display(self, obj):

@@ -152,5 +152,6 @@ class TestRunPages:
         client.force_login(tenants.viewer)
         body = client.get(reverse("admin:properties_property_change", args=[prop.pk])).content
         text = body.decode()
-        assert "Provenance (open-data sources)" in text
+        assert "provenance (open-data sources)" in text.lower()
+        assert "PFI0000001" in text
         assert f"sync {run.pk}" in text and source.name in text
