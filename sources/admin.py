@@ -9,7 +9,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from organizations.tenancy import TenantScopedAdmin, scope_of
+from properties.admin import ChangeFormSection, register_change_form_section
+from properties.models import Property
 
+from .admin_provenance import provenance_html
 from .models import DataSource, SyncRun
 from .selectors import run_get
 from .services import run_rejected_csv, source_clean, source_confirm, source_save, source_sync_start
@@ -45,6 +48,16 @@ class DataSourceForm(forms.ModelForm):
             source_clean(self.instance)
         except ValidationError as error:
             self._update_errors(error)
+
+
+def property_provenance(prop):
+    return provenance_html(prop)
+
+
+property_provenance.short_description = "provenance (open-data sources)"
+register_change_form_section(
+    Property, ChangeFormSection(title="Provenance", field=property_provenance)
+)
 
 
 @admin.register(DataSource)

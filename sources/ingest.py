@@ -9,20 +9,20 @@ from dataclasses import dataclass
 
 import orjson
 
-from imports.errors import FileRefused
-from imports.pipeline.rows import ALL_GROUPS, IMPORTED_GROUPS, NewRow, NewRows
-from imports.pipeline.writers import writer_for
-from imports.readers import open_table
-from imports.rules import (
+from imports.columns import (
     KNOWN_COLUMNS,
     REQUIRED_COLUMNS,
     ColumnMap,
     cells_by_column,
     map_columns,
-    merge_groups,
     normalise_header,
-    validate_row,
 )
+from imports.errors import FileRefused
+from imports.pipeline.rows import ALL_GROUPS, IMPORTED_GROUPS, NewRow
+from imports.pipeline.rows import BatchRows as NewRows
+from imports.pipeline.writers import writer_for
+from imports.readers import open_table
+from imports.rules import merge_groups, validate_row
 
 __all__ = [
     "ALL_GROUPS",
