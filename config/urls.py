@@ -10,3 +10,6 @@ urlpatterns = [
     path("readyz", health_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]
+
+# A refused page is the admin's own, saying which role it needs.
+handler403 = "organizations.refusals.permission_denied"

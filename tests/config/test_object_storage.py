@@ -151,7 +151,9 @@ def test_a_large_archive_goes_up_in_parts_and_is_read_without_holding_it(in_s3, 
     assert peak < size / 4, f"{peak / MB:.1f} MB held while reading {size / MB:.0f} MB"
 
 
-def test_an_uploaded_file_in_s3_imports_in_the_background(in_s3, tenants, settings):
+def test_an_uploaded_file_in_s3_imports_in_the_background(
+    in_s3, tenants, settings, django_capture_on_commit_callbacks
+):
     settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 10
     project = ProjectFactory(organization=tenants.owner_org)
     rows = ["address,suburb,state,postcode"] + [
@@ -165,8 +167,9 @@ def test_an_uploaded_file_in_s3_imports_in_the_background(in_s3, tenants, settin
     )
     assert _keys(in_s3, PRIMARY, "media/imports/source/") == [f"media/{job.source_file.name}"]
     # Above the threshold: queued as a django-q2 task (run in this process in sync mode).
-    job = import_run(job=job, actor=tenants.manager, background=None)
+    with django_capture_on_commit_callbacks(execute=True):  # the task is queued on commit
+        job = import_run(job=job, actor=tenants.manager, background=None)
     job.refresh_from_db()
-    assert job.status == ImportJob.Status.COMPLETED, job.summary
+    assert job.status == ImportJob.Status.COMPLETED, (job.status, job.error_summary)
     assert job.created_count == 40
     assert Property.objects.filter(project=project).count() == 40
