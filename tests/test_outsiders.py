@@ -43,7 +43,11 @@ def _takes_an_actor():
 def estate(tenants):
     """The owner organisation's project, property and pending job."""
     project = ProjectFactory(organization=tenants.owner_org)
-    prop = PropertyFactory(project=project, planning_controls={"zoning": {"primary": "OWNER-ZONE"}})
+    prop = PropertyFactory(
+        project=project,
+        basic_info={"address": "1 Owner St", "suburb": "OWNER-SUBURB", "postcode": "3121"},
+        planning_controls={"zoning": {"primary": "OWNER-ZONE"}},
+    )
     job = jobs.import_job_create(
         actor=tenants.manager,
         project=project,
@@ -101,6 +105,10 @@ CASES = {
     "properties.selectors.property_list": (
         lambda project, prop, job: {"project": project},
         _sees_none_of(lambda: Property.objects.all()),
+    ),
+    "properties.selectors.suburb_values": (
+        lambda project, prop, job: {},
+        _sees_none_of(lambda: ["OWNER-SUBURB"]),
     ),
     "properties.selectors.zoning_values": (
         lambda project, prop, job: {},
