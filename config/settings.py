@@ -206,6 +206,8 @@ SYNC_RETRIES = env.int("SYNC_RETRIES", default=5)
 SYNC_BACKOFF_SECONDS = env.float("SYNC_BACKOFF_SECONDS", default=2.0)
 SYNC_MAX_WAIT_SECONDS = env.float("SYNC_MAX_WAIT_SECONDS", default=300.0)
 SYNC_STALE_SECONDS = env.int("SYNC_STALE_SECONDS", default=600)
+# Runs announcing at least this many records validate in a forked process, as large imports do.
+SYNC_PROCESS_THRESHOLD = env.int("SYNC_PROCESS_THRESHOLD", default=20_000)
 
 LOGGING = {
     "version": 1,
