@@ -15,6 +15,7 @@ from .models import BackupConfig, BackupExecution, RestoreExecution
 from .selectors import backup_execution_list, restore_execution_list
 from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
 from .services.restore import backup_restore
+from .services.runs import runs_fail_stopped
 from .services.schedules import backup_config_delete, backup_config_save
 from .tasks import enqueue_backup_create, enqueue_backup_restore, enqueue_backup_verify
 
@@ -43,6 +44,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         "duration",
         "verification_status",
         "download_link",
+        "error_message",
     )
     list_filter = ("status", "backup_type", "verification_status")
     list_select_related = ("organization", "config")
@@ -117,6 +119,8 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
+        # Rows whose worker died read "failed: worker stopped" here rather than running forever.
+        runs_fail_stopped(actor=request.user)
         extra_context = {
             **(extra_context or {}),
             "can_back_up": self.has_backup_permission(request)
@@ -256,6 +260,7 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
         "completed_at",
         "changes",
         "actor",
+        "error_message",
     )
     list_filter = ("status", "dry_run", "strategy")
     list_select_related = ("organization", "backup", "actor")
@@ -275,6 +280,10 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request):
         return restore_execution_list(user=request.user)
+
+    def changelist_view(self, request, extra_context=None):
+        runs_fail_stopped(actor=request.user)
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="inserted / updated / deleted")
     def changes(self, obj):

@@ -124,6 +124,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
 BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "var" / "backups")
+# SQLite only: the folder of the lock files running backups and restores hold (PostgreSQL uses
+# advisory locks); a lock freed while its row still says running means the worker died.
+RUN_LOCK_DIR = env.path("RUN_LOCK_DIR", default=BASE_DIR / "var" / "locks")
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -23,6 +23,7 @@ from ..archive import (
 from ..engines import engine_for
 from ..models import BackupConfig, BackupExecution, BackupType
 from .permissions import BackupRefused, require_backup_permission
+from .runs import RunLock
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +78,16 @@ def backup_create(
         backup_type = config.backup_type
         tables = tables or config.tables_included
     specs = selected_specs(backup_type, tables)
-    execution = BackupExecution.objects.create(
-        organization=organization,
-        config=config,
-        backup_type=backup_type,
-        created_by=actor,
-    )
-    return write_archive(execution, specs)
+    # Locked before the row is committed, so no one sees it running without its worker.
+    with transaction.atomic():
+        execution = BackupExecution.objects.create(
+            organization=organization,
+            config=config,
+            backup_type=backup_type,
+            created_by=actor,
+        )
+        lock = RunLock(execution)
+    return write_archive(execution, specs, lock)
 
 
 def _dump_tables(writer: ArchiveWriter, specs, organization_id: int) -> tuple[dict, dict]:
@@ -140,8 +144,19 @@ def _build_and_store(execution: BackupExecution, specs) -> tuple[dict, str, int,
     return manifest_tables, sha256, size, stored_name
 
 
-def write_archive(execution: BackupExecution, specs) -> BackupExecution:
-    """Fill `execution` with its archive (or its error), save it and tell the listeners."""
+def write_archive(execution: BackupExecution, specs, lock: RunLock) -> BackupExecution:
+    """Fill `execution` with its archive (or its error), save it, release its run lock and
+    tell the listeners."""
+    try:
+        _write_archive(execution, specs)
+    finally:
+        lock.release()
+    for listener in _finished_listeners:
+        listener(execution)
+    return execution
+
+
+def _write_archive(execution: BackupExecution, specs) -> None:
     started = time.monotonic()
     try:
         manifest_tables, sha256, size, stored_name = _build_and_store(execution, specs)
@@ -158,6 +173,3 @@ def write_archive(execution: BackupExecution, specs) -> BackupExecution:
     execution.completed_at = timezone.now()
     execution.duration_ms = int((time.monotonic() - started) * 1000)
     execution.save()
-    for listener in _finished_listeners:
-        listener(execution)
-    return execution

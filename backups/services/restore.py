@@ -20,6 +20,7 @@ from ..archive import (
 from ..engines import RestoreConflict, engine_for
 from ..models import BackupExecution, RestoreExecution
 from .permissions import RESTORE_PERMISSION, BackupRefused, require_backup_permission
+from .runs import RunLock
 
 
 def _copy_checked(backup: BackupExecution):
@@ -133,9 +134,24 @@ def backup_restore(
     with the reason `restore <id>`. A dry run only counts. Refusals raise BackupRefused after
     recording a refused RestoreExecution; nothing else changes.
     """
-    restore = RestoreExecution.objects.create(
-        backup=backup, organization=organization, strategy=strategy, dry_run=dry_run, actor=actor
-    )
+    # Locked before the row is committed, so no one sees it running without its worker.
+    with transaction.atomic():
+        restore = RestoreExecution.objects.create(
+            backup=backup,
+            organization=organization,
+            strategy=strategy,
+            dry_run=dry_run,
+            actor=actor,
+        )
+        lock = RunLock(restore)
+    try:
+        return _restore(restore, backup, organization, actor, allow_cross_org)
+    finally:
+        lock.release()
+
+
+def _restore(restore, backup, organization, actor, allow_cross_org) -> RestoreExecution:
+    strategy = restore.strategy
     reader = None
     try:
         _refuse_restore(backup, organization, strategy, actor, allow_cross_org)

@@ -4,7 +4,6 @@ schedule kept in step with each configuration."""
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
@@ -13,6 +12,7 @@ from organizations.access import Scope
 
 from ..models import BackupConfig, BackupExecution
 from .backup import selected_specs, write_archive
+from .runs import RunLock, runs_fail_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +59,9 @@ def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
         )
         if not config.is_active:
             return None
-        # A run older than the task timeout was killed with its worker; it no longer blocks.
-        timeout = settings.Q_CLUSTER.get("timeout", 3600)
-        still_running = config.executions.filter(
-            status=BackupExecution.Status.RUNNING,
-            started_at__gte=timezone.now() - timedelta(seconds=timeout),
-        )
+        # A run whose worker died (its lock is free) is marked failed and no longer blocks.
+        runs_fail_stopped(organization=config.organization)
+        still_running = config.executions.filter(status=BackupExecution.Status.RUNNING)
         if still_running.exists():
             logger.info("Backup of %s still running; this run is skipped", config.organization)
             return None
@@ -73,7 +70,8 @@ def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
         execution = BackupExecution.objects.create(
             organization=config.organization, config=config, backup_type=config.backup_type
         )
-    execution = write_archive(execution, specs)
+        lock = RunLock(execution)
+    execution = write_archive(execution, specs, lock)
     if execution.status == BackupExecution.Status.COMPLETED:
         # Only a good new backup makes old ones redundant.
         backup_prune(config=config)
