@@ -185,6 +185,8 @@ IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
 # Alert webhooks may only reach public addresses, unless this allows hosts on private networks
 # (a webhook receiver inside the deployment's own network, or tests on 127.0.0.1).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+# CA bundle (PEM) that https webhooks' certificates are checked against; empty: the system's.
+ALERT_WEBHOOK_CA_FILE = env.str("ALERT_WEBHOOK_CA_FILE", default="")
 
 LOGGING = {
     "version": 1,

@@ -28,11 +28,14 @@ class IntegrityConfig(AppConfig):
 
     def ready(self):
         from backups.services.backup import on_backup_finished
+        from organizations.models import register_settings_check
         from organizations.services import on_organization_created, on_organization_deleted
 
         from . import signals
+        from .webhooks import webhook_settings_problem
 
         signals.connect(self)
         on_organization_created(_schedule_new_organization)
         on_organization_deleted(_unschedule_organization)
         on_backup_finished(_alert_on_backup)
+        register_settings_check(webhook_settings_problem)

@@ -190,6 +190,15 @@ def _organization_delete(t, rows):
     assert Organization.objects.filter(pk=empty.pk).exists()
 
 
+def _runs_fail_stopped(t, rows):
+    from backups.services.runs import runs_fail_stopped
+
+    stopped = RestoreExecution.objects.create(organization=t.owner_org, backup=rows["backup"])
+    assert runs_fail_stopped(actor=t.outsider) == 0
+    stopped.refresh_from_db()
+    assert stopped.status == RestoreExecution.Status.RUNNING
+
+
 CASES = {
     "backups.selectors.backup_execution_list": _backup_execution_list,
     "backups.selectors.restore_execution_list": _restore_execution_list,
@@ -197,6 +206,7 @@ CASES = {
     "backups.services.permissions.require_backup_permission": _require_backup_permission,
     "backups.services.restore.backup_restore": _backup_restore,
     "backups.services.verify.backup_verify": _backup_verify,
+    "backups.services.runs.runs_fail_stopped": _runs_fail_stopped,
     "backups.services.schedules.backup_config_save": _backup_config_save,
     "backups.services.schedules.backup_config_delete": _backup_config_delete,
     "integrity.selectors.report_get": _report_get,
