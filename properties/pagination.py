@@ -14,8 +14,8 @@ def planner_row_estimate(queryset) -> int | None:
         return None
     try:
         sql, params = queryset.order_by().query.sql_with_params()
-    except EmptyResultSet:  # a filter that matches nothing (queryset.none())
-        return 0
+    except EmptyResultSet:
+        return 0  # a filter chose `none()`: there is no statement to explain
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
