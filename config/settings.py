@@ -182,6 +182,19 @@ IMPORT_BACKGROUND_THRESHOLD_ROWS = env.int("IMPORT_BACKGROUND_THRESHOLD_ROWS", d
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=120)
 IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
 
+# Input limits (docs/security.md): every file, archive and form value is checked against these
+# before it is read further; a refusal names the limit and the value.
+IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+INPUT_MAX_FIELD_LENGTH = env.int("INPUT_MAX_FIELD_LENGTH", default=10_000)
+INPUT_MAX_NUMBER_DIGITS = env.int("INPUT_MAX_NUMBER_DIGITS", default=30)
+INPUT_MAX_JSON_DEPTH = env.int("INPUT_MAX_JSON_DEPTH", default=20)
+INPUT_MAX_JSON_ITEM_BYTES = env.int("INPUT_MAX_JSON_ITEM_BYTES", default=1024 * 1024)
+# Zip members (XLSX parts, backup archive tables): declared uncompressed size and ratio.
+XLSX_MAX_MEMBER_BYTES = env.int("XLSX_MAX_MEMBER_BYTES", default=512 * 1024 * 1024)
+XLSX_MAX_COMPRESSION_RATIO = env.int("XLSX_MAX_COMPRESSION_RATIO", default=100)
+BACKUP_MAX_MEMBER_BYTES = env.int("BACKUP_MAX_MEMBER_BYTES", default=16 * 1024**3)
+BACKUP_MAX_COMPRESSION_RATIO = env.int("BACKUP_MAX_COMPRESSION_RATIO", default=200)
+
 # Alert webhooks may only reach public addresses, unless this allows hosts on private networks
 # (a webhook receiver inside the deployment's own network, or tests on 127.0.0.1).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
