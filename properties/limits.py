@@ -12,6 +12,7 @@ import math
 from django import forms
 from django.conf import settings
 from django.db import models
+from django.forms.fields import InvalidJSONInput
 
 
 def _limit(name: str) -> int:
@@ -94,6 +95,15 @@ class PropertyJSONFormField(forms.JSONField):
     where an object belongs), never a server error."""
 
     default_error_messages = {"invalid": "Enter valid JSON: %(reason)s."}
+
+    def bound_data(self, data, initial):
+        # Redisplaying a refused value must not parse it again with the stock decoder, which
+        # raises (not JSONDecodeError) on a 5,000-digit number or deep nesting.
+        if self.disabled:
+            return initial
+        if data is None:
+            return None
+        return InvalidJSONInput(data)
 
     def to_python(self, value):
         if self.disabled or value in self.empty_values or not isinstance(value, str):

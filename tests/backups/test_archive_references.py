@@ -87,3 +87,38 @@ def test_reference_to_a_deleted_row_of_the_organisation_still_restores(tenants, 
     backup_verify(backup=backup)
     backup.refresh_from_db()
     assert backup.verification_status == BackupExecution.Verification.PASSED
+
+
+def test_an_archive_member_that_expands_too_far_is_refused_before_reading(
+    tenants, estate, settings
+):
+    """A zip bomb in place of a table: refused from its declared sizes, by restore and
+    verification alike, with nothing changed."""
+    import hashlib
+    import io
+    import zipfile
+
+    backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
+    members = archive_members(backup)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("manifest.json", members["manifest.json"])
+        with archive.open("properties_property.tsv", "w", force_zip64=True) as bomb:
+            for _ in range(8):
+                bomb.write(bytes(1024 * 1024))
+    storage = backup.archive.storage
+    storage.delete(backup.archive.name)
+    storage.save(backup.archive.name, io.BytesIO(buffer.getvalue()))
+    backup.sha256 = hashlib.sha256(buffer.getvalue()).hexdigest()
+    backup.save(update_fields=["sha256"])
+    before = _state(tenants)
+
+    with pytest.raises(BackupRefused, match=r"BACKUP_MAX_COMPRESSION_RATIO \(200\)"):
+        backup_restore(backup=backup, organization=tenants.owner_org, actor=tenants.manager)
+    settings.BACKUP_MAX_MEMBER_BYTES = 4 * 1024 * 1024
+    backup_verify(backup=backup, actor=tenants.manager)
+
+    backup.refresh_from_db()
+    assert backup.verification_status == BackupExecution.Verification.FAILED
+    assert "BACKUP_MAX_MEMBER_BYTES (4194304)" in backup.verification_message
+    assert _state(tenants) == before
