@@ -308,10 +308,6 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         return restore_execution_list(user=request.user)
 
-    def changelist_view(self, request, extra_context=None):
-        runs_fail_stopped(actor=request.user)
-        return super().changelist_view(request, extra_context)
-
     @admin.display(description="inserted / updated / deleted")
     def changes(self, obj):
         totals = [
@@ -325,6 +321,8 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
         return render_to_string("admin/backups/_restore_counts.html", {"rows": _count_rows(obj)})
 
     def changelist_view(self, request, extra_context=None):
+        # Rows whose worker died read "failed: worker stopped" here rather than running forever.
+        runs_fail_stopped(actor=request.user)
         running = self.get_queryset(request).filter(status=RestoreExecution.Status.RUNNING)
         extra_context = {
             **(extra_context or {}),
