@@ -90,9 +90,14 @@ def _target(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
-def checked_addresses(url: str) -> tuple[str, str, int, list[str]]:
+def checked_addresses(
+    url: str, *, allow_private: bool | None = None
+) -> tuple[str, str, int, list[str]]:
     """The URL's scheme, host, port and the addresses it may be posted to (resolved once).
-    Raises WebhookRefused when any address is not public."""
+    Raises WebhookRefused when any address is not public (unless `allow_private`, by default
+    ALERT_WEBHOOK_ALLOW_PRIVATE)."""
+    if allow_private is None:
+        allow_private = settings.ALERT_WEBHOOK_ALLOW_PRIVATE
     scheme, host, port = _target(url)
     literal = _literal_address(host)
     if literal is not None:
@@ -105,15 +110,21 @@ def checked_addresses(url: str) -> tuple[str, str, int, list[str]]:
     refusal = f"{host} does not resolve to a public internet address"
     if not addresses:
         raise WebhookRefused(refusal)
-    if not settings.ALERT_WEBHOOK_ALLOW_PRIVATE and not all(map(is_public_address, addresses)):
+    if not allow_private and not all(map(is_public_address, addresses)):
         raise WebhookRefused(refusal)
     return scheme, host, port, addresses
 
 
 def webhook_refusal(url: str) -> str | None:
     """Why the server must not POST to `url`, or None."""
+    return public_address_refusal(url, allow_private=settings.ALERT_WEBHOOK_ALLOW_PRIVATE)
+
+
+def public_address_refusal(url: str, *, allow_private: bool) -> str | None:
+    """Why the server must not connect to `url` (not http(s), unresolvable, or resolving to a
+    non-public address unless `allow_private`), or None. Also used by open-data sources."""
     try:
-        checked_addresses(url)
+        checked_addresses(url or "", allow_private=allow_private)
     except WebhookRefused as exc:
         return str(exc)
     return None
