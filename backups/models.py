@@ -100,14 +100,6 @@ class BackupConfig(models.Model):
             raise ValidationError({"schedule_cron": "Not a valid cron expression."})
         if not isinstance(self.tables_included, list):
             raise ValidationError({"tables_included": "A list of table names."})
-        # Refused here, where the schedule is set up, rather than at 3 a.m. by a failing run.
-        if self.backup_type == BackupType.INCREMENTAL:
-            raise ValidationError(
-                {
-                    "backup_type": "Incremental backups are not available yet; choose full or "
-                    "selective."
-                }
-            )
 
 
 class BackupExecution(models.Model):
@@ -157,6 +149,10 @@ class BackupExecution(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    #: Where the next incremental of the chain starts reading (backups/incremental.py): the
+    #: snapshot's oldest running transaction on PostgreSQL, history-id watermarks, and for an
+    #: incremental its parent's id and SHA-256.
+    baseline = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -208,3 +204,33 @@ class RestoreExecution(models.Model):
 
     def __str__(self):
         return f"Restore {self.pk} of {self.organization} from backup {self.backup_id}"
+
+
+class RecoveryPoint(models.Model):
+    """A named full backup to come back to, e.g. "before the council data reload"."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="recovery_points"
+    )
+    description = models.CharField(max_length=300)
+    # PROTECT: retention and deletes must not take a recovery point's backup from under it.
+    backup = models.ForeignKey(
+        BackupExecution, on_delete=models.PROTECT, related_name="recovery_points"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="recovery_point_org_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.description} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -27,7 +27,15 @@ from .archive import (
     spec_for,
     table_specs,
 )
+from .chains import chain_open
 from .engines import RestoreConflict, engine_for
+from .incremental import (
+    ChainError,
+    baseline_capture,
+    baseline_marker,
+    chain_parent,
+    dump_incremental,
+)
 from .models import BackupConfig, BackupExecution, BackupType, RestoreExecution
 
 logger = logging.getLogger(__name__)
@@ -63,11 +71,6 @@ def _require_manager(
 
 def _selected_specs(backup_type: str, tables: list[str] | None):
     specs = table_specs()
-    if backup_type == BackupType.INCREMENTAL:
-        raise BackupRefused(
-            "Incremental backups are not supported: take a full backup (restores need the "
-            "complete set of rows)."
-        )
     if backup_type == BackupType.SELECTIVE and tables:
         known = {spec.name for spec in specs}
         unknown = sorted(set(tables) - known)
@@ -99,11 +102,18 @@ def backup_create(
         backup_type = config.backup_type
         tables = tables or config.tables_included
     specs = _selected_specs(backup_type, tables)
+    parent = None
+    if backup_type == BackupType.INCREMENTAL:
+        try:
+            parent = chain_parent(organization)
+        except ChainError as exc:
+            raise BackupRefused(str(exc)) from exc
     execution = BackupExecution.objects.create(
         organization=organization,
         config=config,
         backup_type=backup_type,
         created_by=actor,
+        base_backup=parent,
     )
     return _write_archive(execution, specs)
 
@@ -120,12 +130,26 @@ def _write_archive(execution: BackupExecution, specs) -> BackupExecution:
             # Inside an enclosing transaction (a caller's atomic, a test) the isolation level
             # is already fixed and that transaction is the snapshot.
             own_transaction = not connection.in_atomic_block
+            marker = baseline_marker(connection)
+            extra = {}
             with transaction.atomic():
                 if connection.vendor == "postgresql" and own_transaction:
                     with connection.cursor() as cursor:
                         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                baseline = baseline_capture(
+                    connection, organization_id=organization.pk, marker=marker
+                )
                 state = migration_state(connection)
-                for spec in specs:
+                if execution.backup_type == BackupType.INCREMENTAL:
+                    parent = execution.base_backup
+                    manifest_tables, extra["deleted"] = dump_incremental(
+                        connection, organization_id=organization.pk, parent=parent, writer=writer
+                    )
+                    baseline["parent"] = extra["parent"] = {
+                        "id": parent.pk,
+                        "sha256": parent.sha256,
+                    }
+                for spec in specs if execution.backup_type != BackupType.INCREMENTAL else []:
                     digest = TableDigest()
                     with writer.open_member(spec.member) as member:
                         engine.dump_table(spec, organization.pk, member, digest)
@@ -145,6 +169,7 @@ def _write_archive(execution: BackupExecution, specs) -> BackupExecution:
                     "created_at": created_at.isoformat(),
                     "migrations": state,
                     "tables": manifest_tables,
+                    **extra,
                 }
             )
             writer.close()
@@ -154,6 +179,7 @@ def _write_archive(execution: BackupExecution, specs) -> BackupExecution:
                 execution.archive.field.generate_filename(execution, name), archive_file
             )
         execution.archive.name = stored_name
+        execution.baseline = baseline
         execution.sha256 = sha256
         execution.size_bytes = size
         execution.record_count = sum(table["count"] for table in manifest_tables.values())
@@ -217,6 +243,18 @@ def _open_checked(backup: BackupExecution) -> ArchiveReader:
     return reader
 
 
+def _open_restorable(backup: BackupExecution) -> ArchiveReader:
+    """The archive a restore of `backup` reads: its own, or for an incremental its chain
+    folded into one."""
+    if backup.backup_type != BackupType.INCREMENTAL:
+        return _open_checked(backup)
+
+    def refuse(message):
+        raise BackupRefused(message)
+
+    return chain_open(backup, open_checked=_open_checked, refuse=refuse)
+
+
 def _specs_of(reader: ArchiveReader):
     names = set(reader.tables)
     return [spec for spec in table_specs() if spec.name in names]
@@ -260,7 +298,7 @@ def backup_restore(
             permission="backups.restore_backupexecution",
             allow_cross_org=allow_cross_org,
         )
-        reader = _open_checked(backup)
+        reader = _open_restorable(backup)
         engine = engine_for(connection)
         with transaction.atomic():
             # One restore of an organisation at a time; an import's start takes the same lock.
@@ -321,7 +359,7 @@ def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
         _require_manager(actor, backup.organization, allow_cross_org=True)
     reader = None
     try:
-        reader = _open_checked(backup)
+        reader = _open_restorable(backup)
         engine = engine_for(connection)
         problems = []
         with transaction.atomic():
@@ -409,9 +447,19 @@ def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
             logger.info("Backup of %s still running; this run is skipped", config.organization)
             return None
         specs = _selected_specs(config.backup_type, config.tables_included)
+        backup_type, parent = config.backup_type, None
+        if backup_type == BackupType.INCREMENTAL:
+            try:
+                parent = chain_parent(config.organization)
+            except ChainError:
+                # Nothing to chain onto yet: the chain starts with a full backup.
+                backup_type = BackupType.FULL
         # Created under the lock: a second worker sees it running and skips.
         execution = BackupExecution.objects.create(
-            organization=config.organization, config=config, backup_type=config.backup_type
+            organization=config.organization,
+            config=config,
+            backup_type=backup_type,
+            base_backup=parent,
         )
     execution = _write_archive(execution, specs)
     if execution.status == BackupExecution.Status.COMPLETED:
