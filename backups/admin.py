@@ -191,7 +191,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
     @admin.action(
         description="Restore the organisation from the selected backup…", permissions=["restore"]
     )
-    def restore_backup(self, request, queryset):
+    def restore_backup(self, request, queryset, form_url=""):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one backup to restore.", messages.ERROR)
             return None
@@ -242,6 +242,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
                 key: sum(row[key] for row in rows) for key in ("inserted", "updated", "deleted")
             },
             "cross_org": cross_org,
+            "form_url": form_url,
             "queryset": queryset,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
@@ -337,3 +338,6 @@ class BackupConfigAdmin(TenantScopedAdmin):
             _enqueue_backup(request, organization)
         names = ", ".join(sorted(str(organization) for organization in organizations))
         self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
+
+
+from . import admin_recovery  # noqa: E402, F401  (registers the recovery point admin)

@@ -9,17 +9,18 @@ snapshot the backup takes, so a change is wholly in an incremental or wholly in 
 "Since its parent" needs a baseline that neither a timestamp (same-second writes, history dates
 set by the writer) nor a serial id (handed out before commit, so not in commit order) gives.
 
-- PostgreSQL: the parent records its snapshot's `xmin`, the oldest transaction still running
-  when it read. A history row whose inserting transaction is at least that new may be missing
-  from the parent; older ones had committed (or aborted) before it read. Such rows are read by
-  `xmin`, converted to a 64-bit id against the current snapshot, and only above an id floor: a
-  watermark `V` (the newest history id visible) of an earlier snapshot `Q` whose `xmax` is at
-  most the parent's `xmin`. A transaction that got a history id at or below `V` had its
-  transaction id before `Q` was taken, so it was no longer running when the parent read, and its
-  rows are older than the parent's `xmin` or visible to it. The floor keeps the read
-  proportional to the change instead of the history table. Rows of transactions the parent saw
-  but whose id is at least its `xmin` are read again; holding an unchanged row twice is
-  harmless, missing one is not.
+- PostgreSQL: the parent records the oldest transaction that may still have been running in
+  this database when it read (its snapshot's `xmin`, or tighter, from pg_stat_activity read
+  just before the snapshot). A history row whose inserting transaction is at least that new
+  may be missing from the parent; older ones had committed (or aborted) before it read. Such
+  rows are read by `xmin`, converted to a 64-bit id against the current snapshot, and only
+  above an id floor: a watermark `V` (the newest history id visible) of an earlier snapshot
+  `Q` whose `xmax` is at most that oldest transaction. A transaction that got a history id at
+  or below `V` had its transaction id before `Q` was taken (history rows follow the change
+  they record, which gave the transaction its id), so it was no longer running when the
+  parent read. The floor keeps the read proportional to the change instead of the history
+  table. Rows the parent saw but written after that oldest transaction began are read again;
+  holding an unchanged row twice is harmless, missing one is not.
 - SQLite runs one writer at a time and hands out history ids in commit order, so the parent's
   newest history id is the baseline.
 """
@@ -53,15 +54,40 @@ def _history_max(cursor, spec: TableSpec) -> int:
     return int(cursor.fetchone()[0])
 
 
+_HORIZON_SQL = """
+SELECT min(%(xmax)s - ((%(xmax32)s - backend_xid::text::bigint + %(span)s) %% %(span)s))
+FROM pg_stat_activity
+WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND backend_xid IS NOT NULL
+"""
+_SEES_ALL_SESSIONS_SQL = (
+    "SELECT pg_has_role('pg_read_all_stats', 'USAGE') "
+    "OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+)
+
+
 def baseline_marker(connection) -> dict:
-    """An earlier snapshot `Q` for the floor, read just before the backup's own snapshot."""
+    """Read just before the backup's snapshot: an earlier snapshot `Q` for the floor, and the
+    oldest transaction then writing to this database (the horizon)."""
     if connection.vendor != "postgresql":
         return {}
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
         xmax = int(cursor.fetchone()[0])
         history_max = {spec.name: _history_max(cursor, spec) for spec in _history_specs()}
-    return {"xmax": xmax, "history_max": history_max}
+        marker = {"xmax": xmax, "history_max": history_max}
+        # The snapshot's own xmin counts every database of the server, so on a shared server
+        # it lags far behind this database's writers. A transaction running at the snapshot
+        # either had its id when pg_stat_activity was read after `xmax` (and is listed), or
+        # got one later (at least `xmax`). Only a role that sees every session may rely on it.
+        cursor.execute(_SEES_ALL_SESSIONS_SQL)
+        if cursor.fetchone()[0]:
+            cursor.execute(
+                _HORIZON_SQL, {"xmax": xmax, "xmax32": xmax % _XID_SPAN, "span": _XID_SPAN}
+            )
+            oldest = cursor.fetchone()[0]
+            marker["horizon"] = xmax if oldest is None else min(int(oldest), xmax)
+    return marker
 
 
 def baseline_capture(connection, *, organization_id: int, marker: dict) -> dict:
@@ -76,6 +102,9 @@ def baseline_capture(connection, *, organization_id: int, marker: dict) -> dict:
             "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
         )
         snapshot, xmin, xmax = cursor.fetchone()
+    # Both bound the transactions still running at the snapshot from below; the larger is
+    # the tighter.
+    since = max(int(xmin), int(marker.get("horizon", 0)))
     earlier = [marker] if marker else []
     earlier += [
         backup.baseline
@@ -84,7 +113,7 @@ def baseline_capture(connection, *, organization_id: int, marker: dict) -> dict:
         ).order_by("-started_at", "-pk")[:_CANDIDATE_BASELINES]
         if backup.baseline.get("vendor") == "postgresql"
     ]
-    usable = [q for q in earlier if "xmax" in q and int(q["xmax"]) <= int(xmin)]
+    usable = [q for q in earlier if "xmax" in q and int(q["xmax"]) <= since]
     floor = {
         name: max((int(q["history_max"].get(name, 0)) for q in usable), default=0)
         for name in history_max
@@ -92,7 +121,7 @@ def baseline_capture(connection, *, organization_id: int, marker: dict) -> dict:
     return {
         "vendor": "postgresql",
         "snapshot": snapshot,
-        "xmin": int(xmin),
+        "xmin": since,
         "xmax": int(xmax),
         "history_max": history_max,
         "floor": floor,

@@ -77,6 +77,10 @@ class BackupConfig(models.Model):
     retention_days = models.PositiveIntegerField(
         default=30, help_text="Completed backups older than this are deleted by the scheduled run."
     )
+    keep_full_backups = models.PositiveIntegerField(
+        default=1,
+        help_text="Full backups kept however old they are (the newest ones); at least one.",
+    )
     tables_included = models.JSONField(
         default=list,
         blank=True,

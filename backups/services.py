@@ -37,6 +37,7 @@ from .incremental import (
     dump_incremental,
 )
 from .models import BackupConfig, BackupExecution, BackupType, RestoreExecution
+from .retention import backups_still_needed
 
 logger = logging.getLogger(__name__)
 
@@ -401,7 +402,9 @@ def backup_prune(*, config: BackupConfig, now=None) -> int:
     """Deletes the configuration's backups (archive and row) older than its retention.
 
     The newest completed backup is never pruned, however old: when backups keep failing, the
-    last good one is all there is to restore from.
+    last good one is all there is to restore from. Nor is anything a restore may still need
+    (backups/retention.py): chains, recovery points, the newest verified and the newest
+    `keep_full_backups` full backups.
     """
     cutoff = (now or timezone.now()) - timedelta(days=config.retention_days)
     newest_good = (
@@ -417,8 +420,13 @@ def backup_prune(*, config: BackupConfig, now=None) -> int:
         .exclude(status=BackupExecution.Status.RUNNING)
         .exclude(pk=newest_good)
     )
+    needed = backups_still_needed(
+        config.organization,
+        expired=set(expired.values_list("pk", flat=True)),
+        keep_full=config.keep_full_backups,
+    )
     count = 0
-    for execution in expired:
+    for execution in expired.exclude(pk__in=needed):
         if execution.archive:
             execution.archive.storage.delete(execution.archive.name)
         execution.delete()

@@ -1,6 +1,8 @@
 """django-q2 entry points: load rows by id, call one service."""
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
+from django_q.tasks import async_task
 
 from organizations.models import Organization
 
@@ -38,3 +40,24 @@ def backup_scheduled_run(config_id: int) -> int | None:
         return None
     execution = services.backup_scheduled_run(config=config)
     return execution.pk if execution else None
+
+
+def recovery_point_create_task(organization_id: int, user_id: int | None, description: str):
+    from .recovery_points import recovery_point_create
+
+    organization = Organization.objects.get(pk=organization_id)
+    return recovery_point_create(
+        organization=organization, description=description, actor=_user(user_id)
+    ).pk
+
+
+def enqueue_recovery_point_create(*, organization, actor, description: str) -> None:
+    """Queues a recovery point once the current transaction commits."""
+    transaction.on_commit(
+        lambda: async_task(
+            "backups.tasks.recovery_point_create_task",
+            organization.pk,
+            getattr(actor, "pk", None),
+            description,
+        )
+    )

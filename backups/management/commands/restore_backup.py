@@ -1,14 +1,23 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ...services import BackupRefused, backup_restore
-from ._common import backup_by_id, organization_by_slug, quoted, user_by_username
+from ._common import (
+    backup_by_id,
+    organization_by_slug,
+    quoted,
+    recovery_point_backup_id,
+    user_by_username,
+)
 
 
 class Command(BaseCommand):
     help = "Restore an organisation from one of its backups (replace_all), or preview it."
 
     def add_arguments(self, parser):
-        parser.add_argument("backup_id", type=int)
+        parser.add_argument("backup_id", type=int, nargs="?")
+        parser.add_argument(
+            "--recovery-point", type=int, help="Restore the backup of this recovery point."
+        )
         parser.add_argument("--org", required=True, help="Slug of the organisation to restore.")
         parser.add_argument("--strategy", required=True, choices=["replace_all"])
         parser.add_argument("--dry-run", action="store_true", help="Count changes only.")
@@ -19,7 +28,14 @@ class Command(BaseCommand):
             help="For a superuser restoring an organisation they are not a member of.",
         )
 
-    def handle(self, *args, backup_id, org, strategy, dry_run, user, allow_cross_org, **options):
+    def handle(self, *args, backup_id, recovery_point, org, strategy, dry_run, user, **options):
+        allow_cross_org = options["allow_cross_org"]
+        if (backup_id is None) == (recovery_point is None):
+            raise CommandError(
+                'status=refused reason="Give a backup id or --recovery-point, not both."'
+            )
+        if recovery_point is not None:
+            backup_id = recovery_point_backup_id(recovery_point)
         backup = backup_by_id(backup_id)
         organization = organization_by_slug(org)
         try:
