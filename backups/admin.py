@@ -47,6 +47,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         "record_count",
         "duration",
         "verification_status",
+        "replica_status",
         "download_link",
     )
     list_filter = ("status", "backup_type", "verification_status")
@@ -69,6 +70,10 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         "verification_status",
         "verified_at",
         "verification_message",
+        "replica_status",
+        "replica_sha256",
+        "replica_checked_at",
+        "replica_message",
         "created_by",
         "download_link",
     )
@@ -275,6 +280,7 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
         "started_at",
         "completed_at",
         "counts",
+        "archive_note",
         "error_message",
         "actor",
     )

@@ -271,6 +271,10 @@ class ArchiveWriter:
 class ArchiveReader:
     """Reads an archive and checks it against its manifest."""
 
+    #: Where the archive was read from ("primary" or "replica"), and why, for the record.
+    source = "primary"
+    source_note = ""
+
     def __init__(self, fileobj):
         self._file = fileobj
         try:

@@ -113,4 +113,8 @@ def _fold(backup, links, readers) -> ArchiveReader:
     writer.write_manifest(manifest)
     writer.close()
     folded.seek(0)
-    return ArchiveReader(folded)
+    reader = ArchiveReader(folded)
+    notes = [link.source_note for link in readers if link.source_note]
+    reader.source = "replica" if notes else "primary"
+    reader.source_note = " ".join(notes)
+    return reader

@@ -107,6 +107,11 @@ class BackupConfig(models.Model):
 
 
 class BackupExecution(models.Model):
+    class ReplicaStatus(models.TextChoices):
+        NONE = "none", "No replica"
+        VERIFIED = "verified", "Verified"
+        FAILED = "failed", "Failed"
+
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
@@ -153,6 +158,14 @@ class BackupExecution(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    #: The copy in STORAGES["backups_replica"]: copied, re-read and re-hashed (backups/replica.py).
+    replica_status = models.CharField(
+        max_length=20, choices=ReplicaStatus.choices, default=ReplicaStatus.NONE
+    )
+    replica_name = models.CharField(max_length=500, blank=True)
+    replica_sha256 = models.CharField(max_length=64, blank=True)
+    replica_checked_at = models.DateTimeField(null=True, blank=True)
+    replica_message = models.TextField(blank=True)
     #: Where the next incremental of the chain starts reading (backups/incremental.py): the
     #: snapshot's oldest running transaction on PostgreSQL, history-id watermarks, and for an
     #: incremental its parent's id and SHA-256.
@@ -194,6 +207,8 @@ class RestoreExecution(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     #: Per table: {"inserted": n, "updated": n, "deleted": n}.
     counts = models.JSONField(default=dict, blank=True)
+    #: Set when the primary archive could not be used and a verified replica was read.
+    archive_note = models.TextField(blank=True)
     error_message = models.TextField(blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -37,6 +37,7 @@ from .incremental import (
     dump_incremental,
 )
 from .models import BackupConfig, BackupExecution, BackupType, RestoreExecution
+from .replica import ArchiveUnavailable, archive_fetch, replica_copy
 from .retention import backups_still_needed
 
 logger = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def _write_archive(execution: BackupExecution, specs) -> BackupExecution:
     execution.completed_at = timezone.now()
     execution.duration_ms = int((time.monotonic() - started) * 1000)
     execution.save()
-    return execution
+    return replica_copy(backup=execution)
 
 
 def _open_checked(backup: BackupExecution) -> ArchiveReader:
@@ -203,23 +204,15 @@ def _open_checked(backup: BackupExecution) -> ArchiveReader:
     Raises BackupRefused with the reason otherwise."""
     if backup.status != BackupExecution.Status.COMPLETED or not backup.archive:
         raise BackupRefused(f"Backup {backup.pk} is {backup.status} and has no archive.")
-    storage = backup.archive.storage
-    if not storage.exists(backup.archive.name):
-        raise BackupRefused(f"Backup {backup.pk}'s archive {backup.archive.name} is missing.")
-    # Not a with-block: the returned reader owns the file and closes it.
-    archive_file = tempfile.TemporaryFile()  # noqa: SIM115
-    with storage.open(backup.archive.name, "rb") as stored:
-        while chunk := stored.read(1 << 20):
-            archive_file.write(chunk)
-    sha256, _ = file_sha256(archive_file)
-    if sha256 != backup.sha256:
-        archive_file.close()
-        raise BackupRefused(
-            f"Backup {backup.pk}'s archive has been altered: its SHA-256 is {sha256}, "
-            f"{backup.sha256} was recorded."
-        )
+    try:
+        # The primary archive, or a verified replica when the primary is missing or damaged.
+        fetched = archive_fetch(backup)
+    except ArchiveUnavailable as exc:
+        raise BackupRefused(str(exc)) from exc
+    archive_file = fetched.file
     try:
         reader = ArchiveReader(archive_file)
+        reader.source, reader.source_note = fetched.source, fetched.note
         manifest = reader.manifest
         if manifest.get("format_version") != FORMAT_VERSION:
             raise ArchiveError(
@@ -300,6 +293,7 @@ def backup_restore(
             allow_cross_org=allow_cross_org,
         )
         reader = _open_restorable(backup)
+        restore.archive_note = reader.source_note
         engine = engine_for(connection)
         with transaction.atomic():
             # One restore of an organisation at a time; an import's start takes the same lock.
@@ -386,6 +380,8 @@ def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
         backup.verification_message = (
             f"SHA-256, manifest and restore drill passed ({backup.record_count} rows)."
         )
+        if reader.source_note:
+            backup.verification_message += f" {reader.source_note}"
     except (BackupRefused, RestoreConflict, ArchiveError, DatabaseError, ValueError) as exc:
         message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
         backup.verification_status = BackupExecution.Verification.FAILED

@@ -133,6 +133,14 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# A second copy of every completed backup, e.g. a folder on another disk or a mount of another
+# region; backups/replica.py copies, re-reads and re-hashes each archive there.
+BACKUP_REPLICA_ROOT = env.str("BACKUP_REPLICA_ROOT", default="")
+if BACKUP_REPLICA_ROOT:
+    STORAGES["backups_replica"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": BACKUP_REPLICA_ROOT},
+    }
 
 try:
     EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

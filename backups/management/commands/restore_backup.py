@@ -60,4 +60,9 @@ class Command(BaseCommand):
             f"strategy={strategy} dry_run={str(dry_run).lower()} status={restore.status} "
             f"inserted={totals['inserted']} updated={totals['updated']} "
             f"deleted={totals['deleted']}"
+            + (
+                f" source=replica note={quoted(restore.archive_note)}"
+                if restore.archive_note
+                else ""
+            )
         )
