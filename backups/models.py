@@ -185,6 +185,8 @@ class BackupExecution(models.Model):
 class RestoreExecution(models.Model):
     class Strategy(models.TextChoices):
         REPLACE_ALL = "replace_all", "Replace all"
+        MERGE = "merge", "Merge"
+        SELECTIVE = "selective", "Selective"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -207,6 +209,12 @@ class RestoreExecution(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     #: Per table: {"inserted": n, "updated": n, "deleted": n}.
     counts = models.JSONField(default=dict, blank=True)
+    #: merge (and selective with a policy): skip, overwrite or rename; empty for replace_all.
+    conflict_policy = models.CharField(max_length=20, blank=True)
+    #: selective: the tables restored.
+    tables = models.JSONField(default=list, blank=True)
+    #: merge: {"conflicts": {table: [sample]}, "renamed": {table: [row]}} (backups/merge.py).
+    report = models.JSONField(default=dict, blank=True)
     #: Set when the primary archive could not be used and a verified replica was read.
     archive_note = models.TextField(blank=True)
     error_message = models.TextField(blank=True)

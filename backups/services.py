@@ -36,6 +36,7 @@ from .incremental import (
     chain_parent,
     dump_incremental,
 )
+from .merge import MergeEngine, restore_mode, selective_replace_check
 from .models import BackupConfig, BackupExecution, BackupType, RestoreExecution
 from .replica import ArchiveUnavailable, archive_fetch, replica_copy
 from .retention import backups_still_needed
@@ -249,6 +250,20 @@ def _open_restorable(backup: BackupExecution) -> ArchiveReader:
     return chain_open(backup, open_checked=_open_checked, refuse=refuse)
 
 
+def _restored_specs(reader: ArchiveReader, tables: list[str] | None):
+    """The backup's tables a restore touches: all, or those named."""
+    specs = _specs_of(reader)
+    if not tables:
+        return specs
+    held = {spec.name for spec in specs}
+    missing = sorted(set(tables) - held)
+    if missing:
+        raise BackupRefused(
+            f"The backup holds no table {', '.join(missing)}; it holds {', '.join(sorted(held))}."
+        )
+    return [spec for spec in specs if spec.name in tables]
+
+
 def _specs_of(reader: ArchiveReader):
     names = set(reader.tables)
     return [spec for spec in table_specs() if spec.name in names]
@@ -262,10 +277,15 @@ def backup_restore(
     strategy: str = RestoreExecution.Strategy.REPLACE_ALL,
     dry_run: bool = False,
     allow_cross_org: bool = False,
+    tables: list[str] | None = None,
+    conflict: str | None = None,
 ) -> RestoreExecution:
-    """Makes the organisation's rows exactly the backup's, in one transaction.
+    """Makes the organisation's rows the backup's, in one transaction.
 
-    Rows added since are deleted, changed rows reverted, deleted rows put back with their ids.
+    replace_all: rows added since are deleted, changed rows reverted, deleted rows put back
+    with their ids. merge: the backup's missing rows come back, conflicts follow `conflict`
+    (backups/merge.py). selective: either, limited to `tables`, refused when it would break a
+    reference.
     History is kept, the backup's missing history added, and every change recorded as history
     with the reason `restore <id>`. A dry run only counts. Refusals raise BackupRefused after
     recording a refused RestoreExecution; nothing else changes.
@@ -276,11 +296,16 @@ def backup_restore(
         strategy=strategy,
         dry_run=dry_run,
         actor=actor,
+        conflict_policy=conflict or "",
+        tables=list(tables or []),
     )
     reader = None
     try:
-        if strategy != RestoreExecution.Strategy.REPLACE_ALL:
-            raise BackupRefused(f"Unknown restore strategy {strategy!r}; use replace_all.")
+        try:
+            merge_policy = restore_mode(strategy, conflict=conflict, tables=tables)
+        except ValueError as exc:
+            raise BackupRefused(str(exc)) from exc
+        restore.conflict_policy = merge_policy or ""
         if backup.organization_id != organization.pk:
             raise BackupRefused(
                 f"Backup {backup.pk} belongs to {backup.organization.slug}, not "
@@ -294,16 +319,23 @@ def backup_restore(
         )
         reader = _open_restorable(backup)
         restore.archive_note = reader.source_note
-        engine = engine_for(connection)
+        specs = _restored_specs(reader, tables)
+        if merge_policy:
+            engine = MergeEngine(connection, conflict=merge_policy, restore_id=restore.pk)
+        else:
+            engine = engine_for(connection)
         with transaction.atomic():
             # One restore of an organisation at a time; an import's start takes the same lock.
             Organization.objects.select_for_update().filter(pk=organization.pk).first()
             _refuse_during_imports(organization)
             try:
-                engine.load(reader, _specs_of(reader), organization.pk)
+                engine.load(reader, specs, organization.pk)
+                if tables and not merge_policy:
+                    selective_replace_check(reader, specs, organization.pk)
+                restore.counts = engine.plan()
             except (RestoreConflict, ArchiveError, ValueError) as exc:
                 raise BackupRefused(str(exc)) from exc
-            restore.counts = engine.plan()
+            restore.report = getattr(engine, "report", {})
             if not dry_run:
                 engine.apply(reason=f"restore {restore.pk}", actor_id=getattr(actor, "pk", None))
             engine.cleanup()
