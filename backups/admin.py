@@ -11,7 +11,8 @@ from django_q.tasks import async_task
 
 from organizations.tenancy import TenantScopedAdmin, organization_for
 
-from .archive import spec_for
+from .archive import spec_for, table_specs
+from .merge import CONFLICT_POLICIES
 from .models import BackupConfig, BackupExecution, RestoreExecution
 from .selectors import backup_execution_list, restore_execution_list
 from .services import BackupRefused, backup_restore
@@ -204,6 +205,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         cross_org = request.user.is_superuser and (
             getattr(organization_for(request.user), "pk", None) != backup.organization_id
         )
+        options = restore_options(request.POST)
         if request.POST.get("post") == "yes":
             if cross_org and request.POST.get("allow_cross_org") != "yes":
                 self.message_user(
@@ -213,7 +215,15 @@ class BackupExecutionAdmin(TenantScopedAdmin):
                     messages.ERROR,
                 )
                 return None
-            async_task("backups.tasks.backup_restore_task", backup.pk, request.user.pk, cross_org)
+            async_task(
+                "backups.tasks.backup_restore_task",
+                backup.pk,
+                request.user.pk,
+                cross_org,
+                options["strategy"],
+                options["tables"],
+                options["conflict"],
+            )
             self.message_user(
                 request,
                 f"Restore of {backup.organization} from backup {backup.pk} started; its outcome "
@@ -229,23 +239,21 @@ class BackupExecutionAdmin(TenantScopedAdmin):
                 actor=request.user,
                 dry_run=True,
                 allow_cross_org=request.user.is_superuser,
+                **options,
             )
         except BackupRefused as exc:
             self.message_user(request, f"Restore refused: {exc.messages[0]}", messages.ERROR)
             return None
-        rows = [
-            {"table": spec_for(table).model._meta.verbose_name_plural, **counts}
-            for table, counts in preview.counts.items()
-        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Restore from backup: are you sure?",
             "opts": self.model._meta,
             "backup": backup,
-            "plan": rows,
-            "totals": {
-                key: sum(row[key] for row in rows) for key in ("inserted", "updated", "deleted")
-            },
+            **restore_plan_context(preview),
+            "options": options,
+            "strategies": RestoreExecution.Strategy.choices,
+            "policies": CONFLICT_POLICIES,
+            "all_tables": [spec.name for spec in table_specs()],
             "cross_org": cross_org,
             "form_url": form_url,
             "queryset": queryset,
@@ -253,6 +261,37 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/backups/restore_confirmation.html", context)
+
+
+def restore_options(data) -> dict:
+    """The strategy, tables and conflict policy chosen on the confirmation page."""
+    strategy = data.get("strategy") or RestoreExecution.Strategy.REPLACE_ALL
+    return {
+        "strategy": strategy,
+        "tables": [name for name in data.getlist("tables") if name] or None,
+        "conflict": data.get("conflict") or None,
+    }
+
+
+def restore_plan_context(preview: RestoreExecution) -> dict:
+    keys = ["inserted", "updated", "deleted", "skipped", "renamed"]
+    rows = [
+        {
+            "table": spec_for(table).model._meta.verbose_name_plural,
+            **{key: counts.get(key, 0) for key in keys},
+        }
+        for table, counts in preview.counts.items()
+    ]
+    conflicts = [
+        {"table": spec_for(table).model._meta.verbose_name_plural, "rows": samples}
+        for table, samples in (preview.report or {}).get("conflicts", {}).items()
+    ]
+    return {
+        "plan": rows,
+        "totals": {key: sum(row[key] for row in rows) for key in keys},
+        "conflicts": conflicts,
+        "merging": bool(preview.conflict_policy),
+    }
 
 
 @admin.register(RestoreExecution)

@@ -24,13 +24,23 @@ def backup_verify_task(backup_id: int, user_id: int | None = None) -> str:
     return services.backup_verify(backup=backup, actor=_user(user_id)).verification_status
 
 
-def backup_restore_task(backup_id: int, user_id: int | None, allow_cross_org: bool = False):
+def backup_restore_task(
+    backup_id: int,
+    user_id: int | None,
+    allow_cross_org: bool = False,
+    strategy: str = "replace_all",
+    tables: list[str] | None = None,
+    conflict: str | None = None,
+):
     backup = BackupExecution.objects.select_related("organization").get(pk=backup_id)
     return services.backup_restore(
         backup=backup,
         organization=backup.organization,
         actor=_user(user_id),
         allow_cross_org=allow_cross_org,
+        strategy=strategy,
+        tables=tables,
+        conflict=conflict,
     ).pk
 
 

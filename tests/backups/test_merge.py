@@ -198,3 +198,36 @@ def test_restore_backup_command_merges_and_prints_the_policy_counts(tenants, div
             "restore_backup", str(backup.pk), "--org", "owner-org", "--strategy", "selective",
             stdout=io.StringIO(),
         )  # fmt: skip
+
+
+def test_admin_previews_a_merge_with_its_conflicts_then_runs_it(client, tenants, diverged):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.urls import reverse
+
+    backup, edited, deleted_id, _, backed_up_address = diverged
+    changelist = reverse("admin:backups_backupexecution_changelist")
+    options = {"strategy": "merge", "conflict": "rename"}
+    client.force_login(tenants.manager)
+
+    page = client.post(
+        changelist, {"action": "restore_backup", ACTION_CHECKBOX_NAME: [backup.pk], **options}
+    )
+    text = page.content.decode()
+    assert page.status_code == 200 and "Conflicting rows" in text
+    assert "7 Edited Rd" in text and backed_up_address in text
+    assert page.context["totals"]["renamed"] == 1
+    assert not Property.objects.filter(pk=deleted_id).exists()
+
+    client.post(
+        changelist,
+        {"action": "restore_backup", ACTION_CHECKBOX_NAME: [backup.pk], "post": "yes", **options},
+    )
+
+    restore = RestoreExecution.objects.filter(dry_run=False).get()
+    assert (restore.strategy, restore.conflict_policy, restore.status) == (
+        "merge",
+        "rename",
+        "completed",
+    )
+    assert Property.objects.filter(pk=deleted_id).exists()
+    assert Property.objects.filter(external_id=f"{edited.external_id}-restored-{restore.pk}")
