@@ -72,8 +72,9 @@ def chain_open(backup: BackupExecution, *, open_checked, refuse) -> ArchiveReade
             reader.close()
 
 
-class _FoldWriter(ArchiveWriter):
-    """The folded archive only lives for one restore: stored, not compressed."""
+class FoldWriter(ArchiveWriter):
+    """An archive that only lives for one restore (a folded chain, a point in time): stored,
+    not compressed."""
 
     def open_member(self, name: str):
         info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
@@ -135,7 +136,7 @@ def _fold(backup, links, readers) -> ArchiveReader:
     full, increments = readers[0], readers[1:]
     # Not a with-block: the returned reader owns the file and closes it.
     folded = tempfile.TemporaryFile()  # noqa: SIM115
-    writer = _FoldWriter(folded)
+    writer = FoldWriter(folded)
     tables = {}
     for spec in table_specs():
         latest, gone = _changes(spec, increments)

@@ -187,6 +187,7 @@ class RestoreExecution(models.Model):
         REPLACE_ALL = "replace_all", "Replace all"
         MERGE = "merge", "Merge"
         SELECTIVE = "selective", "Selective"
+        POINT_IN_TIME = "point_in_time", "Point in time"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -209,6 +210,8 @@ class RestoreExecution(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     #: Per table: {"inserted": n, "updated": n, "deleted": n}.
     counts = models.JSONField(default=dict, blank=True)
+    #: point_in_time: the instant restored to.
+    as_of = models.DateTimeField(null=True, blank=True)
     #: merge (and selective with a policy): skip, overwrite or rename; empty for replace_all.
     conflict_policy = models.CharField(max_length=20, blank=True)
     #: selective: the tables restored.

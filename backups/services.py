@@ -238,7 +238,7 @@ def _open_checked(backup: BackupExecution) -> ArchiveReader:
     return reader
 
 
-def _open_restorable(backup: BackupExecution) -> ArchiveReader:
+def open_restorable(backup: BackupExecution) -> ArchiveReader:
     """The archive a restore of `backup` reads: its own, or for an incremental its chain
     folded into one."""
     if backup.backup_type != BackupType.INCREMENTAL:
@@ -311,52 +311,82 @@ def backup_restore(
                 f"Backup {backup.pk} belongs to {backup.organization.slug}, not "
                 f"{organization.slug}: a backup only restores its own organisation."
             )
-        _require_manager(
-            actor,
-            organization,
-            permission="backups.restore_backupexecution",
-            allow_cross_org=allow_cross_org,
-        )
-        reader = _open_restorable(backup)
+        require_restorer(actor, organization, allow_cross_org=allow_cross_org)
+        reader = open_restorable(backup)
         restore.archive_note = reader.source_note
         specs = _restored_specs(reader, tables)
         if merge_policy:
             engine = MergeEngine(connection, conflict=merge_policy, restore_id=restore.pk)
         else:
             engine = engine_for(connection)
-        with transaction.atomic():
-            # One restore of an organisation at a time; an import's start takes the same lock.
-            Organization.objects.select_for_update().filter(pk=organization.pk).first()
-            _refuse_during_imports(organization)
-            try:
-                engine.load(reader, specs, organization.pk)
-                if tables and not merge_policy:
-                    selective_replace_check(reader, specs, organization.pk)
-                restore.counts = engine.plan()
-            except (RestoreConflict, ArchiveError, ValueError) as exc:
-                raise BackupRefused(str(exc)) from exc
-            restore.report = getattr(engine, "report", {})
-            if not dry_run:
-                engine.apply(reason=f"restore {restore.pk}", actor_id=getattr(actor, "pk", None))
-            engine.cleanup()
-            if dry_run:
-                transaction.set_rollback(True)
-        restore.status = RestoreExecution.Status.COMPLETED
+        check = (
+            (lambda: selective_replace_check(reader, specs, organization.pk))
+            if (tables and not merge_policy)
+            else None
+        )
+        restore_apply(
+            restore, reader=lambda: reader, specs=specs, engine=engine, actor=actor, check=check
+        )
     except BackupRefused as exc:
-        restore.status = RestoreExecution.Status.REFUSED
-        restore.error_message = exc.messages[0]
-        _finish(restore)
+        restore_refused(restore, exc)
         raise
     except DatabaseError as exc:
-        restore.status = RestoreExecution.Status.FAILED
-        restore.error_message = f"{type(exc).__name__}: {exc}"
-        _finish(restore)
-        raise BackupRefused(f"Restore {restore.pk} failed and changed nothing: {exc}") from exc
+        raise restore_failed(restore, exc) from exc
     finally:
         if reader is not None:
             reader.close()
-    _finish(restore)
+    restore_finish(restore)
     return restore
+
+
+def require_restorer(actor, organization: Organization, *, allow_cross_org: bool = False) -> None:
+    _require_manager(
+        actor,
+        organization,
+        permission="backups.restore_backupexecution",
+        allow_cross_org=allow_cross_org,
+    )
+
+
+def restore_refused(restore: RestoreExecution, exc: BackupRefused) -> None:
+    restore.status = RestoreExecution.Status.REFUSED
+    restore.error_message = exc.messages[0]
+    restore_finish(restore)
+
+
+def restore_failed(restore: RestoreExecution, exc: DatabaseError) -> BackupRefused:
+    """Records the failure; returns the refusal to raise."""
+    restore.status = RestoreExecution.Status.FAILED
+    restore.error_message = f"{type(exc).__name__}: {exc}"
+    restore_finish(restore)
+    return BackupRefused(f"Restore {restore.pk} failed and changed nothing: {exc}")
+
+
+def restore_apply(restore: RestoreExecution, *, reader, specs, engine, actor, check=None) -> None:
+    """Loads, plans and (unless a dry run) applies a restore in one transaction, under the
+    organisation lock. `reader()` gives the archive, read once the lock is held; `check()`
+    may refuse after loading."""
+    organization = restore.organization
+    with transaction.atomic():
+        # One restore of an organisation at a time; an import's start takes the same lock.
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        _refuse_during_imports(organization)
+        try:
+            archive = reader()
+            specs = specs if specs is not None else _specs_of(archive)
+            engine.load(archive, specs, organization.pk)
+            if check is not None:
+                check()
+            restore.counts = engine.plan()
+        except (RestoreConflict, ArchiveError, ValueError) as exc:
+            raise BackupRefused(str(exc)) from exc
+        restore.report = getattr(engine, "report", {})
+        if not restore.dry_run:
+            engine.apply(reason=f"restore {restore.pk}", actor_id=getattr(actor, "pk", None))
+        engine.cleanup()
+        if restore.dry_run:
+            transaction.set_rollback(True)
+    restore.status = RestoreExecution.Status.COMPLETED
 
 
 def _refuse_during_imports(organization: Organization) -> None:
@@ -373,7 +403,7 @@ def _refuse_during_imports(organization: Organization) -> None:
         )
 
 
-def _finish(restore: RestoreExecution) -> None:
+def restore_finish(restore: RestoreExecution) -> None:
     restore.completed_at = timezone.now()
     restore.save()
 
@@ -386,7 +416,7 @@ def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
         _require_manager(actor, backup.organization, allow_cross_org=True)
     reader = None
     try:
-        reader = _open_restorable(backup)
+        reader = open_restorable(backup)
         engine = engine_for(connection)
         problems = []
         with transaction.atomic():
