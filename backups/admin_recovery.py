@@ -5,13 +5,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from organizations.tenancy import TenantScopedAdmin, organization_for, scope_of
 
 from .models import BackupExecution, RecoveryPoint
+from .pitr import organization_restore_as_of, restorable_window
 from .selectors import backup_execution_list
-from .tasks import enqueue_recovery_point_create
+from .services import BackupRefused
+from .tasks import enqueue_point_in_time_restore, enqueue_recovery_point_create
 
 BACKUP_PERMISSION = "backups.add_backupexecution"
 RESTORE_PERMISSION = "backups.restore_backupexecution"
@@ -55,6 +59,86 @@ class RecoveryPointAdmin(TenantScopedAdmin):
 
     def has_restore_permission(self, request):
         return self._is_member(request) and request.user.has_perm(RESTORE_PERMISSION)
+
+    def _restorable_organization(self, request):
+        organization = organization_for(request.user)
+        if organization is None or not scope_of(request).can(
+            RESTORE_PERMISSION, organization=organization
+        ):
+            return None
+        return organization
+
+    def get_urls(self):
+        return [
+            path(
+                "point-in-time/",
+                self.admin_site.admin_view(self.point_in_time_view),
+                name="backups_recoverypoint_point_in_time",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        organization = organization_for(request.user)
+        window = None
+        if organization is not None:
+            start, _ = restorable_window(organization)
+            window = {"organization": organization, "start": start}
+        extra_context = {
+            **(extra_context or {}),
+            "window": window,
+            "can_restore_in_time": self._restorable_organization(request) is not None,
+        }
+        return super().changelist_view(request, extra_context)
+
+    def point_in_time_view(self, request):
+        """A date-time picker, the dry-run plan for the chosen instant, then the restore as a
+        task."""
+        organization = self._restorable_organization(request)
+        if organization is None:
+            raise Http404
+        as_of_value = request.POST.get("as_of") or timezone.localtime().strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Restore to a point in time",
+            "opts": self.model._meta,
+            "organization": organization,
+            "window_start": restorable_window(organization)[0],
+            "as_of_value": as_of_value,
+            "time_zone": timezone.get_current_timezone_name(),
+        }
+        if request.method == "POST":
+            as_of = parse_datetime(as_of_value)
+            if as_of is None:
+                self.message_user(request, f"{as_of_value} is not a date and time.", messages.ERROR)
+            elif request.POST.get("post") == "yes":
+                enqueue_point_in_time_restore(
+                    organization=organization, actor=request.user, as_of=as_of
+                )
+                self.message_user(
+                    request,
+                    f"Restore of {organization} to {as_of_value} started; its outcome is listed "
+                    "under Restore executions.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:backups_restoreexecution_changelist"))
+            else:
+                try:
+                    preview = organization_restore_as_of(
+                        organization=organization, as_of=as_of, actor=request.user, dry_run=True
+                    )
+                except BackupRefused as exc:
+                    self.message_user(
+                        request, f"Restore refused: {exc.messages[0]}", messages.ERROR
+                    )
+                else:
+                    from .admin import restore_plan_context
+
+                    context.update(restore_plan_context(preview))
+                    context.update({"as_of": preview.as_of, "base": preview.backup})
+        return TemplateResponse(request, "admin/backups/recoverypoint/point_in_time.html", context)
 
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):

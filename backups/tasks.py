@@ -71,3 +71,26 @@ def enqueue_recovery_point_create(*, organization, actor, description: str) -> N
             description,
         )
     )
+
+
+def point_in_time_restore_task(organization_id: int, user_id: int | None, as_of: str):
+    from django.utils.dateparse import parse_datetime
+
+    from .pitr import organization_restore_as_of
+
+    organization = Organization.objects.get(pk=organization_id)
+    return organization_restore_as_of(
+        organization=organization, as_of=parse_datetime(as_of), actor=_user(user_id)
+    ).pk
+
+
+def enqueue_point_in_time_restore(*, organization, actor, as_of) -> None:
+    """Queues a point-in-time restore once the current transaction commits."""
+    transaction.on_commit(
+        lambda: async_task(
+            "backups.tasks.point_in_time_restore_task",
+            organization.pk,
+            getattr(actor, "pk", None),
+            as_of.isoformat(),
+        )
+    )

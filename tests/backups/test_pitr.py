@@ -130,3 +130,41 @@ def test_restore_org_command_prints_its_summary_and_refuses_bad_instants(tenants
     with pytest.raises(CommandError, match="status=refused"):
         call_command("restore_org", "owner-org", "--as-of", "2999-01-01T00:00:00+00:00")
     assert BackupExecution.objects.count() == 1
+
+
+def test_admin_shows_the_window_previews_an_instant_then_restores_to_it(
+    client, tenants, estate, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    backup = backup_create(organization=tenants.owner_org)
+    instant, state = _edits_around_an_instant(tenants, estate)
+    page_url = reverse("admin:backups_recoverypoint_point_in_time")
+    as_of = timezone.localtime(instant).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    client.force_login(tenants.manager)
+
+    listing = client.get(reverse("admin:backups_recoverypoint_changelist"))
+    assert listing.context["window"]["start"] <= backup.completed_at
+    assert page_url in listing.content.decode()
+    preview = client.post(page_url, {"as_of": as_of})
+    assert preview.status_code == 200 and preview.context["base"] == backup
+    assert preview.context["totals"]["inserted"] == 1
+    assert fingerprint(tenants.owner_org) != state
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(page_url, {"as_of": as_of, "post": "yes"})
+
+    assert RestoreExecution.objects.filter(
+        strategy="point_in_time", dry_run=False
+    ).get().status == ("completed")
+    assert fingerprint(tenants.owner_org) == state
+
+
+def test_admin_point_in_time_page_is_for_restoring_members_only(client, tenants, estate):
+    from django.urls import reverse
+
+    page_url = reverse("admin:backups_recoverypoint_point_in_time")
+    client.force_login(tenants.viewer)
+    assert client.get(page_url).status_code == 404
+    client.force_login(tenants.outsider)
+    client.post(page_url, {"as_of": timezone.now().isoformat(), "post": "yes"})
+    assert not RestoreExecution.objects.filter(organization=tenants.owner_org).exists()
