@@ -54,8 +54,17 @@ def _history_max(cursor, spec: TableSpec) -> int:
     return int(cursor.fetchone()[0])
 
 
+def full_xid_sql(xid32: str, reference: int) -> str:
+    """SQL giving the 64-bit id of the recent 32-bit transaction id `xid32`: the one within
+    2**31 of `reference` (a current snapshot's xmax). A transaction still running, ours
+    included, may hold an id above xmax, so the distance is signed."""
+    span, half = _XID_SPAN, _XID_SPAN // 2
+    distance = f"(({xid32}::text::bigint - {int(reference) % span}) % {span} + {span} + {half})"
+    return f"({int(reference)} + ({distance} % {span}) - {half})"
+
+
 _HORIZON_SQL = """
-SELECT min(%(xmax)s - ((%(xmax32)s - backend_xid::text::bigint + %(span)s) %% %(span)s))
+SELECT min({full_xid})
 FROM pg_stat_activity
 WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND backend_xid IS NOT NULL
@@ -82,9 +91,7 @@ def baseline_marker(connection) -> dict:
         # got one later (at least `xmax`). Only a role that sees every session may rely on it.
         cursor.execute(_SEES_ALL_SESSIONS_SQL)
         if cursor.fetchone()[0]:
-            cursor.execute(
-                _HORIZON_SQL, {"xmax": xmax, "xmax32": xmax % _XID_SPAN, "span": _XID_SPAN}
-            )
+            cursor.execute(_HORIZON_SQL.format(full_xid=full_xid_sql("backend_xid", xmax)))
             oldest = cursor.fetchone()[0]
             marker["horizon"] = xmax if oldest is None else min(int(oldest), xmax)
     return marker
@@ -99,12 +106,17 @@ def baseline_capture(connection, *, organization_id: int, marker: dict) -> dict:
         cursor.execute(
             "SELECT pg_current_snapshot()::text, "
             "pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
-            "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+            "pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
+            "pg_current_xact_id_if_assigned()::text::bigint"
         )
-        snapshot, xmin, xmax = cursor.fetchone()
+        snapshot, xmin, xmax, own = cursor.fetchone()
     # Both bound the transactions still running at the snapshot from below; the larger is
     # the tighter.
     since = max(int(xmin), int(marker.get("horizon", 0)))
+    if own is not None:
+        # A backup inside a transaction that has written (a caller's, a test's): that
+        # transaction's later writes share its id, so the next incremental must read them.
+        since = min(since, int(own))
     earlier = [marker] if marker else []
     earlier += [
         backup.baseline
@@ -204,10 +216,9 @@ class IncrementalReader:
                 yield encode(row).encode()
             return
         qn = self.connection.ops.quote_name
-        current, current32 = self._current, self._current % _XID_SPAN
-        # xmin is a 32-bit transaction id; every row above the floor is recent enough that
-        # counting back from the current snapshot's xmax gives its 64-bit id.
-        full_xid = f"({current} - (({current32} - xmin::text::bigint + {_XID_SPAN}) % {_XID_SPAN}))"
+        # xmin is a 32-bit transaction id; every row above the floor is recent enough to be
+        # placed against the current snapshot.
+        full_xid = full_xid_sql("xmin", self._current)
         yield from self._copy(
             spec,
             f"organization_id = {int(self.organization_id)} AND {qn(spec.pk_column)} > "
