@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/property_platform
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test test-sqlite test-postgres lint bench migrate superuser clean
+.PHONY: run test test-sqlite test-postgres test-browser lint bench migrate superuser clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -29,11 +29,9 @@ migrate: $(VENV)/.runtime
 run: migrate
 	@$(PY) manage.py ensure_superuser
 	@$(PY) manage.py seed_demo --if-empty
-	@echo "Admin: http://$(HOST)/admin/  (Ctrl-C stops the web server and the task cluster)"
-	@trap 'kill 0' INT TERM EXIT; \
-		$(PY) manage.py qcluster & \
-		$(PY) manage.py runserver $(HOST); \
-		wait
+	@echo "Admin: http://$(HOST)/admin/"
+	@# config/launcher.py runs both and stops them on Ctrl-C or SIGTERM, exiting 0.
+	@$(PY) -m config.launcher $(HOST)
 
 test: $(VENV)/.dev
 	$(PY) manage.py makemigrations --check --dry-run
@@ -59,6 +57,11 @@ test-postgres: $(VENV)/.dev
 		echo "!!! Only SQLite was tested. Set TEST_DATABASE_URL, or REQUIRE_POSTGRES=1 to fail."; \
 		echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	fi
+
+# The browser flows alone (they also run in test-postgres). BROWSER_SCREENSHOTS=docs/screenshots
+# saves the pages the README's tour shows.
+test-browser: $(VENV)/.dev
+	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -q tests/browser $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

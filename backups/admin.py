@@ -7,18 +7,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django_q.models import Schedule
-from django_q.tasks import async_task
 
-from organizations.tenancy import TenantScopedAdmin, organization_for
+from organizations.tenancy import TenantScopedAdmin, scope_of
 
 from .archive import spec_for, table_specs
 from .merge import CONFLICT_POLICIES
 from .models import BackupConfig, BackupExecution, RestoreExecution
 from .selectors import backup_execution_list, restore_execution_list
-from .services import BackupRefused, backup_restore
-
-BACKUP_PERMISSION = "backups.add_backupexecution"
-RESTORE_PERMISSION = "backups.restore_backupexecution"
+from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
+from .services.restore import backup_restore
+from .services.schedules import backup_config_delete, backup_config_save
+from .tasks import enqueue_backup_create, enqueue_backup_restore, enqueue_backup_verify
 
 
 def _human_size(size_bytes) -> str:
@@ -30,10 +29,6 @@ def _human_size(size_bytes) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
-
-
-def _enqueue_backup(request, organization) -> None:
-    async_task("backups.tasks.backup_create_task", organization.pk, request.user.pk)
 
 
 @admin.register(BackupExecution)
@@ -107,10 +102,10 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         return False
 
     def has_backup_permission(self, request):
-        return self._is_member(request) and request.user.has_perm(BACKUP_PERMISSION)
+        return scope_of(request).can(BACKUP_PERMISSION)
 
     def has_restore_permission(self, request):
-        return self._is_member(request) and request.user.has_perm(RESTORE_PERMISSION)
+        return scope_of(request).can(RESTORE_PERMISSION)
 
     def get_urls(self):
         return [
@@ -131,13 +126,13 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         extra_context = {
             **(extra_context or {}),
             "can_back_up": self.has_backup_permission(request)
-            and organization_for(request.user) is not None,
+            and scope_of(request).organization is not None,
         }
         return super().changelist_view(request, extra_context)
 
     def back_up_now_view(self, request):
         """The changelist's "Back up now" button: a backup of the user's own organisation."""
-        organization = organization_for(request.user)
+        organization = scope_of(request).organization
         if request.method != "POST" or not self.has_backup_permission(request):
             raise Http404
         if organization is None:
@@ -145,7 +140,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
                 request, "Choose backups of an organisation and use the action.", messages.ERROR
             )
         else:
-            _enqueue_backup(request, organization)
+            enqueue_backup_create(organization=organization, actor=request.user)
             self.message_user(request, f"Backup of {organization} started.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:backups_backupexecution_changelist"))
 
@@ -176,7 +171,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
     def back_up_now(self, request, queryset):
         organizations = {backup.organization for backup in queryset}
         for organization in organizations:
-            _enqueue_backup(request, organization)
+            enqueue_backup_create(organization=organization, actor=request.user)
         names = ", ".join(sorted(str(organization) for organization in organizations))
         self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
 
@@ -187,7 +182,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
     def verify_backups(self, request, queryset):
         backups = list(queryset.filter(status=BackupExecution.Status.COMPLETED))
         for backup in backups:
-            async_task("backups.tasks.backup_verify_task", backup.pk, request.user.pk)
+            enqueue_backup_verify(backup=backup, actor=request.user)
         skipped = queryset.count() - len(backups)
         message = f"Verification started for {len(backups)} backup(s)."
         if skipped:
@@ -202,9 +197,8 @@ class BackupExecutionAdmin(TenantScopedAdmin):
             self.message_user(request, "Select exactly one backup to restore.", messages.ERROR)
             return None
         backup = queryset.get()
-        cross_org = request.user.is_superuser and (
-            getattr(organization_for(request.user), "pk", None) != backup.organization_id
-        )
+        scope = scope_of(request)
+        cross_org = scope.sees_all and not scope.belongs_to(backup.organization_id)
         options = restore_options(request.POST)
         if request.POST.get("post") == "yes":
             if cross_org and request.POST.get("allow_cross_org") != "yes":
@@ -215,14 +209,8 @@ class BackupExecutionAdmin(TenantScopedAdmin):
                     messages.ERROR,
                 )
                 return None
-            async_task(
-                "backups.tasks.backup_restore_task",
-                backup.pk,
-                request.user.pk,
-                cross_org,
-                options["strategy"],
-                options["tables"],
-                options["conflict"],
+            enqueue_backup_restore(
+                backup=backup, actor=request.user, allow_cross_org=cross_org, **options
             )
             self.message_user(
                 request,
@@ -238,7 +226,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
                 organization=backup.organization,
                 actor=request.user,
                 dry_run=True,
-                allow_cross_org=request.user.is_superuser,
+                allow_cross_org=scope.sees_all,
                 **options,
             )
         except BackupRefused as exc:
@@ -347,7 +335,7 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
 
     def has_view_permission(self, request, obj=None):
         # Restores are part of the backups' record: whoever may see backups sees them.
-        return self._is_member(request) and request.user.has_perm("backups.view_backupexecution")
+        return scope_of(request).can("backups.view_backupexecution")
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
@@ -374,13 +362,24 @@ class BackupConfigAdmin(TenantScopedAdmin):
         return schedule.next_run if schedule else "–"
 
     def has_backup_permission(self, request):
-        return self._is_member(request) and request.user.has_perm(BACKUP_PERMISSION)
+        return scope_of(request).can(BACKUP_PERMISSION)
+
+    def save_model(self, request, obj, form, change):
+        self.prepare_for_save(request, obj, change)
+        backup_config_save(config=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        backup_config_delete(config=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for config in queryset:
+            backup_config_delete(config=config, actor=request.user)
 
     @admin.action(description="Back up now", permissions=["backup"])
     def back_up_now(self, request, queryset):
         organizations = {config.organization for config in queryset}
         for organization in organizations:
-            _enqueue_backup(request, organization)
+            enqueue_backup_create(organization=organization, actor=request.user)
         names = ", ".join(sorted(str(organization) for organization in organizations))
         self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
 

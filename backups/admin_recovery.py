@@ -9,16 +9,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from organizations.tenancy import TenantScopedAdmin, organization_for, scope_of
+from organizations.tenancy import TenantScopedAdmin, scope_of
 
 from .models import BackupExecution, RecoveryPoint
 from .pitr import organization_restore_as_of, restorable_window
 from .selectors import backup_execution_list
-from .services import BackupRefused
+from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
 from .tasks import enqueue_point_in_time_restore, enqueue_recovery_point_create
-
-BACKUP_PERMISSION = "backups.add_backupexecution"
-RESTORE_PERMISSION = "backups.restore_backupexecution"
 
 
 class RecoveryPointForm(forms.Form):
@@ -39,9 +36,9 @@ class RecoveryPointAdmin(TenantScopedAdmin):
     def has_add_permission(self, request):
         return (
             self._is_member(request)
-            and organization_for(request.user) is not None
+            and scope_of(request).organization is not None
             and scope_of(request).can(
-                BACKUP_PERMISSION, organization=organization_for(request.user)
+                BACKUP_PERMISSION, organization=scope_of(request).organization
             )
         )
 
@@ -61,7 +58,7 @@ class RecoveryPointAdmin(TenantScopedAdmin):
         return self._is_member(request) and request.user.has_perm(RESTORE_PERMISSION)
 
     def _restorable_organization(self, request):
-        organization = organization_for(request.user)
+        organization = scope_of(request).organization
         if organization is None or not scope_of(request).can(
             RESTORE_PERMISSION, organization=organization
         ):
@@ -79,7 +76,7 @@ class RecoveryPointAdmin(TenantScopedAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        organization = organization_for(request.user)
+        organization = scope_of(request).organization
         window = None
         if organization is not None:
             start, _ = restorable_window(organization)
@@ -143,7 +140,7 @@ class RecoveryPointAdmin(TenantScopedAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise Http404
-        organization = organization_for(request.user)
+        organization = scope_of(request).organization
         form = RecoveryPointForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             enqueue_recovery_point_create(

@@ -17,7 +17,8 @@ from properties.history import display_value, json_key_changes
 from properties.models import Project, Property, PropertyAnalysis
 
 from .archive import TableSpec, row_decoder
-from .engines import OrmEngine, RestoreConflict, _chunks
+from .engines import OrmEngine, RestoreConflict
+from .engines.base import chunks
 
 CONFLICT_POLICIES = ("skip", "overwrite", "rename")
 SAMPLE_SIZE = 5
@@ -349,7 +350,7 @@ class MergeEngine(OrmEngine):
 
     def _record(self, spec: TableSpec, rows, history_type, now, reason, actor_id) -> None:
         history = spec.model.history.model
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             history._base_manager.bulk_create(
                 [
                     history(

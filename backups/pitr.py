@@ -31,8 +31,8 @@ from .chains import FoldWriter
 from .engines import engine_for
 from .incremental import IncrementalReader
 from .models import BackupExecution, BackupType, RestoreExecution
-from .services import (
-    BackupRefused,
+from .services.permissions import BackupRefused
+from .services.restore import (
     open_restorable,
     require_restorer,
     restore_apply,

@@ -5,7 +5,8 @@ from django.db import transaction
 from organizations.models import Organization
 
 from .models import BackupExecution, BackupType, RecoveryPoint
-from .services import BackupRefused, backup_create
+from .services.backup import backup_create
+from .services.permissions import BackupRefused
 
 
 def recovery_point_create(

@@ -1,27 +1,81 @@
-"""django-q2 entry points: load rows by id, call one service."""
+"""django-q2 entry points (load rows by id, call one service) and the `enqueue_*` functions,
+the only code that queues the backups app's jobs: each queues once the current transaction
+commits, so a job never starts before its rows exist or after a rollback."""
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.dateparse import parse_datetime
 from django_q.tasks import async_task
 
 from organizations.models import Organization
 
-from . import services
+from . import pitr, recovery_points
 from .models import BackupConfig, BackupExecution
+from .services import backup, restore, schedules, verify
 
 
 def _user(user_id):
     return get_user_model().objects.filter(pk=user_id).first() if user_id else None
 
 
+def _enqueue(func: str, *args) -> None:
+    transaction.on_commit(lambda: async_task(func, *args))
+
+
+def enqueue_backup_create(*, organization: Organization, actor=None) -> None:
+    _enqueue("backups.tasks.backup_create_task", organization.pk, getattr(actor, "pk", None))
+
+
+def enqueue_backup_verify(*, backup: BackupExecution, actor=None) -> None:
+    _enqueue("backups.tasks.backup_verify_task", backup.pk, getattr(actor, "pk", None))
+
+
+def enqueue_backup_restore(
+    *,
+    backup: BackupExecution,
+    actor=None,
+    allow_cross_org: bool = False,
+    strategy: str = "replace_all",
+    tables: list[str] | None = None,
+    conflict: str | None = None,
+) -> None:
+    _enqueue(
+        "backups.tasks.backup_restore_task",
+        backup.pk,
+        getattr(actor, "pk", None),
+        allow_cross_org,
+        strategy,
+        tables,
+        conflict,
+    )
+
+
+def enqueue_recovery_point_create(*, organization: Organization, actor, description: str) -> None:
+    _enqueue(
+        "backups.tasks.recovery_point_create_task",
+        organization.pk,
+        getattr(actor, "pk", None),
+        description,
+    )
+
+
+def enqueue_point_in_time_restore(*, organization: Organization, actor, as_of) -> None:
+    _enqueue(
+        "backups.tasks.point_in_time_restore_task",
+        organization.pk,
+        getattr(actor, "pk", None),
+        as_of.isoformat(),
+    )
+
+
 def backup_create_task(organization_id: int, user_id: int | None = None) -> int:
     organization = Organization.objects.get(pk=organization_id)
-    return services.backup_create(organization=organization, actor=_user(user_id)).pk
+    return backup.backup_create(organization=organization, actor=_user(user_id)).pk
 
 
 def backup_verify_task(backup_id: int, user_id: int | None = None) -> str:
-    backup = BackupExecution.objects.select_related("organization").get(pk=backup_id)
-    return services.backup_verify(backup=backup, actor=_user(user_id)).verification_status
+    execution = BackupExecution.objects.select_related("organization").get(pk=backup_id)
+    return verify.backup_verify(backup=execution, actor=_user(user_id)).verification_status
 
 
 def backup_restore_task(
@@ -32,10 +86,10 @@ def backup_restore_task(
     tables: list[str] | None = None,
     conflict: str | None = None,
 ):
-    backup = BackupExecution.objects.select_related("organization").get(pk=backup_id)
-    return services.backup_restore(
-        backup=backup,
-        organization=backup.organization,
+    execution = BackupExecution.objects.select_related("organization").get(pk=backup_id)
+    return restore.backup_restore(
+        backup=execution,
+        organization=execution.organization,
         actor=_user(user_id),
         allow_cross_org=allow_cross_org,
         strategy=strategy,
@@ -48,49 +102,19 @@ def backup_scheduled_run(config_id: int) -> int | None:
     config = BackupConfig.objects.filter(pk=config_id).first()
     if config is None:
         return None
-    execution = services.backup_scheduled_run(config=config)
+    execution = schedules.backup_scheduled_run(config=config)
     return execution.pk if execution else None
 
 
 def recovery_point_create_task(organization_id: int, user_id: int | None, description: str):
-    from .recovery_points import recovery_point_create
-
     organization = Organization.objects.get(pk=organization_id)
-    return recovery_point_create(
+    return recovery_points.recovery_point_create(
         organization=organization, description=description, actor=_user(user_id)
     ).pk
 
 
-def enqueue_recovery_point_create(*, organization, actor, description: str) -> None:
-    """Queues a recovery point once the current transaction commits."""
-    transaction.on_commit(
-        lambda: async_task(
-            "backups.tasks.recovery_point_create_task",
-            organization.pk,
-            getattr(actor, "pk", None),
-            description,
-        )
-    )
-
-
 def point_in_time_restore_task(organization_id: int, user_id: int | None, as_of: str):
-    from django.utils.dateparse import parse_datetime
-
-    from .pitr import organization_restore_as_of
-
     organization = Organization.objects.get(pk=organization_id)
-    return organization_restore_as_of(
+    return pitr.organization_restore_as_of(
         organization=organization, as_of=parse_datetime(as_of), actor=_user(user_id)
     ).pk
-
-
-def enqueue_point_in_time_restore(*, organization, actor, as_of) -> None:
-    """Queues a point-in-time restore once the current transaction commits."""
-    transaction.on_commit(
-        lambda: async_task(
-            "backups.tasks.point_in_time_restore_task",
-            organization.pk,
-            getattr(actor, "pk", None),
-            as_of.isoformat(),
-        )
-    )

@@ -66,7 +66,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from backups.services import backup_create, backup_restore
+    from backups.services.backup import backup_create
+    from backups.services.restore import backup_restore
     from organizations.models import Organization
     from properties.models import Project
 

@@ -232,7 +232,7 @@ def main() -> int:
     from django.db import connection
 
     from integrity.checks import CHECKS, quality_metrics
-    from integrity.services import integrity_report_create
+    from integrity.services.reports import integrity_report_create
     from organizations.models import Organization
 
     call_command("migrate", verbosity=0)

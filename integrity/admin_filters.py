@@ -3,8 +3,7 @@
 from django.contrib import admin
 from django.db.models import Q
 
-from organizations.models import Organization
-from organizations.tenancy import organization_for
+from organizations.tenancy import scope_of
 
 from .checks import REGISTRY, checks_for
 
@@ -28,14 +27,12 @@ class IntegrityCheckFilter(admin.SimpleListFilter):
         check = REGISTRY.get(slug)
         if check is None or check.model is not queryset.model:
             return queryset.none()
-        if request.user.is_superuser:
-            organizations = Organization.objects.all()
-            organization_id = request.GET.get(ORGANIZATION_PARAMETER)
-            if organization_id and organization_id.isdigit():
-                organizations = organizations.filter(pk=organization_id)
-        else:
-            organization = organization_for(request.user)
-            organizations = [organization] if organization else []
+        scope = scope_of(request)
+        organizations = scope.organizations()
+        organization_id = request.GET.get(ORGANIZATION_PARAMETER)
+        # A member's scope is one organisation already; the link narrows a superuser's.
+        if scope.sees_all and organization_id and organization_id.isdigit():
+            organizations = organizations.filter(pk=organization_id)
         condition = Q(pk__in=[])
         for organization in organizations:
             condition |= Q(pk__in=check.offending(organization).values("pk"))

@@ -61,29 +61,37 @@ def line_chart(
             f'<text x="{x(moment):.1f}" y="{top + plot_height + 18}" font-size="10" '
             f'text-anchor="{anchor}">{moment:%Y-%m-%d}</text>'
         )
+    legend = (left, top + plot_height + 34) if len(series) > 1 else None
     for index, (name, points) in enumerate(series):
-        colour = PALETTE[index % len(PALETTE)]
-        drawn = [(moment, value) for moment, value in points if value is not None]
-        if len(drawn) > 1:
-            coordinates = " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in drawn)
-            parts.append(
-                f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
-                f'points="{coordinates}"/>'
-            )
-        for moment, value in drawn:
-            parts.append(
-                f'<circle cx="{x(moment):.1f}" cy="{y(value):.1f}" r="2.5" fill="{colour}">'
-                f"<title>{escape(name)} {moment:%Y-%m-%d %H:%M}: {label(value)}</title></circle>"
-            )
-        if len(series) > 1:
-            legend_x = left + (index % 3) * 170
-            legend_y = top + plot_height + 34 + (index // 3) * 14
-            parts.append(
-                f'<text x="{legend_x}" y="{legend_y}" font-size="10" fill="{colour}">'
-                f"{escape(name)}</text>"
-            )
+        parts.extend(_series(index, name, points, x, y, label, legend))
     parts.append("</svg>")
     return mark_safe("".join(parts))
+
+
+def _series(index, name, points, x, y, label, legend) -> list[str]:
+    """One series' line, points (with a tooltip each) and, when `legend` gives where the legend
+    starts, its legend entry."""
+    colour = PALETTE[index % len(PALETTE)]
+    parts = []
+    drawn = [(moment, value) for moment, value in points if value is not None]
+    if len(drawn) > 1:
+        coordinates = " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in drawn)
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coordinates}"/>'
+        )
+    for moment, value in drawn:
+        parts.append(
+            f'<circle cx="{x(moment):.1f}" cy="{y(value):.1f}" r="2.5" fill="{colour}">'
+            f"<title>{escape(name)} {moment:%Y-%m-%d %H:%M}: {label(value)}</title></circle>"
+        )
+    if legend is not None:
+        legend_x = legend[0] + (index % 3) * 170
+        legend_y = legend[1] + (index // 3) * 14
+        parts.append(
+            f'<text x="{legend_x}" y="{legend_y}" font-size="10" fill="{colour}">'
+            f"{escape(name)}</text>"
+        )
+    return parts
 
 
 def trend_window(now: datetime, days: int = 90) -> tuple[datetime, datetime]:

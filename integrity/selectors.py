@@ -1,19 +1,19 @@
-"""Reads of the integrity app. Every selector is scoped to an organisation or a user."""
+"""Reads of the integrity app. Every selector is scoped to an organisation or, through the
+access gateway, to what a user may see."""
 
 from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
-from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
 from backups.models import BackupExecution
 from imports.models import ImportJob
+from organizations.access import Scope
 from organizations.models import Organization
-from organizations.tenancy import organization_for
 
 from .checks import COMPLETENESS_FIELDS, REGISTRY
-from .models import DataIntegrityReport, IntegrityAlert
+from .models import DataIntegrityReport
 
 TREND_DAYS = 90
 RECENT_IMPORTS = 5
@@ -23,15 +23,12 @@ def report_list(*, organization: Organization) -> QuerySet:
     return DataIntegrityReport.objects.filter(organization=organization)
 
 
-def report_get(*, organization: Organization, report_id) -> DataIntegrityReport:
-    report = report_list(organization=organization).filter(pk=report_id).first()
-    if report is None:
-        raise Http404("No such report.")
-    return report
-
-
-def alert_list(*, organization: Organization) -> QuerySet:
-    return IntegrityAlert.objects.filter(organization=organization)
+def report_get(*, user, report_id: int) -> DataIntegrityReport:
+    """One report the user may see; `DoesNotExist` for a missing report and another
+    organisation's alike."""
+    return Scope.of(user).get(
+        DataIntegrityReport.objects.select_related("organization"), pk=report_id
+    )
 
 
 def report_trend(
@@ -98,18 +95,11 @@ def completeness_rows(report: DataIntegrityReport) -> list[dict]:
     ]
 
 
-def _visible_organizations(user) -> list[Organization]:
-    if user.is_superuser:
-        return list(Organization.objects.order_by("name"))
-    organization = organization_for(user)
-    return [organization] if organization else []
-
-
 def dashboard_rows(*, user) -> list[dict]:
     """For the admin index: per organisation the user may see, its latest integrity report,
     latest backup and recent import throughput."""
     rows = []
-    for organization in _visible_organizations(user):
+    for organization in Scope.of(user).organizations().order_by("name"):
         row = {
             "organization": organization,
             "report": report_list(organization=organization).first(),

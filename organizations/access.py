@@ -111,11 +111,16 @@ class Scope:
         """Whether `organization` (a row or an id) is inside this scope."""
         if organization is None:
             return False
-        if self.sees_all:
-            return True
+        return self.sees_all or self.belongs_to(organization)
+
+    def belongs_to(self, organization: Organization | int | None) -> bool:
+        """Whether `organization` is the actor's own (by membership, not as a superuser): some
+        actions on a tenant a superuser takes only when asked to explicitly."""
         own = self.organization
+        if organization is None or own is None:
+            return False
         organization_id = organization if isinstance(organization, int) else organization.pk
-        return own is not None and own.pk == organization_id
+        return own.pk == organization_id
 
     def filter(self, queryset: QuerySet, lookup: str = "organization") -> QuerySet:
         """Rows of `queryset` inside this scope; `lookup` leads from its model to the

@@ -3,8 +3,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model, password_validation
 
 from .models import Organization, Profile
-from .services import member_create
-from .tenancy import TenantHistoryAdmin, TenantScopedAdmin, organization_for
+from .services import member_create, organization_create, organization_delete
+from .tenancy import TenantHistoryAdmin, TenantScopedAdmin, scope_of
 
 
 class MemberInline(admin.TabularInline):
@@ -29,20 +29,34 @@ class OrganizationAdmin(TenantHistoryAdmin):
     inlines = (MemberInline,)
 
     def has_add_permission(self, request):
-        return request.user.is_superuser
+        return scope_of(request).sees_all
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
+        return scope_of(request).sees_all
 
     def get_readonly_fields(self, request, obj=None):
-        if request.user.is_superuser:
+        if scope_of(request).sees_all:
             return ()
         return ("slug", "subscription_tier")
 
     def get_prepopulated_fields(self, request, obj=None):
         # Only superusers edit the slug; simple-history's version page reads the class
         # attribute, which therefore stays empty.
-        return {"slug": ("name",)} if request.user.is_superuser else {}
+        return {"slug": ("name",)} if scope_of(request).sees_all else {}
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            obj._history_user = request.user
+            organization_create(organization=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        organization_delete(organization=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for organization in queryset:
+            organization_delete(organization=organization, actor=request.user)
 
 
 class MemberCreationForm(forms.ModelForm):
@@ -84,7 +98,7 @@ class MemberAdmin(TenantScopedAdmin):
             fields = ["username", "email", "password", "full_name", "role", "organization"]
         else:
             fields = ["user", "full_name", "role", "organization", "preferences", "last_login"]
-        if not request.user.is_superuser:
+        if not scope_of(request).sees_all:
             fields.remove("organization")
         return fields
 
@@ -97,12 +111,10 @@ class MemberAdmin(TenantScopedAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        organization = (
-            form.cleaned_data["organization"]
-            if request.user.is_superuser
-            else organization_for(request.user)
-        )
+        scope = scope_of(request)
+        organization = form.cleaned_data["organization"] if scope.sees_all else scope.organization
         created = member_create(
+            actor=request.user,
             organization=organization,
             username=form.cleaned_data["username"],
             email=form.cleaned_data.get("email", ""),

@@ -74,7 +74,3 @@ class Profile(models.Model):
 
     def __str__(self):
         return f"{self.full_name or self.user.get_username()} ({self.get_role_display()})"
-
-    @property
-    def is_manager_or_above(self) -> bool:
-        return self.role in (self.Role.ADMIN, self.Role.MANAGER)

@@ -78,14 +78,18 @@ def sync_role_groups(apps, using="default") -> None:
     """
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
+    # One query for every permission the roles name: this runs after each app's post_migrate,
+    # and so after every flush of a transactional test.
+    existing = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in Permission.objects.using(using)
+        .filter(
+            codename__in={
+                perm.split(".")[1] for perms in ROLE_PERMISSIONS.values() for perm in perms
+            }
+        )
+        .values_list("pk", "content_type__app_label", "codename")
+    }
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.using(using).get_or_create(name=role)
-        wanted = []
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            wanted.extend(
-                Permission.objects.using(using).filter(
-                    content_type__app_label=app_label, codename=codename
-                )
-            )
-        group.permissions.set(wanted)
+        group.permissions.set([existing[perm] for perm in perms if perm in existing])

@@ -81,6 +81,13 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
+        self.prepare_for_save(request, obj, change)
+        super().save_model(request, obj, form, change)
+
+    def prepare_for_save(self, request, obj, change) -> None:
+        """Fill in what a member does not choose (their organisation, themselves as creator)
+        and keep what they may not edit; an admin whose save_model calls a service calls this
+        first."""
         scope = scope_of(request)
         if change and not scope.sees_all:
             self._keep_read_only_values(request, obj)
@@ -89,7 +96,6 @@ class TenantScopedAdmin(admin.ModelAdmin):
                 obj.organization = scope.organization
             if self._has_field("created_by") and obj.created_by_id is None:
                 obj.created_by = request.user
-        super().save_model(request, obj, form, change)
 
     def _keep_read_only_values(self, request, obj) -> None:
         """A revert saves a whole historical instance; fields this user may not edit keep

@@ -42,6 +42,13 @@ def on_postgres():
 
 
 @pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):
+    """Jobs are queued when the transaction commits; a test's transaction never does. Inside
+    `with run_on_commit():` the queued jobs run (django-q2 in sync mode) as the block ends."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
 def tenants(db):
     """Two organisations with one member of each role; `outsider` belongs to the second."""
 

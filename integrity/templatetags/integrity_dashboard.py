@@ -1,5 +1,7 @@
 from django import template
 
+from organizations.access import Scope
+
 from ..selectors import dashboard_rows
 
 register = template.Library()
@@ -9,6 +11,6 @@ register = template.Library()
 def integrity_dashboard(context):
     request = context.get("request")
     user = getattr(request, "user", None)
-    if user is None or not user.has_perm("integrity.view_dataintegrityreport"):
+    if user is None or not Scope.of(user).can("integrity.view_dataintegrityreport"):
         return {"rows": None}
     return {"rows": dashboard_rows(user=user)}

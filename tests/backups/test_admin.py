@@ -5,7 +5,7 @@ from django.urls import reverse
 from django_q.models import Schedule
 
 from backups.models import BackupConfig, BackupExecution, RestoreExecution
-from backups.services import backup_create
+from backups.services.backup import backup_create
 from properties.models import Property
 
 from .helpers import org_rows
@@ -76,11 +76,12 @@ def test_roles_below_manager_cannot_download_an_archive(client, tenants, backups
     assert client.get(url).status_code == 403
 
 
-def test_back_up_now_button_runs_a_backup_task(client, tenants, estate):
+def test_back_up_now_button_runs_a_backup_task(client, tenants, estate, run_on_commit):
     client.force_login(tenants.manager)
     assert "Back up now" in client.get(reverse(CHANGELIST)).content.decode()
 
-    response = client.post(reverse("admin:backups_backupexecution_back_up_now"), follow=True)
+    with run_on_commit():
+        response = client.post(reverse("admin:backups_backupexecution_back_up_now"), follow=True)
 
     assert "Backup of Owner Org started" in response.content.decode()
     backup = BackupExecution.objects.get()
@@ -97,24 +98,31 @@ def test_viewer_has_no_back_up_button_and_cannot_post_it(client, tenants, estate
     assert not BackupExecution.objects.exists()
 
 
-def test_back_up_now_action_backs_up_the_selected_organisation(client, tenants, backups):
+def test_back_up_now_action_backs_up_the_selected_organisation(
+    client, tenants, backups, run_on_commit
+):
     owner, _ = backups
     client.force_login(tenants.manager)
-    _action(client, "back_up_now", owner)
+    with run_on_commit():
+        _action(client, "back_up_now", owner)
     assert BackupExecution.objects.filter(organization=tenants.owner_org).count() == 2
     assert BackupExecution.objects.filter(organization=tenants.other_org).count() == 1
 
 
-def test_verify_action_stores_and_shows_the_result(client, tenants, backups):
+def test_verify_action_stores_and_shows_the_result(client, tenants, backups, run_on_commit):
     owner, _ = backups
     client.force_login(tenants.manager)
-    response = _action(client, "verify_backups", owner)
+    with run_on_commit():
+        _action(client, "verify_backups", owner)
+    response = client.get(reverse(CHANGELIST))
     owner.refresh_from_db()
     assert owner.verification_status == BackupExecution.Verification.PASSED
     assert "passed" in response.content.decode()
 
 
-def test_restore_action_shows_the_dry_run_plan_then_restores(client, tenants, estate, backups):
+def test_restore_action_shows_the_dry_run_plan_then_restores(
+    client, tenants, estate, backups, run_on_commit
+):
     owner, _ = backups
     before = org_rows(tenants.owner_org)
     spare_pk = estate.spare.pk
@@ -128,11 +136,12 @@ def test_restore_action_shows_the_dry_run_plan_then_restores(client, tenants, es
     assert "<td>properties</td><td>1</td><td>0</td><td>0</td>" in page
     assert not Property.objects.filter(pk=spare_pk).exists()
 
-    response = client.post(
-        reverse(CHANGELIST),
-        {"action": "restore_backup", ACTION_CHECKBOX_NAME: [owner.pk], "post": "yes"},
-        follow=True,
-    )
+    with run_on_commit():
+        response = client.post(
+            reverse(CHANGELIST),
+            {"action": "restore_backup", ACTION_CHECKBOX_NAME: [owner.pk], "post": "yes"},
+            follow=True,
+        )
 
     assert "started" in response.content.decode()
     assert org_rows(tenants.owner_org) == before
@@ -156,7 +165,7 @@ def test_member_cannot_restore(client, tenants, estate, backups):
 
 
 def test_superuser_restore_of_another_organisation_needs_the_explicit_box(
-    client, tenants, estate, backups
+    client, tenants, estate, backups, run_on_commit
 ):
     owner, _ = backups
     estate.spare.delete()
@@ -165,17 +174,19 @@ def test_superuser_restore_of_another_organisation_needs_the_explicit_box(
     data = {"action": "restore_backup", ACTION_CHECKBOX_NAME: [owner.pk], "post": "yes"}
 
     assert "I am restoring Owner Org" in _action(client, "restore_backup", owner).content.decode()
-    refused = client.post(reverse(CHANGELIST), data, follow=True)
+    with run_on_commit():
+        refused = client.post(reverse(CHANGELIST), data, follow=True)
     assert "must be confirmed explicitly" in refused.content.decode()
     assert Property.objects.filter(organization=tenants.owner_org).count() == 3
 
-    client.post(reverse(CHANGELIST), {**data, "allow_cross_org": "yes"}, follow=True)
+    with run_on_commit():
+        client.post(reverse(CHANGELIST), {**data, "allow_cross_org": "yes"}, follow=True)
     assert Property.objects.filter(organization=tenants.owner_org).count() == 4
 
 
 def test_restore_executions_are_scoped_to_the_organisation(client, tenants, backups):
     owner, other = backups
-    from backups.services import backup_restore
+    from backups.services.restore import backup_restore
 
     backup_restore(backup=owner, organization=tenants.owner_org, actor=tenants.manager)
     client.force_login(tenants.outsider)

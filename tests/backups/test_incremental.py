@@ -10,7 +10,10 @@ from django.core.management.base import CommandError
 from django.db import connection, connections
 
 from backups.models import BackupExecution
-from backups.services import BackupRefused, backup_create, backup_restore, backup_verify
+from backups.services.backup import backup_create
+from backups.services.permissions import BackupRefused
+from backups.services.restore import backup_restore
+from backups.services.verify import backup_verify
 from properties.models import Property
 from tests.factories import PropertyAnalysisFactory, PropertyFactory
 

@@ -8,7 +8,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from backups.models import BackupExecution, RestoreExecution
-from backups.services import BackupRefused, backup_create, backup_restore
+from backups.services.backup import backup_create
+from backups.services.permissions import BackupRefused
+from backups.services.restore import backup_restore
 from properties.models import Project, Property, PropertyAnalysis
 from tests.factories import PropertyAnalysisFactory, PropertyFactory
 
@@ -200,7 +202,9 @@ def test_restore_backup_command_merges_and_prints_the_policy_counts(tenants, div
         )  # fmt: skip
 
 
-def test_admin_previews_a_merge_with_its_conflicts_then_runs_it(client, tenants, diverged):
+def test_admin_previews_a_merge_with_its_conflicts_then_runs_it(
+    client, tenants, diverged, django_capture_on_commit_callbacks
+):
     from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
     from django.urls import reverse
 
@@ -218,10 +222,16 @@ def test_admin_previews_a_merge_with_its_conflicts_then_runs_it(client, tenants,
     assert page.context["totals"]["renamed"] == 1
     assert not Property.objects.filter(pk=deleted_id).exists()
 
-    client.post(
-        changelist,
-        {"action": "restore_backup", ACTION_CHECKBOX_NAME: [backup.pk], "post": "yes", **options},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            changelist,
+            {
+                "action": "restore_backup",
+                ACTION_CHECKBOX_NAME: [backup.pk],
+                "post": "yes",
+                **options,
+            },
+        )
 
     restore = RestoreExecution.objects.filter(dry_run=False).get()
     assert (restore.strategy, restore.conflict_policy, restore.status) == (

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from backups.models import BackupExecution, RestoreExecution
 from backups.pitr import organization_restore_as_of, restorable_window
-from backups.services import BackupRefused, backup_create
+from backups.services.backup import backup_create
+from backups.services.permissions import BackupRefused
 from properties.models import Property
 from tests.factories import PropertyAnalysisFactory, PropertyFactory
 

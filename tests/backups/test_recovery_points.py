@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from backups.models import BackupConfig, BackupExecution, RecoveryPoint, RestoreExecution
 from backups.recovery_points import recovery_point_create
-from backups.services import BackupRefused, backup_create, backup_prune, backup_scheduled_run
+from backups.services.backup import backup_create
+from backups.services.permissions import BackupRefused
+from backups.services.schedules import backup_prune, backup_scheduled_run
 from properties.models import Property
 
 from .helpers import org_rows
@@ -126,7 +128,9 @@ def test_admin_creates_a_recovery_point_as_a_task_for_managers_only(
     assert point.created_by == tenants.manager
 
 
-def test_admin_restores_to_a_recovery_point_after_the_confirmation(client, tenants, estate):
+def test_admin_restores_to_a_recovery_point_after_the_confirmation(
+    client, tenants, estate, django_capture_on_commit_callbacks
+):
     point = recovery_point_create(organization=tenants.owner_org, description="Known good")
     estate.spare.delete()
     client.force_login(tenants.manager)
@@ -137,10 +141,11 @@ def test_admin_restores_to_a_recovery_point_after_the_confirmation(client, tenan
     assert page.status_code == 200 and b"Yes, restore" in page.content
     assert page.context["form_url"] == reverse("admin:backups_backupexecution_changelist")
     assert Property.objects.filter(organization=tenants.owner_org).count() == 3
-    client.post(
-        page.context["form_url"],
-        {"action": "restore_backup", ACTION_CHECKBOX_NAME: [point.backup_id], "post": "yes"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            page.context["form_url"],
+            {"action": "restore_backup", ACTION_CHECKBOX_NAME: [point.backup_id], "post": "yes"},
+        )
 
     assert Property.objects.filter(organization=tenants.owner_org).count() == 4
     assert RestoreExecution.objects.filter(backup=point.backup, dry_run=False).count() == 1

@@ -12,7 +12,10 @@ from django.core.management import call_command
 
 from backups.models import BackupExecution, RestoreExecution
 from backups.replica import replica_storage
-from backups.services import BackupRefused, backup_create, backup_restore, backup_verify
+from backups.services.backup import backup_create
+from backups.services.permissions import BackupRefused
+from backups.services.restore import backup_restore
+from backups.services.verify import backup_verify
 from properties.models import Property
 
 pytestmark = pytest.mark.django_db

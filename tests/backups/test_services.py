@@ -8,9 +8,13 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 from backups.archive import TableDigest, table_specs
-from backups.engines import OrmEngine, PostgresEngine
+from backups.engines.orm import OrmEngine
+from backups.engines.postgres import PostgresEngine
 from backups.models import BackupExecution, RestoreExecution
-from backups.services import BackupRefused, backup_create, backup_restore, backup_verify
+from backups.services.backup import backup_create
+from backups.services.permissions import BackupRefused
+from backups.services.restore import backup_restore
+from backups.services.verify import backup_verify
 from properties.models import Project, Property, PropertyAnalysis
 from tests.conftest import BLOCKER_TEXT
 from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory

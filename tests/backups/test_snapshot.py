@@ -2,7 +2,7 @@ import pytest
 from django.db import connection, connections
 
 from backups.models import BackupExecution
-from backups.services import backup_create
+from backups.services.backup import backup_create
 from properties.models import Project, Property
 
 from .helpers import archive_members, manifest_of

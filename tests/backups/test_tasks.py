@@ -6,7 +6,12 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from backups.models import BackupConfig, BackupExecution
-from backups.services import backup_create, backup_scheduled_run
+from backups.services.backup import backup_create
+from backups.services.schedules import (
+    backup_config_delete,
+    backup_config_save,
+    backup_scheduled_run,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,23 +25,26 @@ def test_back_up_task_runs_through_django_q(tenants, estate):
 
 
 def test_config_changes_keep_its_schedule_in_step(tenants):
-    config = BackupConfig.objects.create(organization=tenants.owner_org, schedule_cron="0 3 * * *")
+    config = backup_config_save(
+        config=BackupConfig(organization=tenants.owner_org, schedule_cron="0 3 * * *"),
+        actor=tenants.admin,
+    )
     schedule = Schedule.objects.get(name=f"backup-config-{config.pk}")
     assert schedule.schedule_type == Schedule.CRON
     assert schedule.func == "backups.tasks.backup_scheduled_run"
     assert (schedule.cron, schedule.args) == ("0 3 * * *", f"({config.pk},)")
 
     config.schedule_cron = "15 4 * * 1"
-    config.save()
+    backup_config_save(config=config, actor=tenants.admin)
     assert Schedule.objects.get(name=f"backup-config-{config.pk}").cron == "15 4 * * 1"
 
     config.is_active = False
-    config.save()
+    backup_config_save(config=config, actor=tenants.admin)
     assert not Schedule.objects.filter(name=f"backup-config-{config.pk}").exists()
 
     config.is_active = True
-    config.save()
-    config.delete()
+    backup_config_save(config=config, actor=tenants.admin)
+    backup_config_delete(config=config, actor=tenants.admin)
     # Other apps keep schedules of their own (integrity's daily checks); none is a backup's.
     assert not Schedule.objects.filter(func__startswith="backups.").exists()
 
@@ -77,7 +85,7 @@ def test_the_newest_good_backup_survives_its_retention(tenants, estate):
     config = BackupConfig.objects.create(organization=tenants.owner_org, retention_days=1)
     only = backup_scheduled_run(config=config)
     BackupExecution.objects.filter(pk=only.pk).update(started_at=timezone.now() - timedelta(days=3))
-    from backups.services import backup_prune
+    from backups.services.schedules import backup_prune
 
     assert backup_prune(config=config) == 0
     assert BackupExecution.objects.filter(pk=only.pk).exists()
@@ -113,7 +121,9 @@ def test_a_run_left_running_by_a_dead_worker_does_not_block_forever(tenants, est
 def test_django_q_scheduler_runs_a_due_backup_configuration(tenants, estate):
     from django_q.scheduler import scheduler
 
-    config = BackupConfig.objects.create(organization=tenants.owner_org, schedule_cron="0 2 * * *")
+    config = backup_config_save(
+        config=BackupConfig(organization=tenants.owner_org, schedule_cron="0 2 * * *")
+    )
     Schedule.objects.filter(name=f"backup-config-{config.pk}").update(
         next_run=timezone.now() - timedelta(minutes=1)
     )

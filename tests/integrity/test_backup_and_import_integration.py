@@ -8,10 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backups.models import BackupConfig, BackupExecution
-from backups.services import backup_create
+from backups.services.backup import backup_create
 from imports.models import ImportJob
 from integrity.models import IntegrityAlert
-from integrity.services import backup_alerts_evaluate
+from integrity.services.backup_alerts import backup_alerts_evaluate
 from tests.factories import ProjectFactory, PropertyFactory
 from tests.integrity.webhook import WebhookReceiver
 

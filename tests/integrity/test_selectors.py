@@ -1,22 +1,21 @@
 from datetime import timedelta
 
 import pytest
-from django.http import Http404
 from django.utils import timezone
 
 from integrity.charts import line_chart
 from integrity.models import DataIntegrityReport
 from integrity.selectors import dashboard_rows, report_get, report_list, report_trend
-from integrity.services import integrity_report_create
+from integrity.services.reports import integrity_report_create
 
 
 def test_report_get_of_another_organisation_fails_like_a_missing_one(tenants):
     report = integrity_report_create(organization=tenants.owner_org)
-    assert report_get(organization=tenants.owner_org, report_id=report.pk) == report
-    with pytest.raises(Http404):
-        report_get(organization=tenants.other_org, report_id=report.pk)
-    with pytest.raises(Http404):
-        report_get(organization=tenants.owner_org, report_id=report.pk + 1000)
+    assert report_get(user=tenants.viewer, report_id=report.pk) == report
+    with pytest.raises(DataIntegrityReport.DoesNotExist):
+        report_get(user=tenants.outsider, report_id=report.pk)
+    with pytest.raises(DataIntegrityReport.DoesNotExist):
+        report_get(user=tenants.viewer, report_id=report.pk + 1000)
     assert list(report_list(organization=tenants.other_org)) == []
 
 

@@ -7,17 +7,17 @@ from django_q.models import Schedule
 
 from integrity.checks import CHECKS
 from integrity.models import DataIntegrityReport, IntegrityAlert
-from integrity.services import (
+from integrity.services.backup_alerts import backup_alerts_evaluate, cron_interval
+from integrity.services.reports import integrity_report_create
+from integrity.services.schedules import (
     BACKUP_WATCH_SCHEDULE,
     SCHEDULE_PREFIX,
-    backup_alerts_evaluate,
-    cron_interval,
-    integrity_report_create,
     integrity_schedules_sync,
 )
 from organizations.models import Organization
+from organizations.services import organization_create, organization_delete
 from properties.models import Property
-from tests.factories import OrganizationFactory, PropertyFactory
+from tests.factories import PropertyFactory
 
 from .conftest import EXPECTED
 from .webhook import WebhookReceiver
@@ -233,14 +233,14 @@ def test_schedules_are_derived_for_every_organisation(tenants):
     # Syncing again changes nothing; a new organisation is scheduled as it is created.
     integrity_schedules_sync()
     assert dict(schedules.values_list("name", "next_run")) == next_runs
-    new = OrganizationFactory(slug="new-org")
+    new = organization_create(organization=Organization(name="New", slug="new-org"))
     assert Schedule.objects.filter(name=f"{SCHEDULE_PREFIX}{new.pk}").exists()
     assert Schedule.objects.filter(name__startswith=SCHEDULE_PREFIX).count() == 3
 
     Schedule.objects.create(name=f"{SCHEDULE_PREFIX}999999", func="x.y", schedule_type="D")
     assert integrity_schedules_sync()["removed"] == 1
     new_pk = new.pk
-    Organization.objects.filter(pk=new_pk).delete()
+    organization_delete(organization=new)
     assert not Schedule.objects.filter(name=f"{SCHEDULE_PREFIX}{new_pk}").exists()
 
 

@@ -3,7 +3,7 @@ import pytest
 from django.db import connection
 
 from integrity.models import DataIntegrityReport
-from integrity.services import RUN_LOCK_NAMESPACE
+from integrity.services.reports import RUN_LOCK_NAMESPACE
 from integrity.tasks import integrity_check_task
 
 

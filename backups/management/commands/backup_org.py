@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ...services import BackupRefused, backup_create
+from ...services.backup import backup_create
+from ...services.permissions import BackupRefused
 from ._common import organization_by_slug, quoted, user_by_username
 
 

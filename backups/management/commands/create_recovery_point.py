@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ...recovery_points import recovery_point_create
-from ...services import BackupRefused
+from ...services.permissions import BackupRefused
 from ._common import organization_by_slug, quoted, user_by_username
 
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ...services import BackupRefused, backup_restore
+from ...services.permissions import BackupRefused
+from ...services.restore import backup_restore
 from ._common import (
     backup_by_id,
     organization_by_slug,

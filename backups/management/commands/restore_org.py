@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from ...pitr import organization_restore_as_of
-from ...services import BackupRefused
+from ...services.permissions import BackupRefused
 from ._common import organization_by_slug, quoted, user_by_username
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ...services import backup_verify
+from ...services.verify import backup_verify
 from ._common import backup_by_id, quoted
 
 
