@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_datetime
 
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
-from .models import BackupExecution, RecoveryPoint
+from .models import BackupDrill, BackupExecution, RecoveryPoint
 from .pitr import organization_restore_as_of, restorable_window
 from .selectors import backup_execution_list
 from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
@@ -179,3 +179,36 @@ class RecoveryPointAdmin(TenantScopedAdmin):
         return backup_admin.restore_backup(
             request, backups, form_url=reverse("admin:backups_backupexecution_changelist")
         )
+
+
+@admin.register(BackupDrill)
+class BackupDrillAdmin(TenantScopedAdmin):
+    list_display = ("started_at", "organization", "backup", "status", "fingerprint_matches")
+    list_filter = ("status",)
+    list_select_related = ("organization", "backup")
+    readonly_fields = (
+        "organization",
+        "backup",
+        "status",
+        "started_at",
+        "completed_at",
+        "fingerprint_matches",
+        "check_results",
+        "message",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return self._is_member(request) and request.user.has_perm("backups.view_backupexecution")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)

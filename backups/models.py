@@ -264,3 +264,35 @@ class RecoveryPoint(models.Model):
 
     def __str__(self):
         return f"{self.description} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class BackupDrill(models.Model):
+    """A restore drill: a backup restored into scratch copies of the tables, checked by the
+    integrity checks and against its manifest's fingerprint (backups/drills.py)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="backup_drills"
+    )
+    backup = models.ForeignKey(
+        BackupExecution, null=True, on_delete=models.SET_NULL, related_name="drills"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    #: Whether every restored table's count and hash matched the manifest.
+    fingerprint_matches = models.BooleanField(null=True)
+    #: Per integrity check run on the restored copy: {"slug", "severity", "count"}.
+    check_results = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-started_at"], name="drill_org_idx")]
+
+    def __str__(self):
+        return f"Drill {self.pk} of backup {self.backup_id} ({self.status})"

@@ -9,7 +9,7 @@ from django_q.tasks import async_task
 
 from organizations.models import Organization
 
-from . import pitr, recovery_points
+from . import drills, pitr, recovery_points
 from .models import BackupConfig, BackupExecution
 from .services import backup, restore, schedules, verify
 
@@ -118,3 +118,7 @@ def point_in_time_restore_task(organization_id: int, user_id: int | None, as_of:
     return pitr.organization_restore_as_of(
         organization=organization, as_of=parse_datetime(as_of), actor=_user(user_id)
     ).pk
+
+
+def backup_drills_daily_task() -> int:
+    return len(drills.backup_drills_daily(organizations=Organization.objects.all()))
