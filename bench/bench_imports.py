@@ -58,7 +58,7 @@ def main():
     from django.core.management import call_command
     from django.db import connection
 
-    from imports.services import import_job_create, import_preview, import_run
+    from imports.services.jobs import import_job_create, import_preview, import_run
     from organizations.models import Organization
     from properties.models import Project
 

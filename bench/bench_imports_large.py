@@ -73,7 +73,7 @@ def main():
     from django.db import connection
 
     from imports.pipeline import writer_for
-    from imports.services import import_job_create, import_preview, import_run
+    from imports.services.jobs import import_job_create, import_preview, import_run
     from organizations.models import Organization
     from properties.models import Project
 
@@ -138,7 +138,8 @@ def plain_resource_import(project, sample: int) -> float:
     import tablib
     from import_export import resources
 
-    from imports.rules import cells_by_column, map_columns, validate_row
+    from imports.columns import cells_by_column, map_columns
+    from imports.rules import validate_row
     from properties.models import Property
 
     class PlainPropertyResource(resources.ModelResource):

@@ -1,5 +1,6 @@
 import csv
 import io
+from functools import partial
 from itertools import islice
 
 from django.contrib import admin, messages
@@ -16,14 +17,19 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from organizations.tenancy import TenantScopedAdmin
-from properties.admin import TenantProjectFilter
+from organizations.tenancy import TenantScopedAdmin, scope_of
+from properties.admin import TenantProjectFilter, register_changelist_extension
+from properties.models import Property
 
+from .admin_import import PROPERTY_IMPORT
 from .models import ImportJob
-from .selectors import import_progress
-from .services import import_cancel, import_resume, import_start
+from .selectors import import_job_get, import_progress
+from .services.jobs import IMPORT_PERMISSION, import_cancel, import_resume, import_run
 
 REJECTED_PER_PAGE = 50
+
+# The Import button and upload page of the Property changelist.
+register_changelist_extension(Property, PROPERTY_IMPORT)
 
 
 @admin.register(ImportJob)
@@ -84,7 +90,7 @@ class ImportJobAdmin(TenantScopedAdmin):
 
     def has_import_permission(self, request, obj=None):
         # Cancel and resume act on imports: the same permission as starting one.
-        return request.user.has_perm("properties.import_property")
+        return self._can_import(request)
 
     @admin.action(description="Cancel the selected imports", permissions=["import"])
     def cancel_imports(self, request, queryset):
@@ -95,7 +101,7 @@ class ImportJobAdmin(TenantScopedAdmin):
         permissions=["import"],
     )
     def resume_imports(self, request, queryset):
-        self._act(request, queryset, import_resume, "resumed")
+        self._act(request, queryset, partial(import_resume, background=True), "resumed")
 
     def _act(self, request, queryset, service, verb):
         done = []
@@ -164,10 +170,11 @@ class ImportJobAdmin(TenantScopedAdmin):
         ]
 
     def _job(self, request, job_id) -> ImportJob:
-        # Another organisation's job and a missing one answer the same: 404.
-        job = self.get_queryset(request).select_related("project").filter(pk=job_id).first()
-        if job is None:
-            raise Http404(f"No import job with id {job_id}.")
+        try:
+            job = import_job_get(actor=scope_of(request), job_id=job_id)
+        except ImportJob.DoesNotExist:
+            # Another organisation's job and a missing one answer the same: 404.
+            raise Http404(f"No import job with id {job_id}.") from None
         if not self.has_view_permission(request, job):
             raise PermissionDenied
         return job
@@ -181,7 +188,7 @@ class ImportJobAdmin(TenantScopedAdmin):
 
     @staticmethod
     def _can_import(request) -> bool:
-        return request.user.has_perm("properties.import_property")
+        return scope_of(request).can(IMPORT_PERMISSION)
 
     def preview_view(self, request, job_id):
         job = self._job(request, job_id)
@@ -210,7 +217,7 @@ class ImportJobAdmin(TenantScopedAdmin):
     def confirm_view(self, request, job_id):
         job = self._job_to_act_on(request, job_id)
         try:
-            job = import_start(job=job, actor=request.user)
+            job = import_run(job=job, actor=request.user, background=None)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:
@@ -242,12 +249,12 @@ class ImportJobAdmin(TenantScopedAdmin):
         return JsonResponse(import_progress(job=self._job(request, job_id)))
 
     def cancel_view(self, request, job_id):
-        return self._post_service(request, job_id, import_cancel, "Cancelled")
+        return self._post_service(request, job_id, import_cancel)
 
     def resume_view(self, request, job_id):
-        return self._post_service(request, job_id, import_resume, "Resumed")
+        return self._post_service(request, job_id, partial(import_resume, background=True))
 
-    def _post_service(self, request, job_id, service, done):
+    def _post_service(self, request, job_id, service):
         job = self._job_to_act_on(request, job_id)
         try:
             job = service(job=job, actor=request.user)
@@ -256,9 +263,9 @@ class ImportJobAdmin(TenantScopedAdmin):
         else:
             self.message_user(
                 request,
-                f"{done} import {job.pk}. {job.error_summary}".strip()
+                f"Cancelled import {job.pk}. {job.error_summary}".strip()
                 if service is import_cancel
-                else f"{done} import {job.pk}: it continues after row {job.last_committed_row:,}.",
+                else f"Resumed import {job.pk}: it continues after row {job.last_committed_row:,}.",
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(reverse("admin:imports_importjob_change", args=[job.pk]))

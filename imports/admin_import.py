@@ -1,59 +1,75 @@
-"""The import entry point on the Property changelist.
+"""The Import button of the Property changelist, and the upload page it opens.
 
-django-import-export supplies the Import button, the URL and the `import_property` permission
-check; the upload itself goes to this app's pipeline, which (unlike the stock flow) previews
+Registered into the property admin as a `ChangelistExtension` (see imports/admin.py), so the
+properties app does not import this one. The URL is the property admin's own
+(`admin:properties_property_import`). The upload goes to this app's pipeline, which previews
 files of any size and imports the valid rows of a file that also has rejected ones.
 """
 
-from django.contrib import messages
+from functools import partial
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from import_export.admin import ImportExportMixin
-from import_export.formats.base_formats import CSV, JSON, XLSX
+from django.urls import path, reverse
+
+from organizations.tenancy import scope_of
+from properties.admin import ChangelistExtension, ObjectTool
 
 from .forms import PropertyImportForm
-from .services import import_job_create, import_preview_start
+from .services.jobs import IMPORT_PERMISSION, import_job_create, import_preview
+
+IMPORT_FORM_TEMPLATE = "admin/imports/import_form.html"
 
 
-class PropertyImportMixin(ImportExportMixin):
-    import_form_template = "admin/imports/import_form.html"
-    export_formats = [CSV, XLSX, JSON]
+def _url_name(model_admin) -> str:
+    opts = model_admin.opts
+    return f"{opts.app_label}_{opts.model_name}_import"
 
-    def import_action(self, request, **kwargs):
-        if not self.has_import_permission(request):
-            raise PermissionDenied
-        form = PropertyImportForm(request.POST or None, request.FILES or None, user=request.user)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["import_file"]
-            try:
-                job = import_job_create(
-                    actor=request.user,
-                    project=form.cleaned_data["project"],
-                    file=upload,
-                    file_name=upload.name,
-                    on_duplicate=form.cleaned_data["on_duplicate"],
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
-                import_preview_start(job=job, actor=request.user)
-                return HttpResponseRedirect(
-                    reverse(f"{self.admin_site.name}:imports_importjob_preview", args=[job.pk])
-                )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Import properties",
-            "form": form,
-            "media": self.media + form.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, self.import_form_template, context)
 
-    def process_import(self, request, **kwargs):
-        # The stock confirm step would import the whole file or nothing; confirming happens on
-        # the import job's preview page instead.
-        messages.info(request, "Start an import from the Import button.")
-        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:properties_property_import"))
+def import_view(model_admin, request):
+    """Upload a file into one of the actor's projects; the preview page follows."""
+    scope = scope_of(request)
+    if not scope.can(IMPORT_PERMISSION):
+        raise PermissionDenied
+    form = PropertyImportForm(request.POST or None, request.FILES or None, actor=scope)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["import_file"]
+        try:
+            job = import_job_create(
+                actor=request.user,
+                project=form.cleaned_data["project"],
+                file=upload,
+                file_name=upload.name,
+                on_duplicate=form.cleaned_data["on_duplicate"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            import_preview(job=job, actor=request.user, background=None)
+            site = model_admin.admin_site.name
+            return HttpResponseRedirect(reverse(f"{site}:imports_importjob_preview", args=[job.pk]))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": "Import properties",
+        "form": form,
+        "media": model_admin.media + form.media,
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, IMPORT_FORM_TEMPLATE, context)
+
+
+def _urls(model_admin):
+    view = model_admin.admin_site.admin_view(partial(import_view, model_admin))
+    return [path("import/", view, name=_url_name(model_admin))]
+
+
+def _object_tools(request, model_admin):
+    if not scope_of(request).can(IMPORT_PERMISSION):
+        return []
+    url = reverse(f"{model_admin.admin_site.name}:{_url_name(model_admin)}")
+    return [ObjectTool(label="Import", url=url, css_class="import_link")]
+
+
+PROPERTY_IMPORT = ChangelistExtension(urls=_urls, object_tools=_object_tools)

@@ -1,7 +1,7 @@
 from django import forms
 
-from organizations.tenancy import scope_queryset
 from properties.models import Project, Status
+from properties.selectors import project_list
 
 from .pipeline import OnDuplicate
 
@@ -26,9 +26,7 @@ class PropertyImportForm(forms.Form):
         initial=OnDuplicate.SKIP,
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        # Only the user's organisation's projects: another tenant's id is "not a valid choice".
-        self.fields["project"].queryset = scope_queryset(
-            Project.objects.exclude(status=Status.DELETED), user=user
-        )
+        # Only the actor's projects: another tenant's id is "not a valid choice".
+        self.fields["project"].queryset = project_list(actor=actor).exclude(status=Status.DELETED)

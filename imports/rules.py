@@ -1,4 +1,5 @@
-"""The import rules: header normalisation, row validation and the transform into the JSON groups.
+"""The import rules: row validation and the transform into the JSON groups (the file's columns
+are mapped by `columns`).
 
 Pure functions with no database access, shared by every path that reads a property file (admin
 preview, admin import, command, background task), so all of them accept and reject exactly the
@@ -18,51 +19,6 @@ from properties.models import derive_external_id
 from properties.postcodes import state_for_postcode
 
 STATES = frozenset({"NSW", "VIC", "QLD", "SA", "WA", "TAS", "NT", "ACT"})
-REQUIRED_COLUMNS = ("address", "suburb", "postcode")
-KNOWN_COLUMNS = frozenset(
-    {
-        "propertyid",
-        "address",
-        "suburb",
-        "postcode",
-        "state",
-        "estimatedvalue",
-        "landarea",
-        "coordinates",
-        "latitude",
-        "longitude",
-        "zoning",
-        "description",
-    }
-)
-# Real-world names for the columns above, after normalisation. The misspellings are Kaggle's
-# Melbourne housing snapshot's own ("Lattitude", "Longtitude").
-ALIASES = {
-    "id": "propertyid",
-    "externalid": "propertyid",
-    "streetaddress": "address",
-    "locality": "suburb",
-    "town": "suburb",
-    "postalcode": "postcode",
-    "zip": "postcode",
-    "zipcode": "postcode",
-    "price": "estimatedvalue",
-    "value": "estimatedvalue",
-    "valuation": "estimatedvalue",
-    "landsize": "landarea",
-    "landareasqm": "landarea",
-    "landaream2": "landarea",
-    "lat": "latitude",
-    "lattitude": "latitude",
-    "lng": "longitude",
-    "lon": "longitude",
-    "long": "longitude",
-    "longtitude": "longitude",
-    "latlng": "coordinates",
-    "zone": "zoning",
-    "zoningcode": "zoning",
-}
-
 MIN_ADDRESS_LENGTH = 6
 MAX_TEXT_LENGTH = {"propertyid": 255, "address": 255, "suburb": 100, "zoning": 50}
 MAX_DESCRIPTION_LENGTH = 2000
@@ -74,42 +30,6 @@ _SUBURB_PUNCTUATION_DELETE = str.maketrans(dict.fromkeys(_SUBURB_PUNCTUATION))
 _POSTCODE_RE = re.compile(r"^(\d{4})(?:\.0*)?$")
 _MONEY_STRIP_RE = re.compile(r"[\s$,]")
 _PLAIN_NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?\Z")
-
-
-def normalise_header(name) -> str:
-    """`Post Code` -> `postcode`, `Estimated Value ($)` -> `estimatedvalue`, then the alias."""
-    key = re.sub(r"[^0-9a-z]", "", str(name if name is not None else "").lower())
-    return ALIASES.get(key, key)
-
-
-@dataclass(frozen=True)
-class ColumnMap:
-    """Which position of the file's rows holds which known column."""
-
-    headers: tuple[str, ...]
-    positions: dict[str, int]
-    ignored: tuple[str, ...]
-
-    @property
-    def missing(self) -> list[str]:
-        return [name for name in REQUIRED_COLUMNS if name not in self.positions]
-
-
-def map_columns(headers) -> ColumnMap:
-    positions: dict[str, int] = {}
-    ignored: list[str] = []
-    for index, raw in enumerate(headers):
-        key = normalise_header(raw)
-        if not key:
-            # A blank header over an empty column (a trailing delimiter) is nothing to report.
-            continue
-        if key in KNOWN_COLUMNS and key not in positions:
-            positions[key] = index
-        else:
-            ignored.append(str(raw).strip())
-    return ColumnMap(
-        headers=tuple(str(h or "") for h in headers), positions=positions, ignored=tuple(ignored)
-    )
 
 
 @dataclass(frozen=True)
@@ -192,7 +112,8 @@ def _shorten(value, limit: int = 40) -> str:
 def _is_suburb_name(text: str) -> bool:
     # Letters of any script (É, ü), plus the punctuation of real names such as "O'Connor",
     # "St. Kilda East" and "Yarra-Glen"; no digits or other symbols.
-    # Deleting the punctuation and asking str.isalpha() once is the same test, ten times faster.
+    # Deleting the punctuation and asking str.isalpha() once is the same test, and much cheaper
+    # than a character-by-character walk (docs/imports.md).
     return text[0].isalpha() and (text.translate(_SUBURB_PUNCTUATION_DELETE).isalpha())
 
 
@@ -245,148 +166,45 @@ def _coordinates(cells: dict, errors: list, row: int):
     return {"type": "Point", "coordinates": [_as_json_number(lng), _as_json_number(lat)]}
 
 
+class _RowCheck:
+    """One row under validation: its cells, their texts and the errors found so far."""
+
+    __slots__ = ("cells", "errors", "row", "texts", "too_long")
+
+    def __init__(self, cells: dict, row: int):
+        self.cells = cells
+        self.row = row
+        self.errors: list[RowError] = []
+        self.texts: dict = {}
+        self.too_long: set = set()
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.append(RowError(self.row, name, message))
+
+
 def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowError]]:
     """Check one row (cells keyed by normalised column name) against every rule.
 
     Returns the transformed row, or None and every error of the row (never only the first).
     """
-    errors: list[RowError] = []
-
-    for name, cell in cells.items():
-        if isinstance(cell, (dict, list)):
-            errors.append(RowError(row, name, "must be a plain value, not a list or object"))
-    if errors:
-        return None, errors
-
+    check = _RowCheck(cells, row)
+    _check_plain_values(check)
+    if check.errors:
+        return None, check.errors
     # Each cell's text once: most rules below read it, some twice.
-    texts = {name: _text(cell) for name, cell in cells.items()}
-    for name, limit in MAX_TEXT_LENGTH.items():
-        if len(texts.get(name, "")) > limit:
-            errors.append(RowError(row, name, f"is longer than {limit} characters"))
-    if len(texts.get("description", "")) > MAX_DESCRIPTION_LENGTH:
-        errors.append(
-            RowError(row, "description", f"is longer than {MAX_DESCRIPTION_LENGTH} characters")
-        )
-    too_long = {error.field for error in errors}
+    check.texts = {name: _text(cell) for name, cell in cells.items()}
+    _check_lengths(check)
 
-    basic_info: dict = {}
-    address = texts.get("address", "")
-    if not address:
-        errors.append(RowError(row, "address", "is required"))
-    elif len(address) < MIN_ADDRESS_LENGTH:
-        errors.append(
-            RowError(row, "address", f"must be longer than 5 characters, got {address!r}")
-        )
-    elif "address" not in too_long:
-        basic_info["address"] = address
-
-    suburb = texts.get("suburb", "")
-    if not suburb:
-        errors.append(RowError(row, "suburb", "is required"))
-    elif "suburb" in too_long:
-        pass
-    elif not _is_suburb_name(suburb):
-        errors.append(
-            RowError(
-                row,
-                "suburb",
-                "may hold only letters, spaces, apostrophes, hyphens and full stops, "
-                f"got {_shorten(suburb)!r}",
-            )
-        )
-    else:
-        basic_info["suburb"] = suburb
-
-    if not texts.get("postcode", ""):
-        errors.append(RowError(row, "postcode", "is required"))
-    else:
-        try:
-            basic_info["postcode"] = _postcode(cells.get("postcode"))
-        except _Invalid as exc:
-            errors.append(RowError(row, "postcode", str(exc)))
-
-    state = texts.get("state", "").upper()
-    if state:
-        if state in STATES:
-            basic_info["state"] = state
-        else:
-            errors.append(
-                RowError(
-                    row,
-                    "state",
-                    f"must be one of {', '.join(sorted(STATES))}, got {_shorten(state)!r}",
-                )
-            )
-    elif "postcode" in basic_info:
-        # Exports such as the Melbourne housing data carry no state; the postcode names it.
-        inferred = state_for_postcode(basic_info["postcode"])
-        if inferred:
-            basic_info["state"] = inferred
-
-    description = texts.get("description", "")
-    if description and "description" not in too_long:
-        basic_info["description"] = description
-
-    financial_metrics: dict = {}
-    value = None
-    try:
-        value = _number(cells.get("estimatedvalue"), name="estimated value")
-    except _Invalid as exc:
-        errors.append(RowError(row, "estimatedvalue", str(exc)))
-    if value is not None:
-        if 0 < value < MAX_ESTIMATED_VALUE:
-            financial_metrics["estimated_value"] = _as_json_number(value)
-        else:
-            errors.append(
-                RowError(
-                    row,
-                    "estimatedvalue",
-                    f"must be more than 0 and less than {MAX_ESTIMATED_VALUE:,}, got {value:,.0f}",
-                )
-            )
-            value = None
-
-    planning_controls: dict = {}
-    land_area = None
-    try:
-        land_area = _number(cells.get("landarea"), name="land area")
-    except _Invalid as exc:
-        errors.append(RowError(row, "landarea", str(exc)))
-    if land_area is not None:
-        if land_area < 0:
-            errors.append(RowError(row, "landarea", f"must not be negative, got {land_area:g}"))
-            land_area = None
-        elif land_area == 0:
-            # Real exports write 0 for "unknown" (14% of the Melbourne snapshot); storing it
-            # would poison every per-area figure, so it is left out.
-            land_area = None
-        else:
-            planning_controls["land_area"] = _as_json_number(land_area)
-
-    zoning = texts.get("zoning", "")
-    if zoning and "zoning" not in too_long:
-        planning_controls["zoning"] = {"primary": zoning}
-
-    if value is not None and land_area is not None:
-        low, high = VALUE_PER_AREA_RANGE
-        ratio = value / land_area
-        if not low <= ratio <= high:
-            errors.append(
-                RowError(
-                    row,
-                    "estimatedvalue",
-                    f"value per square metre of land ({ratio:,.2f}) must be between "
-                    f"{low:,} and {high:,}",
-                )
-            )
-
+    basic_info = _basic_info(check)
+    financial_metrics, value = _financial_metrics(check)
+    planning_controls, land_area = _planning_controls(check)
+    _check_value_per_area(check, value, land_area)
     spatial_attributes: dict = {}
-    point = _coordinates(cells, errors, row)
+    point = _coordinates(cells, check.errors, row)
     if point is not None:
         spatial_attributes["coordinates"] = point
-
-    if errors:
-        return None, errors
+    if check.errors:
+        return None, check.errors
 
     groups = {"basic_info": basic_info}
     if planning_controls:
@@ -395,15 +213,156 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
         groups["financial_metrics"] = financial_metrics
     if spatial_attributes:
         groups["spatial_attributes"] = spatial_attributes
-    external_id = texts.get("propertyid", "") or derive_external_id(basic_info)
+    external_id = check.texts.get("propertyid", "") or derive_external_id(basic_info)
     return ValidRow(row=row, external_id=external_id, groups=groups), []
 
 
-def cells_by_column(column_map: ColumnMap, values) -> dict:
-    return {
-        name: values[index] if index < len(values) else None
-        for name, index in column_map.positions.items()
-    }
+def _check_plain_values(check: _RowCheck) -> None:
+    for name, cell in check.cells.items():
+        if isinstance(cell, (dict, list)):
+            check.error(name, "must be a plain value, not a list or object")
+
+
+def _check_lengths(check: _RowCheck) -> None:
+    texts = check.texts
+    for name, limit in MAX_TEXT_LENGTH.items():
+        if len(texts.get(name, "")) > limit:
+            check.error(name, f"is longer than {limit} characters")
+    if len(texts.get("description", "")) > MAX_DESCRIPTION_LENGTH:
+        check.error("description", f"is longer than {MAX_DESCRIPTION_LENGTH} characters")
+    check.too_long = {error.field for error in check.errors}
+
+
+# basic_info ---------------------------------------------------------------------------------
+
+
+def _basic_info(check: _RowCheck) -> dict:
+    basic_info: dict = {}
+    for name, value in (
+        ("address", _address(check)),
+        ("suburb", _suburb(check)),
+        ("postcode", _postcode_of(check)),
+    ):
+        if value is not None:
+            basic_info[name] = value
+    state = _state(check, basic_info.get("postcode"))
+    if state is not None:
+        basic_info["state"] = state
+    description = check.texts.get("description", "")
+    if description and "description" not in check.too_long:
+        basic_info["description"] = description
+    return basic_info
+
+
+def _address(check: _RowCheck) -> str | None:
+    address = check.texts.get("address", "")
+    if not address:
+        check.error("address", "is required")
+    elif len(address) < MIN_ADDRESS_LENGTH:
+        check.error("address", f"must be longer than 5 characters, got {address!r}")
+    elif "address" not in check.too_long:
+        return address
+    return None
+
+
+def _suburb(check: _RowCheck) -> str | None:
+    suburb = check.texts.get("suburb", "")
+    if not suburb:
+        check.error("suburb", "is required")
+    elif "suburb" in check.too_long:
+        pass
+    elif not _is_suburb_name(suburb):
+        check.error(
+            "suburb",
+            "may hold only letters, spaces, apostrophes, hyphens and full stops, "
+            f"got {_shorten(suburb)!r}",
+        )
+    else:
+        return suburb
+    return None
+
+
+def _postcode_of(check: _RowCheck) -> str | None:
+    if not check.texts.get("postcode", ""):
+        check.error("postcode", "is required")
+        return None
+    try:
+        return _postcode(check.cells.get("postcode"))
+    except _Invalid as exc:
+        check.error("postcode", str(exc))
+        return None
+
+
+def _state(check: _RowCheck, postcode: str | None) -> str | None:
+    state = check.texts.get("state", "").upper()
+    if state:
+        if state in STATES:
+            return state
+        check.error("state", f"must be one of {', '.join(sorted(STATES))}, got {_shorten(state)!r}")
+        return None
+    if postcode is not None:
+        # Exports such as the Melbourne housing data carry no state; the postcode names it.
+        return state_for_postcode(postcode) or None
+    return None
+
+
+# financial_metrics and planning_controls ----------------------------------------------------
+
+
+def _financial_metrics(check: _RowCheck) -> tuple[dict, float | None]:
+    """The estimated value, and the number the value-per-area rule reads (None if invalid)."""
+    financial_metrics: dict = {}
+    try:
+        value = _number(check.cells.get("estimatedvalue"), name="estimated value")
+    except _Invalid as exc:
+        check.error("estimatedvalue", str(exc))
+        return financial_metrics, None
+    if value is None:
+        return financial_metrics, None
+    if 0 < value < MAX_ESTIMATED_VALUE:
+        financial_metrics["estimated_value"] = _as_json_number(value)
+        return financial_metrics, value
+    check.error(
+        "estimatedvalue",
+        f"must be more than 0 and less than {MAX_ESTIMATED_VALUE:,}, got {value:,.0f}",
+    )
+    return financial_metrics, None
+
+
+def _planning_controls(check: _RowCheck) -> tuple[dict, float | None]:
+    """Land area and zoning, and the land area the value-per-area rule reads."""
+    planning_controls: dict = {}
+    land_area = None
+    try:
+        land_area = _number(check.cells.get("landarea"), name="land area")
+    except _Invalid as exc:
+        check.error("landarea", str(exc))
+    if land_area is not None:
+        if land_area < 0:
+            check.error("landarea", f"must not be negative, got {land_area:g}")
+            land_area = None
+        elif land_area == 0:
+            # Real exports write 0 for "unknown" (14% of the Melbourne snapshot); storing it
+            # would poison every per-area figure, so it is left out.
+            land_area = None
+        else:
+            planning_controls["land_area"] = _as_json_number(land_area)
+    zoning = check.texts.get("zoning", "")
+    if zoning and "zoning" not in check.too_long:
+        planning_controls["zoning"] = {"primary": zoning}
+    return planning_controls, land_area
+
+
+def _check_value_per_area(check: _RowCheck, value, land_area) -> None:
+    if value is None or land_area is None:
+        return
+    low, high = VALUE_PER_AREA_RANGE
+    ratio = value / land_area
+    if not low <= ratio <= high:
+        check.error(
+            "estimatedvalue",
+            f"value per square metre of land ({ratio:,.2f}) must be between {low:,} and {high:,}",
+        )
 
 
 def merge_groups(current: dict, imported: dict) -> dict:

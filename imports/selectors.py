@@ -1,23 +1,24 @@
-"""Reads of import jobs, always within one organisation."""
+"""Reads of import jobs, through the access gateway."""
 
 from django.db.models import QuerySet
 
-from organizations.models import Organization
+from organizations.access import Scope
 
 from .models import ImportJob
 
 
-def import_job_list(*, organization: Organization, project=None) -> QuerySet[ImportJob]:
-    queryset = ImportJob.objects.filter(organization=organization).select_related("project", "user")
+def import_job_list(*, actor, project=None) -> QuerySet[ImportJob]:
+    """The import jobs the actor may see (of one project, when given)."""
+    queryset = Scope.of(actor).filter(ImportJob.objects.select_related("project", "user"))
     if project is not None:
         queryset = queryset.filter(project=project)
     return queryset
 
 
-def import_job_get(*, organization: Organization, job_id: int) -> ImportJob:
-    """The organisation's job; another organisation's is `ImportJob.DoesNotExist`, like a
+def import_job_get(*, actor, job_id: int) -> ImportJob:
+    """One job the actor may see; another organisation's is `ImportJob.DoesNotExist`, like a
     missing one."""
-    return import_job_list(organization=organization).get(pk=job_id)
+    return import_job_list(actor=actor).get(pk=job_id)
 
 
 def import_progress(*, job: ImportJob) -> dict:

@@ -8,13 +8,21 @@ from django.utils.html import format_html
 
 from organizations.models import Organization
 from organizations.tenancy import TenantScopedAdmin, scope_of
+from properties.admin import register_changelist_extension
+from properties.models import Property, PropertyAnalysis
 
+from .admin_filters import CHANGELIST_EXTENSION
 from .charts import line_chart, trend_window
 from .checks import CHECKS, COMPLETENESS_FIELDS
 from .models import DataIntegrityReport, IntegrityAlert
 from .selectors import TREND_DAYS, check_rows, completeness_rows, report_get, report_trend
 from .services.reports import RUN_PERMISSION
 from .tasks import enqueue_integrity_check
+
+# The integrity check filter joins the property changelists from here: properties imports
+# nothing of integrity.
+register_changelist_extension(Property, CHANGELIST_EXTENSION)
+register_changelist_extension(PropertyAnalysis, CHANGELIST_EXTENSION)
 
 
 def _coloured(count: int, colour: str):

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import Q
 
 from organizations.tenancy import scope_of
+from properties.admin import ChangelistExtension
 
 from .checks import REGISTRY, checks_for
 
@@ -37,3 +38,7 @@ class IntegrityCheckFilter(admin.SimpleListFilter):
         for organization in organizations:
             condition |= Q(pk__in=check.offending(organization).values("pk"))
         return queryset.filter(condition)
+
+
+#: The filter on the property and analysis changelists, registered by integrity/admin.py.
+CHANGELIST_EXTENSION = ChangelistExtension(list_filters=(IntegrityCheckFilter,))

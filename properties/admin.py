@@ -1,10 +1,13 @@
-from django.contrib import admin
-from django.db.models import Q
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from imports.admin_import import PropertyImportMixin
-from integrity.admin_filters import IntegrityCheckFilter
-from organizations.models import Organization
-from organizations.tenancy import TenantHistoryAdmin, organization_for, scope_queryset
+from django.contrib import admin
+from django.db.models import Model, Q
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, JSON, XLSX
+
+from organizations.tenancy import TenantHistoryAdmin, scope_of
 
 from . import selectors
 from .history import JSONKeyHistoryContextHelper
@@ -25,6 +28,79 @@ from .resources import PropertyExportResource
 STATES = ["ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA"]
 
 
+# Changelist extensions ---------------------------------------------------------------------
+#
+# Apps that build on properties (imports, integrity) add to the property and analysis
+# changelists without this app importing them: each registers a `ChangelistExtension` from its
+# own admin module (admin autodiscovery loads it), and the admins below compose what is
+# registered on every request. Layering stays one way: organizations <- properties <- the rest.
+
+
+@dataclass(frozen=True)
+class ObjectTool:
+    """A link in a changelist's object-tools bar (beside "Export")."""
+
+    label: str
+    url: str
+    css_class: str = ""
+
+
+@dataclass(frozen=True)
+class ChangelistExtension:
+    """What another app adds to a changelist of this app.
+
+    - `list_filters`: appended to the admin's `list_filter`, in registration order;
+    - `urls(model_admin)`: URL patterns served under the admin's own URLs (the pages the
+      object tools open), named as the admin names its own (`<app>_<model>_<name>`);
+    - `object_tools(request, model_admin)`: the `ObjectTool` links this request may see.
+    """
+
+    list_filters: tuple = ()
+    urls: Callable | None = None
+    object_tools: Callable | None = None
+
+
+_CHANGELIST_EXTENSIONS: dict[type[Model], list[ChangelistExtension]] = defaultdict(list)
+
+
+def register_changelist_extension(model: type[Model], extension: ChangelistExtension) -> None:
+    """Add `extension` to the changelist of `model` (Property or PropertyAnalysis)."""
+    if extension not in _CHANGELIST_EXTENSIONS[model]:
+        _CHANGELIST_EXTENSIONS[model].append(extension)
+
+
+def changelist_extensions(model: type[Model]) -> list[ChangelistExtension]:
+    return list(_CHANGELIST_EXTENSIONS[model])
+
+
+class ChangelistExtensionsMixin:
+    """Composes the registered extensions of the admin's model into its list filters, URLs
+    and object tools (the changelist template renders `extension_tools`)."""
+
+    def get_list_filter(self, request):
+        extra = [f for ext in changelist_extensions(self.model) for f in ext.list_filters]
+        return (*super().get_list_filter(request), *extra)
+
+    def get_urls(self):
+        extra = [
+            pattern
+            for ext in changelist_extensions(self.model)
+            if ext.urls is not None
+            for pattern in ext.urls(self)
+        ]
+        return [*extra, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        tools = [
+            tool
+            for ext in changelist_extensions(self.model)
+            if ext.object_tools is not None
+            for tool in ext.object_tools(request, self)
+        ]
+        extra_context = {**(extra_context or {}), "extension_tools": tools}
+        return super().changelist_view(request, extra_context)
+
+
 class TenantProjectFilter(admin.SimpleListFilter):
     """Project filter listing only the acting user's projects (the stock related-field filter
     would list every organisation's)."""
@@ -33,7 +109,7 @@ class TenantProjectFilter(admin.SimpleListFilter):
     parameter_name = "project__id__exact"
 
     def lookups(self, request, model_admin):
-        projects = scope_queryset(Project.objects.all(), user=request.user)
+        projects = selectors.project_list(actor=scope_of(request))
         return [(str(pk), name) for pk, name in projects.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
@@ -60,14 +136,7 @@ class ZoningFilter(admin.SimpleListFilter):
     parameter_name = "zoning"
 
     def lookups(self, request, model_admin):
-        if request.user.is_superuser:
-            organizations = Organization.objects.all()
-        else:
-            organizations = [organization_for(request.user)]
-        zones = sorted(
-            {zone for org in organizations for zone in selectors.zoning_values(organization=org)}
-        )
-        return [(zone, zone) for zone in zones]
+        return [(zone, zone) for zone in selectors.zoning_values(actor=scope_of(request))]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -88,8 +157,10 @@ class PropertyAnalysisInline(admin.TabularInline):
 
 
 @admin.register(Property)
-class PropertyAdmin(PropertyImportMixin, TenantHistoryAdmin):
+class PropertyAdmin(ChangelistExtensionsMixin, ExportMixin, TenantHistoryAdmin):
     resource_classes = [PropertyExportResource]
+    export_formats = [CSV, XLSX, JSON]
+    import_export_change_list_template = "admin/properties/property/change_list.html"
     list_display = (
         "address_display",
         "suburb_display",
@@ -100,7 +171,8 @@ class PropertyAdmin(PropertyImportMixin, TenantHistoryAdmin):
         "status",
         "project",
     )
-    list_filter = (TenantProjectFilter, "status", StateFilter, ZoningFilter, IntegrityCheckFilter)
+    # Extended by the registered ChangelistExtensions (the integrity check filter).
+    list_filter = (TenantProjectFilter, "status", StateFilter, ZoningFilter)
     list_select_related = ("project",)
     search_help_text = "Address contains, suburb, 4-digit postcode or external id."
     search_fields = ("external_id",)  # widened in get_search_results
@@ -190,15 +262,15 @@ class ProjectAdmin(TenantHistoryAdmin):
     readonly_fields = ("created_by", "created_at", "updated_at")
 
     def get_list_display(self, request):
-        if request.user.is_superuser:
+        if scope_of(request).sees_all:
             return self.list_display
         return tuple(name for name in self.list_display if name != "organization")
 
 
 @admin.register(PropertyAnalysis)
-class PropertyAnalysisAdmin(TenantHistoryAdmin):
+class PropertyAnalysisAdmin(ChangelistExtensionsMixin, TenantHistoryAdmin):
     list_display = ("property", "analysis_type", "status", "started_at", "completed_at")
-    list_filter = ("analysis_type", "status", IntegrityCheckFilter)
+    list_filter = ("analysis_type", "status")
     list_select_related = ("property",)
     autocomplete_fields = ("property",)
     readonly_fields = ("created_by", "created_at")

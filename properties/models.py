@@ -128,7 +128,7 @@ class Property(models.Model):
     # No index: nothing lists a user's properties, and deleting a user (which clears this
     # column) is rare enough to scan for; an import writes one entry per row into each index.
     # No key constraint either, as for the history's user: Django clears the column when a
-    # user is deleted, and the database's check cost a bulk import ~4 µs a row at commit.
+    # user is deleted, and the database's check slows a bulk import's commit (docs/imports.md).
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -145,7 +145,7 @@ class Property(models.Model):
     # The history is read per property (id) and per organisation (pages, backups); indexes on
     # its other keys would only slow down an import, which writes a history row per property.
     # Its user is a plain column: Django still clears it when a user is deleted, and a key
-    # check per history row costs a bulk import about 6% of its time (bench_imports_large.py).
+    # check per history row slows a bulk import measurably (the figure is in docs/imports.md).
     history = HistoricalRecords(no_db_index=["project", "created_by"], user_db_constraint=False)
 
     class Meta:

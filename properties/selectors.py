@@ -1,12 +1,13 @@
-"""Reads of projects and properties. Every selector takes the organisation first and filters by
-it, so a caller cannot forget the tenant."""
+"""Reads of projects and properties. Every selector takes the acting user (or a `Scope`) first
+and reads through the access gateway, so a caller cannot forget the tenant: another
+organisation's row is `DoesNotExist`, exactly like a missing one."""
 
 from django.db import connection
 from django.db.models import QuerySet
 
-from organizations.models import Organization
+from organizations.access import Scope
 
-from .models import ESTIMATED_VALUE, SUBURB, ZONING, Project, Property, PropertyAnalysis
+from .models import ESTIMATED_VALUE, SUBURB, ZONING, Project, Property
 
 # Walks the (organization, zoning) index from one distinct value to the next: a handful of index
 # probes instead of reading every property of the organisation, as DISTINCT would.
@@ -25,26 +26,27 @@ SELECT zone FROM zones WHERE zone IS NOT NULL LIMIT %(limit)s
 """
 
 
-def project_list(*, organization: Organization) -> QuerySet[Project]:
-    return Project.objects.filter(organization=organization)
+def project_list(*, actor) -> QuerySet[Project]:
+    """The projects the actor may see."""
+    return Scope.of(actor).filter(Project.objects.all())
 
 
-def project_get(*, organization: Organization, project_id: int) -> Project:
-    """The organisation's project; another organisation's project is `Project.DoesNotExist`,
+def project_get(*, actor, project_id: int) -> Project:
+    """One project the actor may see; another organisation's project is `Project.DoesNotExist`,
     exactly like a missing one."""
-    return project_list(organization=organization).get(pk=project_id)
+    return project_list(actor=actor).select_related("organization").get(pk=project_id)
 
 
 def property_list(
     *,
-    organization: Organization,
+    actor,
     project: Project | None = None,
     suburb: str | None = None,
     min_value: float | None = None,
     max_value: float | None = None,
 ) -> QuerySet[Property]:
-    """The organisation's properties, filtered on the indexed expressions."""
-    queryset = Property.objects.filter(organization=organization)
+    """The properties the actor may see, filtered on the indexed expressions."""
+    queryset = Scope.of(actor).filter(Property.objects.all())
     if project is not None:
         queryset = queryset.filter(project=project)
     if suburb:
@@ -58,18 +60,21 @@ def property_list(
     return queryset
 
 
-def analysis_list(*, organization: Organization) -> QuerySet[PropertyAnalysis]:
-    return PropertyAnalysis.objects.filter(organization=organization)
+def zoning_values(*, actor, limit: int = 100) -> list[str]:
+    """The distinct primary zonings of the properties the actor may see, sorted."""
+    zones = set()
+    for organization_id in Scope.of(actor).organizations().values_list("pk", flat=True):
+        zones.update(_organization_zones(organization_id, limit))
+    return sorted(zones)[:limit]
 
 
-def zoning_values(*, organization: Organization, limit: int = 100) -> list[str]:
-    """The distinct primary zonings of the organisation's properties, sorted."""
+def _organization_zones(organization_id: int, limit: int) -> list[str]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_DISTINCT_ZONING_SQL, {"org": organization.pk, "limit": limit})
+            cursor.execute(_DISTINCT_ZONING_SQL, {"org": organization_id, "limit": limit})
             return [row[0] for row in cursor.fetchall()]
     return list(
-        Property.objects.filter(organization=organization)
+        Property.objects.filter(organization_id=organization_id)
         .annotate(zone=ZONING)
         .exclude(zone__isnull=True)
         .order_by("zone")

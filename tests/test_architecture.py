@@ -9,12 +9,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Apps whose modules these rules cover.
-CHECKED_APPS = ["organizations", "backups", "integrity"]
+CHECKED_APPS = ["organizations", "properties", "imports", "backups", "integrity"]
 
 #: What each app may import from the project's other apps (layers below it, or beside it
 #: where docs/architecture.md says so).
 ALLOWED_IMPORTS = {
     "organizations": set(),
+    "properties": {"organizations"},
+    "imports": {"organizations", "properties"},
     "backups": {"organizations", "properties"},
     "integrity": {"organizations", "properties", "backups", "imports"},
 }
@@ -66,3 +68,11 @@ def test_apps_import_only_the_layers_below(app):
             if top in PROJECT_APPS and top != app and top not in ALLOWED_IMPORTS[app]:
                 wrong.add(f"{path.relative_to(ROOT)} imports {module}")
     assert sorted(wrong) == []
+
+
+def test_the_rules_see_a_queued_job_and_an_upward_import():
+    tree = ast.parse(
+        "import django_q.tasks as q\nfrom imports.models import ImportJob\nq.async_task('x')\n"
+    )
+    assert _calls_async_task(tree)
+    assert "imports.models" in _imported_modules(tree)

@@ -21,11 +21,12 @@ from django.db import connection
 
 from properties.models import Project, Property
 
+from ..columns import ColumnMap, cells_by_column, map_columns
 from ..readers import FileRefused, RawRow, TableReader
-from ..rules import ColumnMap, ValidRow, cells_by_column, map_columns, merge_groups, validate_row
+from ..rules import ValidRow, merge_groups, validate_row
 from .prefetch import THREAD, prefetched
 from .reports import SAMPLE_SIZE
-from .rows import ALL_GROUPS, IMPORTED_GROUPS, NewRow, NewRows
+from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows, NewRow
 from .seen import SeenIds
 from .writers import PropertyWriter
 
@@ -68,7 +69,7 @@ class PipelineResult:
 
 
 @dataclass
-class Chunk:
+class Batch:
     """One batch of the file, validated: what crosses from the validation to the writer.
 
     Compact on purpose: a forked validator pickles it, and a dict per row would cost more to
@@ -78,7 +79,7 @@ class Chunk:
     #: Rows the rules refused, with their errors, in file order.
     rejected: list[tuple[RawRow, list[str]]]
     #: Valid rows, in file order.
-    rows: NewRows
+    rows: BatchRows
 
 
 def _no_scope(result):
@@ -139,17 +140,17 @@ class ImportPipeline:
             },
             "ignored": list(self.column_map.ignored),
         }
-        with prefetched(self._validated_chunks, self.prefetch) as chunks:
-            for chunk in chunks:
+        with prefetched(self._validated_batches, self.prefetch) as batches:
+            for batch in batches:
                 with self.batch_scope(result):
-                    self._apply(chunk)
+                    self._apply(batch)
                     self.report.flush()
         result.elapsed = time.monotonic() - started
         return result
 
     # Validation: pure Python, no database, so it can run ahead in a thread or a process ------
 
-    def _validated_chunks(self) -> Iterator[Chunk]:
+    def _validated_batches(self) -> Iterator[Batch]:
         """The file's rows, validated, `batch_size` at a time."""
         rows = self.reader.rows()
         if self.resume_after:
@@ -159,22 +160,22 @@ class ImportPipeline:
             raws = list(islice(rows, self.batch_size))
             if not raws:
                 return
-            chunk = Chunk(size=len(raws), rejected=[], rows=NewRows())
+            batch = Batch(size=len(raws), rejected=[], rows=BatchRows())
             for raw in raws:
-                self._validate(raw, chunk)
-            yield chunk
+                self._validate(raw, batch)
+            yield batch
 
-    def _validate(self, raw: RawRow, chunk: Chunk):
+    def _validate(self, raw: RawRow, batch: Batch):
         if raw.problem:
-            chunk.rejected.append((raw, [f"row: {raw.problem}"]))
+            batch.rejected.append((raw, [f"row: {raw.problem}"]))
             return
         valid, errors = validate_row(cells_by_column(self.column_map, raw.values), row=raw.number)
         if errors:
-            chunk.rejected.append((raw, [f"{error.field}: {error.message}" for error in errors]))
+            batch.rejected.append((raw, [f"{error.field}: {error.message}" for error in errors]))
             return
         first = self._seen.first_row(valid.external_id, raw.number)
         if first is not None:
-            chunk.rejected.append((raw, [f"propertyid: {self._duplicate_message(valid, first)}"]))
+            batch.rejected.append((raw, [f"propertyid: {self._duplicate_message(valid, first)}"]))
             return
         dumps, groups = orjson.dumps, valid.groups
         texts = tuple(
@@ -182,7 +183,7 @@ class ImportPipeline:
         )
         # Serialising here, ahead of the writer, overlaps it with the database's work.
         prepared = self._prepare(valid.external_id, texts) if self._prepare else None
-        chunk.rows.append(NewRow(raw.number, raw.values, valid.external_id, texts, prepared))
+        batch.rows.append(NewRow(raw.number, raw.values, valid.external_id, texts, prepared))
 
     def _replay(self, rows: Iterator[RawRow]):
         """A resumed run: the rows before the marker are committed already. They are only
@@ -203,13 +204,13 @@ class ImportPipeline:
 
     # Classification and writing: in this process, batch by batch ------------------------------
 
-    def _apply(self, chunk: Chunk):
-        self.result.total += chunk.size
-        self.result.rows_this_run += chunk.size
-        for raw, errors in chunk.rejected:
+    def _apply(self, batch: Batch):
+        self.result.total += batch.size
+        self.result.rows_this_run += batch.size
+        for raw, errors in batch.rejected:
             self._reject(raw, errors)
-        if chunk.rows:
-            self._write(chunk.rows)
+        if batch.rows:
+            self._write(batch.rows)
 
     def _reject(self, raw: RawRow, errors: list[str]):
         self.result.rejected += 1
@@ -218,7 +219,7 @@ class ImportPipeline:
     def _reject_row(self, row: NewRow, errors: list[str]):
         self._reject(RawRow(row.number, row.values), errors)
 
-    def _write(self, rows: NewRows):
+    def _write(self, rows: BatchRows):
         create_new = getattr(self.writer, "create_new", None)
         if not self._look_up and create_new is not None:
             if create_new(rows):
@@ -228,7 +229,7 @@ class ImportPipeline:
         existing = self._existing([row.external_id for row in rows])
         self._look_up = bool(existing) or self._met_stored_ids
         # The common case, a batch of new ids, is not walked row by row in this process.
-        creates = rows if not existing else NewRows()
+        creates = rows if not existing else BatchRows()
         updates: list[tuple[NewRow, Property, list[str]]] = []
         for row in rows if existing else ():
             current = existing.get(row.external_id)
@@ -259,7 +260,7 @@ class ImportPipeline:
 
         failed = self._failures(self.writer.create(creates))
         if failed:
-            self._created(NewRows(row for row in creates if id(row) not in failed))
+            self._created(BatchRows(row for row in creates if id(row) not in failed))
             for row in creates:
                 if id(row) in failed:
                     self._reject_row(row, [f"propertyid: {failed[id(row)]}"])
@@ -273,7 +274,7 @@ class ImportPipeline:
                 self.result.updated += 1
                 self._sample("update", row, extra={"changed": changed, "property_id": prop.pk})
 
-    def _created(self, rows: NewRows):
+    def _created(self, rows: BatchRows):
         self.result.created += len(rows)
         room = SAMPLE_SIZE - len(self.result.samples["new"])
         if room > 0:  # only then: a packed batch is not unpacked for nothing
@@ -296,15 +297,17 @@ class ImportPipeline:
                     [self.project.pk, json.dumps(external_ids)],
                 )
                 return {external_id: Property(pk=pk) for external_id, pk in cursor.fetchall()}
-        # In chunks: SQLite caps the parameters of one query, and a batch may be larger.
+        # In slices: SQLite caps the parameters of one query, and a batch may be larger.
         for start in range(0, len(external_ids), LOOKUP_CHUNK):
-            chunk = properties.filter(external_id__in=external_ids[start : start + LOOKUP_CHUNK])
+            found_slice = properties.filter(
+                external_id__in=external_ids[start : start + LOOKUP_CHUNK]
+            )
             if self.on_duplicate == OnDuplicate.UPDATE:
-                found.update((prop.external_id, prop) for prop in chunk)
+                found.update((prop.external_id, prop) for prop in found_slice)
             else:
                 found.update(
                     (external_id, Property(pk=pk))
-                    for external_id, pk in chunk.values_list("external_id", "pk")
+                    for external_id, pk in found_slice.values_list("external_id", "pk")
                 )
         return found
 

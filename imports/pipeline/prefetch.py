@@ -4,8 +4,8 @@ one is written, in a thread or in a forked process.
 The rules are pure functions, so validation needs no database and can run anywhere. A thread
 overlaps it with the database's share of the work only: the writer's Python and the
 validation's Python still take turns on the GIL. A forked process runs it on another core; the
-batches come back pickled through a pipe, in the compact form of `pipeline.core.Chunk`.
-Large files take the process (see runs.import_job_execute); forking is avoided in a process
+batches come back pickled through a pipe, in the compact form of `pipeline.core.Batch`.
+Large files take the process (see services.execution.execute); forking is avoided in a process
 that may run other threads, such as a threaded web server.
 
 Either way at most `depth` batches wait ahead, so memory stays bounded whatever the file size.
@@ -31,25 +31,62 @@ INLINE = "inline"
 MODES = (INLINE, THREAD, PROCESS)
 
 _END = None
-#: The GIL switch interval while a validation thread runs (see ThreadPrefetch).
+#: The GIL switch interval while a validation thread runs (see ShortSwitchInterval).
 THREAD_SWITCH_INTERVAL = 0.0005
 
 
-class ThreadPrefetch:
-    """Runs a chunk generator in a thread, at most `depth` chunks ahead; its exceptions are
-    raised here, in order, after the chunks before them."""
+class ShortSwitchInterval:
+    """Shortens the process-wide GIL switch interval while at least one validation thread runs.
 
-    def __init__(self, make_chunks: Callable[[], Iterator], depth: int = 2):
-        self._chunks = make_chunks()
+    The writer waits on the database a dozen times a batch; with the default 5 ms interval it
+    then waits again for the validation thread to hand the GIL back (docs/imports.md gives the
+    measurement). The interval belongs to the whole process, so overlapping imports share one
+    change, counted under a lock: the first to start saves the interval, the last to stop
+    restores it, in whatever order they end."""
+
+    def __init__(self, interval: float):
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: float | None = None
+
+    @property
+    def users(self) -> int:
+        return self._users
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(self._interval)
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                sys.setswitchinterval(self._saved)
+                self._saved = None
+
+
+SWITCH_INTERVAL = ShortSwitchInterval(THREAD_SWITCH_INTERVAL)
+
+
+class ThreadPrefetch:
+    """Runs a batch generator in a thread, at most `depth` batches ahead; its exceptions are
+    raised here, in order, after the batches before them."""
+
+    def __init__(self, make_batches: Callable[[], Iterator], depth: int = 2):
+        self._batches = make_batches()
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        # The writer waits on the database a dozen times a batch; with the default 5 ms switch
-        # interval it then waits again for the validation thread to hand the GIL back. 0.5 ms
-        # made a 50,000-row import about 14% faster (bench_imports_large.py).
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(THREAD_SWITCH_INTERVAL)
+        SWITCH_INTERVAL.acquire()
         self._thread = threading.Thread(target=self._produce, name="import-reader", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            SWITCH_INTERVAL.release()
+            raise
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():
@@ -62,8 +99,8 @@ class ThreadPrefetch:
 
     def _produce(self):
         try:
-            for chunk in self._chunks:
-                if not self._put(chunk):
+            for batch in self._batches:
+                if not self._put(batch):
                     return
             self._put(_END)
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -80,8 +117,10 @@ class ThreadPrefetch:
 
     def close(self):
         self._stop.set()
-        self._thread.join()
-        sys.setswitchinterval(self._switch_interval)
+        try:
+            self._thread.join()
+        finally:
+            SWITCH_INTERVAL.release()
 
 
 class _Failed:
@@ -95,16 +134,16 @@ class _Failed:
             self.exception = RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _produce_into(make_chunks, channel, parent_end, depth: int):
+def _produce_into(make_batches, channel, parent_end, depth: int):
     # The child's copy of the parent's end: closed, so the parent's death ends our sends.
     parent_end.close()
     try:
         credits = depth
-        for chunk in make_chunks():
-            channel.send(chunk)
+        for batch in make_batches():
+            channel.send(batch)
             credits -= 1
             while credits == 0:
-                # Wait until the parent has taken a chunk: at most `depth` wait ahead.
+                # Wait until the parent has taken a batch: at most `depth` wait ahead.
                 channel.recv_bytes()
                 credits += 1
         channel.send(_END)
@@ -121,16 +160,16 @@ LIVE_VALIDATORS: set[int] = set()
 
 
 class ProcessPrefetch:
-    """Runs a chunk generator in a forked child process. The child inherits the open file and
+    """Runs a batch generator in a forked child process. The child inherits the open file and
     the reader exactly where the parent left them (the parent never reads them again) and
-    touches no database. The parent returns a credit for every chunk it takes, so at most
-    `depth` chunks wait ahead, as with ThreadPrefetch; exceptions come back in order too.
+    touches no database. The parent returns a credit for every batch it takes, so at most
+    `depth` batches wait ahead, as with ThreadPrefetch; exceptions come back in order too.
 
     A bare fork, not multiprocessing.Process: django-q2's workers are daemonic processes, which
     multiprocessing forbids to have children, and making them non-daemonic would leave them
     behind when the cluster stops."""
 
-    def __init__(self, make_chunks: Callable[[], Iterator], depth: int = 2):
+    def __init__(self, make_batches: Callable[[], Iterator], depth: int = 2):
         self._channel, child_end = multiprocessing.Pipe(duplex=True)
         parent = os.getpid()
         # The child's garbage collector would walk every object it inherits (all of Django's),
@@ -149,7 +188,7 @@ class ProcessPrefetch:
                 # signal ends the validator.
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                _produce_into(make_chunks, child_end, self._channel, depth)
+                _produce_into(make_batches, child_end, self._channel, depth)
                 code = 0
             finally:
                 os._exit(code)  # no atexit handlers, no Django teardown: they are the parent's
@@ -167,7 +206,7 @@ class ProcessPrefetch:
                 return
             if isinstance(item, _Failed):
                 raise item.exception
-            with contextlib.suppress(BrokenPipeError):  # the child has sent its last chunk
+            with contextlib.suppress(BrokenPipeError):  # the child has sent its last batch
                 self._channel.send_bytes(b"+")
             yield item
 
@@ -184,14 +223,14 @@ def process_available() -> bool:
     return hasattr(os, "fork")
 
 
-def prefetched(make_chunks: Callable[[], Iterator], mode: str):
-    """The chunks of `make_chunks()`, validated ahead per `mode`; a context manager that
+def prefetched(make_batches: Callable[[], Iterator], mode: str):
+    """The batches of `make_batches()`, validated ahead per `mode`; a context manager that
     stops the thread or the process however the consumer ends."""
     if mode == PROCESS and not process_available():
         logger.warning("Validating in a thread: this process cannot fork a validator.")
         mode = THREAD
     if mode == PROCESS:
-        return contextlib.closing(ProcessPrefetch(make_chunks))
+        return contextlib.closing(ProcessPrefetch(make_batches))
     if mode == THREAD:
-        return contextlib.closing(ThreadPrefetch(make_chunks))
-    return contextlib.nullcontext(make_chunks())
+        return contextlib.closing(ThreadPrefetch(make_batches))
+    return contextlib.nullcontext(make_batches())

@@ -1,8 +1,9 @@
 """Valid rows on their way from the validation to a writer.
 
-A forked validator hands its batches over pickled. Unpickling a batch row by row cost the writer's
-process about 5 µs a row, on the path the database waits on, while the common batch (all new
-rows, written by COPY) needs only each row's prepared text and the count. So a batch that crossed
+A forked validator hands its batches over pickled. Unpickling a batch row by row costs the
+writer's process time on the path the database waits on (docs/imports.md gives the figure),
+while the common batch (all new rows, written by COPY) needs only each row's prepared text and
+the count. So a batch that crossed
 the pipe keeps its rows packed, one bytes object, until something iterates them: a lookup, a
 fallback, a report sample, the ORM writer.
 """
@@ -34,9 +35,10 @@ class NewRow(NamedTuple):
         }
 
 
-class NewRows:
-    """A batch of NewRow, in file order. Pickled, it carries the prepared texts as a plain list
-    and the rest of each row as plain tuples in one nested pickle, unpacked on first use."""
+class BatchRows:
+    """The valid rows of a `Batch`, NewRow tuples in file order. Pickled, it carries the
+    prepared texts as a plain list and the rest of each row as plain tuples in one nested
+    pickle, unpacked on first use."""
 
     __slots__ = ("_rows", "_packed", "_prepared")
 

@@ -5,7 +5,7 @@ A writer is made for one project. It stores a batch inside the caller's transact
 pipeline commits batch by batch) and returns the rows it could not store, each with the reason,
 so the pipeline reports exactly those rows as rejected and every other row as written.
 
-New rows arrive as a `NewRows` batch of `NewRow` tuples, the compact form the validation
+New rows arrive as a `BatchRows` batch of `NewRow` tuples, the compact form the validation
 (possibly in another process) hands over: their JSON groups are already serialised, and a
 writer with a `prepare` step has already turned each into its own format there.
 """
@@ -20,18 +20,18 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from properties.models import Project, Property
 
-from .rows import ALL_GROUPS, IMPORTED_GROUPS, NewRow, NewRows
+from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows, NewRow
 
 
 class PropertyWriter(Protocol):
-    def create(self, rows: NewRows) -> list[tuple[NewRow, str]]:
+    def create(self, rows: BatchRows) -> list[tuple[NewRow, str]]:
         """Store rows the pipeline found absent; report those another writer stored since."""
 
     def update(self, properties: list[Property]) -> list[tuple[Property, str]]: ...
 
 
 class OptimisticWriter(PropertyWriter, Protocol):
-    def create_new(self, rows: NewRows) -> bool:
+    def create_new(self, rows: BatchRows) -> bool:
         """Store rows the pipeline did not look up, all or none: False (nothing written) when
         one of their ids is taken, so the pipeline looks the batch up and classifies it."""
 
@@ -231,8 +231,9 @@ class CopyWriter:
             if self._id_sequence is None:
                 cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [_PROPERTY])
                 (self._id_sequence,) = cursor.fetchone()
-            # The sequence's name as a constant: looked up per id, it cost 3 µs a row. The ids
-            # come back as one text: a row per id, or a list, costs more to convert.
+            # The sequence's name as a constant: looking it up per id costs every row (the
+            # figure is in docs/imports.md). The ids come back as one text: a row per id, or a
+            # list, costs more to convert.
             cursor.execute(
                 "SELECT string_agg(nextval(%s::regclass)::text, ',') FROM generate_series(1, %s)",
                 [self._id_sequence, len(rows)],
@@ -249,7 +250,7 @@ class CopyWriter:
                 copy.write(data)
             cursor.execute(_HISTORY_INSERT, {**params, "ids": f"{{{id_list}}}"})
 
-    def _prepared(self, rows: NewRows) -> list[str]:
+    def _prepared(self, rows: BatchRows) -> list[str]:
         prepared = rows.prepared()
         if None not in prepared:
             return prepared

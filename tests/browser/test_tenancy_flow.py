@@ -8,10 +8,10 @@ from django.urls import reverse
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from backups.services import backup_create
+from backups.services.backup import backup_create
 from imports.models import ImportJob
-from imports.services import import_job_create, import_run
-from integrity.services import integrity_report_create
+from imports.services.jobs import import_job_create, import_run
+from integrity.services.reports import integrity_report_create
 from properties.models import Property
 
 from .conftest import open_from_index

@@ -1,8 +1,10 @@
+import contextlib
 import io
 
 import pytest
 
-from imports.services import import_job_create, import_run
+from imports.services import execution
+from imports.services.jobs import import_job_create, import_run
 from tests.factories import ProjectFactory
 
 HEADER = "propertyid,address,suburb,postcode,state,estimated value,land area,coordinates"
@@ -42,3 +44,27 @@ def project(tenants):
 @pytest.fixture
 def other_project(tenants):
     return ProjectFactory(organization=tenants.other_org, name="Elsewhere")
+
+
+class WorkerKilled(BaseException):
+    """Stands for a worker killed mid-file. A BaseException, so no handler marks the job failed:
+    like a real kill, the job is left 'importing'."""
+
+
+@contextlib.contextmanager
+def after_each_batch(hook):
+    """Calls `hook(job, batches)` after each batch a run commits, through the services' one
+    test seam (`execution.batch_committed`), until the block ends."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(execution, "batch_committed", hook)
+        yield
+
+
+def killed_after(batches: int):
+    """A block in which a run's worker is killed once it has committed `batches` batches."""
+
+    def kill(job, committed):
+        if committed >= batches:
+            raise WorkerKilled(f"simulated kill after {committed} batches")
+
+    return after_each_batch(kill)

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from imports.models import ImportJob
-from imports.services import import_job_create, import_preview
+from imports.services.jobs import import_job_create, import_preview
 from properties.models import Property
 from tests.factories import PropertyFactory
 

@@ -19,22 +19,20 @@ from django_q.models import Task
 from imports.models import ImportJob, ImportRejectedRow
 from imports.pipeline import CopyWriter, ImportPipeline, OrmBulkWriter, RejectedRowsReport
 from imports.pipeline.prefetch import LIVE_VALIDATORS
-from imports.pipeline.rows import NewRow, NewRows
+from imports.pipeline.rows import BatchRows, NewRow
 from imports.readers import RawRow, TableReader, open_table
-from imports.runs import WorkerKilled
-from imports.services import (
+from imports.services.jobs import (
     import_cancel,
     import_job_create,
     import_job_execute,
     import_preview,
     import_resume,
     import_run,
-    import_start,
 )
 from properties.models import Property
 from tests.factories import ProjectFactory, PropertyFactory
 
-from .conftest import csv_bytes, valid_row
+from .conftest import WorkerKilled, after_each_batch, csv_bytes, killed_after, valid_row
 
 Status = ImportJob.Status
 
@@ -198,7 +196,7 @@ def test_a_batch_written_without_a_lookup_meets_a_stored_id_and_is_classified(wr
 
 def test_a_batch_from_the_validator_process_stays_packed_until_its_rows_are_read():
     groups = ('{"address": "1 Chapel St"}', "{}", '{"estimated_value": 1}', "{}", "{}")
-    rows = NewRows([NewRow(2, ["P-1"], "P-1", groups, "copy text 1")])
+    rows = BatchRows([NewRow(2, ["P-1"], "P-1", groups, "copy text 1")])
     rows.append(NewRow(3, ["P-2"], "P-2", groups, None))
     crossed = pickle.loads(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
     # What the COPY writer reads, without unpacking the rows.
@@ -230,12 +228,12 @@ def test_an_error_in_the_validator_process_fails_the_job_with_its_message(tenant
 
 @pytest.mark.parametrize("crash_after", [1, 2, 3])
 def test_resume_after_a_killed_worker_loses_and_doubles_nothing(
-    writer, validator, tenants, client, settings, crash_after
+    writer, validator, tenants, client, settings, crash_after, django_capture_on_commit_callbacks
 ):
     project = ProjectFactory(organization=tenants.owner_org)
     job = new_job(project, mixed_file(), actor=tenants.manager)
-    with pytest.raises(WorkerKilled):
-        import_run(job=job, actor=tenants.manager, crash_after_batches=crash_after)
+    with pytest.raises(WorkerKilled), killed_after(crash_after):
+        import_run(job=job, actor=tenants.manager)
     job.refresh_from_db()
     assert job.status == Status.IMPORTING
     assert job.last_committed_row == 3 * crash_after
@@ -245,11 +243,12 @@ def test_resume_after_a_killed_worker_loses_and_doubles_nothing(
     # The worker is silent: the admin's "resume" action re-runs the job as a task.
     settings.IMPORT_STALE_SECONDS = 0
     client.force_login(tenants.manager)
-    response = client.post(
-        reverse("admin:imports_importjob_changelist"),
-        {"action": "resume_imports", "_selected_action": [job.pk]},
-        follow=True,
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:imports_importjob_changelist"),
+            {"action": "resume_imports", "_selected_action": [job.pk]},
+            follow=True,
+        )
     assert f"Import {job.pk} resumed." in response.content.decode()
     job.refresh_from_db()
     assert (job.status, job.total_rows, job.created_count, job.rejected_count) == (
@@ -267,8 +266,8 @@ def test_resume_after_a_killed_worker_loses_and_doubles_nothing(
 def test_a_live_worker_cannot_be_resumed_and_a_finished_job_neither(tenants):
     project = ProjectFactory(organization=tenants.owner_org)
     job = new_job(project, mixed_file())
-    with pytest.raises(WorkerKilled):
-        import_run(job=job, actor=None, crash_after_batches=1)
+    with pytest.raises(WorkerKilled), killed_after(1):
+        import_run(job=job, actor=None)
     with pytest.raises(ValidationError, match="its worker is alive"):
         import_resume(job=job, actor=tenants.manager)
     done = import_run(
@@ -299,11 +298,12 @@ def test_cancel_between_batches_keeps_committed_batches(writer, validator, tenan
     project = ProjectFactory(organization=tenants.owner_org)
     job = new_job(project, mixed_file(), actor=tenants.manager)
 
-    def cancel_after_first_batch(batches):
+    def cancel_after_first_batch(running, batches):
         if batches == 1:
-            import_cancel(job=ImportJob.objects.get(pk=job.pk), actor=tenants.manager)
+            import_cancel(job=ImportJob.objects.get(pk=running.pk), actor=tenants.manager)
 
-    job = import_run(job=job, actor=tenants.manager, batch_hook=cancel_after_first_batch)
+    with after_each_batch(cancel_after_first_batch):
+        job = import_run(job=job, actor=tenants.manager)
     assert job.status == Status.CANCELLED
     assert (job.total_rows, job.created_count, job.last_committed_row) == (3, 3, 3)
     assert Property.objects.filter(project=project).count() == 3
@@ -342,13 +342,20 @@ def test_cancel_button_on_a_pending_job_and_its_permissions(tenants, client):
 # Background dispatch and progress ---------------------------------------------------------------
 
 
-def test_files_above_the_threshold_import_as_a_django_q_task(tenants, client, settings):
+def test_files_above_the_threshold_import_as_a_django_q_task(
+    tenants, client, settings, django_capture_on_commit_callbacks
+):
     settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 10
     project = ProjectFactory(organization=tenants.owner_org)
     client.force_login(tenants.manager)
     big = new_job(project, mixed_file(), actor=tenants.manager)
     import_preview(job=big, actor=tenants.manager)
-    response = client.post(reverse("admin:imports_importjob_confirm", args=[big.pk]), follow=True)
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = client.post(
+            reverse("admin:imports_importjob_confirm", args=[big.pk]), follow=True
+        )
+    # Queued on commit: the worker starts only once the claim is committed.
+    assert len(queued) == 1
     assert "runs in the background" in response.content.decode()
     big.refresh_from_db()
     task = Task.objects.get(name=f"import-{big.pk}")
@@ -361,7 +368,7 @@ def test_files_above_the_threshold_import_as_a_django_q_task(tenants, client, se
     )
 
     small = new_job(ProjectFactory(organization=tenants.owner_org), csv_bytes(valid_row(1)))
-    small = import_start(job=small, actor=tenants.manager)
+    small = import_run(job=small, actor=tenants.manager, background=None)
     assert small.status == Status.COMPLETED and "background" not in small.options
     assert not Task.objects.filter(name=f"import-{small.pk}").exists()
 
@@ -369,8 +376,8 @@ def test_files_above_the_threshold_import_as_a_django_q_task(tenants, client, se
 def test_progress_endpoint_and_bar(tenants, client):
     project = ProjectFactory(organization=tenants.owner_org)
     job = new_job(project, mixed_file())
-    with pytest.raises(WorkerKilled):
-        import_run(job=job, actor=None, crash_after_batches=2)
+    with pytest.raises(WorkerKilled), killed_after(2):
+        import_run(job=job, actor=None)
     url = reverse("admin:imports_importjob_progress", args=[job.pk])
     client.force_login(tenants.viewer)
     progress = client.get(url).json()
@@ -392,11 +399,11 @@ def test_progress_endpoint_and_bar(tenants, client):
 def test_a_second_import_into_a_busy_project_is_refused_with_a_clear_message(tenants):
     project = ProjectFactory(organization=tenants.owner_org)
     first = new_job(project, mixed_file())
-    with pytest.raises(WorkerKilled):
-        import_run(job=first, actor=None, crash_after_batches=1)
+    with pytest.raises(WorkerKilled), killed_after(1):
+        import_run(job=first, actor=None)
     second = new_job(project, mixed_file())
     with pytest.raises(ValidationError, match=f"Import {first.pk} .* is still running"):
-        import_start(job=second, actor=tenants.manager)
+        import_run(job=second, actor=tenants.manager, background=None)
     second.refresh_from_db()
     assert second.status == Status.PENDING
     # Another project is not blocked.
@@ -418,24 +425,25 @@ def test_concurrent_imports_from_two_threads_never_duplicate(on_postgres, tenant
     paused, release = threading.Event(), threading.Event()
     outcome = {}
 
-    def hold(batches):
-        if batches == 1:
+    def hold(running, batches):
+        if running.pk == first.pk and batches == 1:
             paused.set()
             release.wait(10)
 
     def run_first():
         try:
-            outcome["first"] = import_run(job=first, actor=None, batch_hook=hold).status
+            outcome["first"] = import_run(job=first, actor=None).status
         finally:
             connection.close()
 
-    thread = threading.Thread(target=run_first)
-    thread.start()
-    assert paused.wait(10)
-    with pytest.raises(ValidationError, match="still running"):
-        import_run(job=second, actor=None)
-    release.set()
-    thread.join(10)
+    with after_each_batch(hold):
+        thread = threading.Thread(target=run_first)
+        thread.start()
+        assert paused.wait(10)
+        with pytest.raises(ValidationError, match="still running"):
+            import_run(job=second, actor=None)
+        release.set()
+        thread.join(10)
     assert outcome["first"] == Status.COMPLETED_WITH_ERRORS
     second = import_run(job=second, actor=None)
     assert (second.created_count, second.skipped_count) == (0, 10)
@@ -542,21 +550,24 @@ def test_both_writers_store_awkward_text_exactly(writer, tenants):
     assert stored.history.get().basic_info == stored.basic_info
 
 
-def test_a_large_upload_is_previewed_by_a_task_and_the_page_follows_it(tenants, client, settings):
+def test_a_large_upload_is_previewed_by_a_task_and_the_page_follows_it(
+    tenants, client, settings, django_capture_on_commit_callbacks
+):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 10
     project = ProjectFactory(organization=tenants.owner_org)
     client.force_login(tenants.manager)
-    response = client.post(
-        reverse("admin:properties_property_import"),
-        {
-            "project": project.pk,
-            "on_duplicate": "skip",
-            "import_file": SimpleUploadedFile("big.csv", mixed_file()),
-        },
-        follow=True,
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:properties_property_import"),
+            {
+                "project": project.pk,
+                "on_duplicate": "skip",
+                "import_file": SimpleUploadedFile("big.csv", mixed_file()),
+            },
+        )
+    response = client.get(response["Location"])
     job = ImportJob.objects.get(project=project)
     assert Task.objects.get(name=f"import-preview-{job.pk}").success
     assert (job.status, job.options["background_preview"]) == (Status.PENDING, True)
@@ -577,8 +588,8 @@ def test_django_q_retry_of_the_task_resumes_and_a_stale_second_worker_writes_not
 
     project = ProjectFactory(organization=tenants.owner_org)
     job = new_job(project, mixed_file())
-    with pytest.raises(WorkerKilled):
-        import_run(job=job, actor=None, crash_after_batches=2)
+    with pytest.raises(WorkerKilled), killed_after(2):
+        import_run(job=job, actor=None)
     # django-q2 re-delivers the unacknowledged task: the same entry point, the same job id.
     assert import_job_task(job.pk) == f"import {job.pk}: {Status.COMPLETED_WITH_ERRORS}"
     assert_consistent(job, project)
@@ -587,19 +598,20 @@ def test_django_q_retry_of_the_task_resumes_and_a_stale_second_worker_writes_not
     # A worker whose marker is out of date (another worker committed a batch meanwhile) stops
     # before writing anything more.
     other = new_job(ProjectFactory(organization=tenants.owner_org), mixed_file())
-    with pytest.raises(WorkerKilled):
-        import_run(job=other, actor=None, crash_after_batches=1)
+    with pytest.raises(WorkerKilled), killed_after(1):
+        import_run(job=other, actor=None)
 
-    def another_worker_commits(batches):
-        ImportJob.objects.filter(pk=other.pk).update(last_committed_row=9)
+    def another_worker_commits(running, batches):
+        ImportJob.objects.filter(pk=running.pk).update(last_committed_row=9)
 
-    stale = import_job_execute(job=other, actor=None, batch_hook=another_worker_commits)
+    with after_each_batch(another_worker_commits):
+        stale = import_job_execute(job=other)
     assert stale.status == Status.IMPORTING and stale.last_committed_row == 9
     assert Property.objects.filter(project=other.project).count() == 5  # rows 1-6, one rejected
 
 
 def test_the_row_estimate_streams_the_stored_file(tenants):
-    from imports.services import import_rows_estimate
+    from imports.services.jobs import import_rows_estimate
 
     project = ProjectFactory(organization=tenants.owner_org)
     assert import_rows_estimate(job=new_job(project, mixed_file())) == 12
@@ -620,8 +632,8 @@ def test_resume_import_command(tenants, settings):
 
     project = ProjectFactory(organization=tenants.owner_org)
     job = new_job(project, mixed_file(), actor=tenants.manager)
-    with pytest.raises(WorkerKilled):
-        import_run(job=job, actor=tenants.manager, crash_after_batches=2)
+    with pytest.raises(WorkerKilled), killed_after(2):
+        import_run(job=job, actor=tenants.manager)
     with pytest.raises(CommandError, match="its worker is alive"):
         call_command("resume_import", str(job.pk))
     settings.IMPORT_STALE_SECONDS = 0

@@ -6,10 +6,11 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from imports.columns import KNOWN_COLUMNS
 from imports.models import ImportJob
 from imports.readers import FileRefused, open_table
-from imports.rules import KNOWN_COLUMNS, is_blank, validate_row
-from imports.services import import_job_create, import_run
+from imports.rules import is_blank, validate_row
+from imports.services.jobs import import_job_create, import_run
 from properties.models import Property
 from tests.factories import ProjectFactory
 

@@ -4,14 +4,8 @@ import math
 
 import pytest
 
-from imports.rules import (
-    ColumnMap,
-    cells_by_column,
-    map_columns,
-    merge_groups,
-    normalise_header,
-    validate_row,
-)
+from imports.columns import ColumnMap, cells_by_column, map_columns, normalise_header
+from imports.rules import merge_groups, validate_row
 from properties.models import derive_external_id
 
 VALID = {"address": "12/3 Chapel St", "suburb": "South Yarra", "postcode": "3141"}

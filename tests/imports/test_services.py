@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from imports.models import ImportJob
 from imports.pipeline import ImportPipeline, OrmBulkWriter, RejectedRowsReport
 from imports.readers import open_table
-from imports.services import import_job_create, import_preview, import_run
+from imports.services.jobs import import_job_create, import_preview, import_run
 from properties.models import Property
 from tests.factories import PropertyFactory
 

@@ -358,3 +358,58 @@ def test_large_changelists_use_the_planner_estimate_instead_of_count(
     ]
     estimate = response.context["cl"].result_count
     assert 200 <= estimate <= 400  # the planner's figure for the 302 rows
+
+
+def test_the_changelists_compose_the_extensions_other_apps_register(
+    client, tenants, data, monkeypatch
+):
+    # imports and integrity register the Import button and the check filter from their own
+    # admin modules; one more extension shows up the same way, for the roles it chooses.
+    from django.contrib.admin import SimpleListFilter
+
+    from organizations.tenancy import scope_of
+    from properties import admin as property_admin
+    from properties.admin import ChangelistExtension, ObjectTool
+
+    class ExtensionFilter(SimpleListFilter):
+        title = "extension filter"
+        parameter_name = "extension"
+
+        def lookups(self, request, model_admin):
+            return [("yes", "Yes")]
+
+        def queryset(self, request, queryset):
+            return queryset.none() if self.value() else queryset
+
+    def managers_only(request, model_admin):
+        if not scope_of(request).can("properties.import_property"):
+            return []
+        return [ObjectTool(label="Extension link", url="/extension/")]
+
+    extension = ChangelistExtension(list_filters=(ExtensionFilter,), object_tools=managers_only)
+    registered = property_admin.changelist_extensions(Property)
+    monkeypatch.setitem(property_admin._CHANGELIST_EXTENSIONS, Property, [*registered, extension])
+    url = reverse("admin:properties_property_changelist")
+
+    client.force_login(tenants.manager)
+    page = client.get(url).content.decode()
+    assert 'href="/extension/"' in page and "By extension filter" in page
+    assert reverse("admin:properties_property_import") in page  # imports' button
+    assert "By integrity check" in page  # integrity's filter
+    assert client.get(url, {"extension": "yes"}).context["cl"].result_count == 0
+
+    client.force_login(tenants.viewer)
+    page = client.get(url).content.decode()
+    assert 'href="/extension/"' not in page and "By extension filter" in page
+    assert OWN_ADDRESS in page and SECRET_ADDRESS not in page
+
+
+def test_a_filter_that_matches_nothing_lists_nothing(client, tenants, data):
+    # An unknown check slug makes the integrity filter return `none()`, which has no SQL for
+    # the paginator's planner estimate on PostgreSQL: the page lists nothing, without an error.
+    client.force_login(tenants.manager)
+    url = reverse("admin:properties_property_changelist")
+    response = client.get(url, {"integrity_check": "no-such-check"})
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 0
+    assert OWN_ADDRESS not in response.content.decode()

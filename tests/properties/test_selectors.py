@@ -32,22 +32,20 @@ def two_tenants(tenants):
 
 
 def test_property_list_filters_by_suburb_and_value_within_the_organisation(tenants, two_tenants):
-    found = selectors.property_list(organization=tenants.owner_org, suburb="Richmond")
+    found = selectors.property_list(actor=tenants.viewer, suburb="Richmond")
     assert found.count() == 2
-    found = selectors.property_list(
-        organization=tenants.owner_org, min_value=600000, max_value=1000000
-    )
+    found = selectors.property_list(actor=tenants.viewer, min_value=600000, max_value=1000000)
     assert [p.financial_metrics["estimated_value"] for p in found] == [900000]
 
 
 def test_outsider_organisation_sees_nothing_of_the_owner(tenants, two_tenants):
     own, _ = two_tenants
-    outsider_rows = selectors.property_list(organization=tenants.other_org, suburb="Richmond")
+    outsider_rows = selectors.property_list(actor=tenants.outsider, suburb="Richmond")
     assert outsider_rows.count() == 1
-    assert not selectors.property_list(organization=tenants.other_org, project=own).exists()
+    assert not selectors.property_list(actor=tenants.outsider, project=own).exists()
     with pytest.raises(Project.DoesNotExist):
-        selectors.project_get(organization=tenants.other_org, project_id=own.pk)
-    assert selectors.project_get(organization=tenants.owner_org, project_id=own.pk) == own
+        selectors.project_get(actor=tenants.outsider, project_id=own.pk)
+    assert selectors.project_get(actor=tenants.viewer, project_id=own.pk) == own
 
 
 def test_estimated_value_filter_uses_its_index(tenants, two_tenants, on_postgres):
@@ -66,7 +64,7 @@ def test_estimated_value_filter_uses_its_index(tenants, two_tenants, on_postgres
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE properties_property")
     queryset = selectors.property_list(
-        organization=tenants.owner_org, min_value=590_000, max_value=600_000
+        actor=tenants.viewer, min_value=590_000, max_value=600_000
     ).order_by()
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
@@ -80,7 +78,7 @@ def test_suburb_filter_and_address_search_use_their_indexes(tenants, two_tenants
 
     checks = [
         (
-            selectors.property_list(organization=tenants.owner_org, suburb="Richmond"),
+            selectors.property_list(actor=tenants.viewer, suburb="Richmond"),
             "property_suburb_idx",
         ),
         (
@@ -109,7 +107,7 @@ def test_newest_first_within_an_organisation_reads_its_index_backwards(
         for n in range(5000)
     )
     # The changelist's default page: the ascending (organisation, id) index, scanned backwards.
-    queryset = selectors.property_list(organization=tenants.owner_org).order_by("-id")[:50]
+    queryset = selectors.property_list(actor=tenants.viewer).order_by("-id")[:50]
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE properties_property")
@@ -126,5 +124,5 @@ def test_zoning_values_are_the_organisations_distinct_zones(tenants):
             project=own, planning_controls={"zoning": {"primary": zone}} if zone else {}
         )
     PropertyFactory(project=other, planning_controls={"zoning": {"primary": "SECRET"}})
-    assert selectors.zoning_values(organization=tenants.owner_org) == ["GRZ1", "R2"]
-    assert selectors.zoning_values(organization=tenants.other_org) == ["SECRET"]
+    assert selectors.zoning_values(actor=tenants.viewer) == ["GRZ1", "R2"]
+    assert selectors.zoning_values(actor=tenants.outsider) == ["SECRET"]

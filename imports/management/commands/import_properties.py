@@ -6,8 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from imports.models import ImportJob
 from imports.pipeline import OnDuplicate
-from imports.services import DEFAULT_BATCH_SIZE, import_job_create, import_run
+from imports.services.jobs import DEFAULT_BATCH_SIZE, import_job_create, import_run
 from properties.models import Project
+from properties.selectors import project_get
 
 
 class Command(BaseCommand):
@@ -39,9 +40,11 @@ class Command(BaseCommand):
                 actor = get_user_model().objects.get(username=options["user"])
             except get_user_model().DoesNotExist:
                 raise CommandError(f"No user {options['user']!r}.") from None
-        project = Project.objects.filter(pk=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with id {options['project']}.")
+        try:
+            # Another organisation's project is as unknown to --user as a missing one.
+            project = project_get(actor=actor, project_id=options["project"])
+        except Project.DoesNotExist:
+            raise CommandError(f"No project with id {options['project']}.") from None
 
         try:
             with path.open("rb") as source:

@@ -1,9 +1,11 @@
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from imports.models import ImportJob
-from imports.services import import_resume
+from imports.selectors import import_job_get
+from imports.services.jobs import import_resume
+from organizations.access import AccessDenied
 
 
 class Command(BaseCommand):
@@ -24,14 +26,15 @@ class Command(BaseCommand):
             actor = get_user_model().objects.filter(username=options["user"]).first()
             if actor is None:
                 raise CommandError(f"No user {options['user']!r}.")
-        job = ImportJob.objects.select_related("project", "user").filter(pk=options["job"]).first()
-        if job is None:
-            raise CommandError(f"No import job with id {options['job']}.")
         try:
-            job = import_resume(job=job, actor=actor, inline=True)
-        except PermissionDenied:
-            # Same answer as for a missing job: nothing about another tenant leaks.
+            # Another organisation's job is as unknown to --user as a missing one.
+            job = import_job_get(actor=actor, job_id=options["job"])
+        except ImportJob.DoesNotExist:
             raise CommandError(f"No import job with id {options['job']}.") from None
+        try:
+            job = import_resume(job=job, actor=actor)
+        except AccessDenied as exc:
+            raise CommandError(str(exc)) from None
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         self.stdout.write(

@@ -3,9 +3,9 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from imports.services import property_export
+from properties.exports import property_export
 from properties.models import Project
-from properties.selectors import property_list
+from properties.selectors import project_get, property_list
 
 
 class Command(BaseCommand):
@@ -20,20 +20,19 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", metavar="PATH")
 
     def handle(self, *args, **options):
-        project = Project.objects.select_related("organization").filter(pk=options["project"])
-        project = project.first()
-        if project is None:
-            raise CommandError(f"No project with id {options['project']}.")
+        # The operator's command: the system scope (actor=None).
+        try:
+            project = project_get(actor=None, project_id=options["project"])
+        except Project.DoesNotExist:
+            raise CommandError(f"No project with id {options['project']}.") from None
         file_format = options["format"]
         if file_format == "xlsx" and not options["output"]:
             raise CommandError("XLSX is binary: give an output file with -o PATH.")
         try:
-            data = property_export(
-                organization=project.organization, project=project, file_format=file_format
-            )
+            data = property_export(actor=None, project=project, file_format=file_format)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        rows = property_list(organization=project.organization, project=project).count()
+        rows = property_list(actor=None, project=project).count()
         if options["output"]:
             path = Path(options["output"])
             if isinstance(data, str):
