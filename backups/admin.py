@@ -17,7 +17,12 @@ from .selectors import backup_execution_list, restore_execution_list
 from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
 from .services.restore import backup_restore
 from .services.schedules import backup_config_delete, backup_config_save
-from .tasks import enqueue_backup_create, enqueue_backup_restore, enqueue_backup_verify
+from .tasks import (
+    enqueue_backup_create,
+    enqueue_backup_drill,
+    enqueue_backup_restore,
+    enqueue_backup_verify,
+)
 
 
 def _human_size(size_bytes) -> str:
@@ -74,7 +79,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         "download_link",
     )
     fields = readonly_fields
-    actions = ["back_up_now", "verify_backups", "restore_backup"]
+    actions = ["back_up_now", "verify_backups", "drill_backups", "restore_backup"]
 
     def get_queryset(self, request):
         return backup_execution_list(user=request.user)
@@ -188,6 +193,20 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         if skipped:
             message += f" {skipped} not completed, skipped."
         self.message_user(request, message, messages.SUCCESS)
+
+    @admin.action(
+        description="Drill the selected backups (restore into scratch tables and check)",
+        permissions=["backup"],
+    )
+    def drill_backups(self, request, queryset):
+        backups = list(queryset.filter(status=BackupExecution.Status.COMPLETED))
+        for backup in backups:
+            enqueue_backup_drill(backup=backup, actor=request.user)
+        self.message_user(
+            request,
+            f"Restore drill started for {len(backups)} backup(s); results under Backup drills.",
+            messages.SUCCESS,
+        )
 
     @admin.action(
         description="Restore the organisation from the selected backup…", permissions=["restore"]

@@ -30,6 +30,10 @@ def enqueue_backup_verify(*, backup: BackupExecution, actor=None) -> None:
     _enqueue("backups.tasks.backup_verify_task", backup.pk, getattr(actor, "pk", None))
 
 
+def enqueue_backup_drill(*, backup: BackupExecution, actor=None) -> None:
+    _enqueue("backups.tasks.backup_drill_task", backup.pk, getattr(actor, "pk", None))
+
+
 def enqueue_backup_restore(
     *,
     backup: BackupExecution,
@@ -118,6 +122,11 @@ def point_in_time_restore_task(organization_id: int, user_id: int | None, as_of:
     return pitr.organization_restore_as_of(
         organization=organization, as_of=parse_datetime(as_of), actor=_user(user_id)
     ).pk
+
+
+def backup_drill_task(backup_id: int, user_id: int | None = None) -> str:
+    execution = BackupExecution.objects.select_related("organization").get(pk=backup_id)
+    return drills.backup_drill(backup=execution, actor=_user(user_id)).status
 
 
 def backup_drills_daily_task() -> int:

@@ -125,11 +125,21 @@ def _refuse_restore(backup, organization, restore, actor, allow_cross_org) -> st
     return policy
 
 
-def restore_apply(restore: RestoreExecution, *, reader, specs, engine, actor, check=None) -> None:
+def restore_apply(
+    restore: RestoreExecution,
+    *,
+    reader,
+    specs,
+    engine,
+    actor,
+    check=None,
+    allow_cross_org: bool = False,
+) -> None:
     """Loads, plans and (unless a dry run) applies a restore in one transaction, under the
-    organisation lock. `reader()` gives the archive, read once the lock is held; `check()`
-    may refuse after loading."""
+    organisation lock, if `actor` may restore the organisation. `reader()` gives the archive,
+    read once the lock is held; `check()` may refuse after loading."""
     organization = restore.organization
+    require_restorer(actor, organization, allow_cross_org=allow_cross_org)
     with transaction.atomic():
         # One restore of an organisation at a time, never during an import: the lock makes
         # the busy checks' answer hold until this transaction ends.
@@ -199,7 +209,13 @@ def backup_restore(
         if tables and not policy:
             check = lambda: selective_replace_check(reader, specs, organization.pk)  # noqa: E731
         restore_apply(
-            restore, reader=lambda: reader, specs=specs, engine=engine, actor=actor, check=check
+            restore,
+            reader=lambda: reader,
+            specs=specs,
+            engine=engine,
+            actor=actor,
+            check=check,
+            allow_cross_org=allow_cross_org,
         )
     except BackupRefused as exc:
         restore_refused(restore, exc)

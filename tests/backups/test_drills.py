@@ -123,3 +123,22 @@ def test_the_data_health_panel_shows_the_latest_drill(client, tenants, estate):
     assert "Latest restore drill" in page and "Failed" in page
     client.force_login(tenants.outsider)
     assert f"(backup #{backup.pk})" not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_admin_drills_the_selected_backup_as_a_task(
+    client, tenants, estate, django_capture_on_commit_callbacks
+):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    backup = _backup(tenants)
+    changelist = reverse("admin:backups_backupexecution_changelist")
+    client.force_login(tenants.outsider)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(changelist, {"action": "drill_backups", ACTION_CHECKBOX_NAME: [backup.pk]})
+    assert not BackupDrill.objects.exists()
+    client.force_login(tenants.manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(changelist, {"action": "drill_backups", ACTION_CHECKBOX_NAME: [backup.pk]})
+
+    assert BackupDrill.objects.get().status == "passed"
+    assert client.get(reverse("admin:backups_backupdrill_changelist")).status_code == 200
