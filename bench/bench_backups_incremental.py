@@ -164,15 +164,6 @@ def main() -> None:
     )
 
     started = time.perf_counter()
-    if os.environ.get("BENCH_PROFILE"):
-        import cProfile
-
-        cProfile.runctx(
-            "backup_restore(backup=increment, organization=organization, dry_run=True)",
-            globals(),
-            locals(),
-            sort="cumulative",
-        )
     plan = backup_restore(backup=increment, organization=organization, dry_run=True)
     counts = plan.counts["properties_property"]
     print(
