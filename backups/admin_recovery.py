@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
+from .admin_plans import restore_plan_context
 from .models import BackupDrill, BackupExecution, RecoveryPoint
 from .pitr import organization_restore_as_of, restorable_window
 from .selectors import backup_execution_list
@@ -131,8 +132,6 @@ class RecoveryPointAdmin(TenantScopedAdmin):
                         request, f"Restore refused: {exc.messages[0]}", messages.ERROR
                     )
                 else:
-                    from .admin import restore_plan_context
-
                     context.update(restore_plan_context(preview))
                     context.update({"as_of": preview.as_of, "base": preview.backup})
         return TemplateResponse(request, "admin/backups/recoverypoint/point_in_time.html", context)

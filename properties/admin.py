@@ -10,6 +10,7 @@ from import_export.formats.base_formats import CSV, JSON, XLSX
 from organizations.tenancy import TenantHistoryAdmin, scope_of
 
 from . import selectors
+from .exports import export_file_name, export_sheet_title
 from .history import JSONKeyHistoryContextHelper
 from .models import (
     ADDRESS,
@@ -252,6 +253,29 @@ class PropertyAdmin(ChangelistExtensionsMixin, ExportMixin, TenantHistoryAdmin):
 
     def get_export_resource_kwargs(self, request, **kwargs):
         return kwargs
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        dataset = super().get_data_for_export(request, queryset, **kwargs)
+        dataset.title = export_sheet_title(**self._exported(request))
+        return dataset
+
+    def get_export_filename(self, request, queryset, file_format):
+        return export_file_name(**self._exported(request), extension=file_format.get_extension())
+
+    def _exported(self, request) -> dict:
+        """The organisation and project an export covers: the project the changelist is
+        filtered to, if any, and the acting member's organisation (or that project's)."""
+        scope = scope_of(request)
+        project_id = request.GET.get(TenantProjectFilter.parameter_name, "")
+        project = None
+        if project_id.isdigit():
+            project = (
+                scope.filter(Project.objects.select_related("organization"))
+                .filter(pk=project_id)
+                .first()
+            )
+        organization = project.organization if project else scope.organization
+        return {"organization": organization, "project": project}
 
 
 @admin.register(Project)

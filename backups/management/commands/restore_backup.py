@@ -77,6 +77,7 @@ def summary(restore, *, backup, organization) -> str:
     )
     if restore.conflict_policy:
         line += f" conflict={restore.conflict_policy}"
+    line += f" {organization.clock_fields('completed_at', restore.completed_at)}"
     if restore.archive_note:
         line += f" source=replica note={quoted(restore.archive_note)}"
     return line
