@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "imports",
     "backups",
     "integrity",
+    "sources",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +200,20 @@ IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
 # Alert webhooks may only reach public addresses, unless this allows hosts on private networks
 # (a webhook receiver inside the deployment's own network, or tests on 127.0.0.1).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+
+# Government open-data sources: portal and file URLs must resolve to public addresses unless
+# SYNC_ALLOW_PRIVATE_HOSTS allows private ones (an intranet portal, tests on 127.0.0.1). A run
+# that would mark more than SYNC_MASS_DELETE_SHARE of a source's records vanished stops first.
+# CKAN API tokens are read from the environment variable a source names, never the database.
+SYNC_ALLOW_PRIVATE_HOSTS = env.bool("SYNC_ALLOW_PRIVATE_HOSTS", default=False)
+SYNC_MASS_DELETE_SHARE = env.float("SYNC_MASS_DELETE_SHARE", default=0.10)
+SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=32_000)
+SYNC_CONNECT_TIMEOUT = env.float("SYNC_CONNECT_TIMEOUT", default=10.0)
+SYNC_READ_TIMEOUT = env.float("SYNC_READ_TIMEOUT", default=60.0)
+SYNC_RETRIES = env.int("SYNC_RETRIES", default=5)
+SYNC_BACKOFF_SECONDS = env.float("SYNC_BACKOFF_SECONDS", default=2.0)
+SYNC_MAX_WAIT_SECONDS = env.float("SYNC_MAX_WAIT_SECONDS", default=300.0)
+SYNC_STALE_SECONDS = env.int("SYNC_STALE_SECONDS", default=600)
 
 LOGGING = {
     "version": 1,

@@ -74,6 +74,37 @@ def changelist_extensions(model: type[Model]) -> list[ChangelistExtension]:
     return list(_CHANGELIST_EXTENSIONS[model])
 
 
+@dataclass(frozen=True)
+class ChangeFormSection:
+    """A read-only section another app adds to a change form (sources: a property's
+    provenance). `field` is a callable of the object returning HTML, with a
+    `short_description`."""
+
+    title: str
+    field: Callable
+
+
+_CHANGE_FORM_SECTIONS: dict[type[Model], list[ChangeFormSection]] = defaultdict(list)
+
+
+def register_change_form_section(model: type[Model], section: ChangeFormSection) -> None:
+    if section not in _CHANGE_FORM_SECTIONS[model]:
+        _CHANGE_FORM_SECTIONS[model].append(section)
+
+
+class ChangeFormSectionsMixin:
+    """Appends the registered sections of the admin's model to its change form, read-only."""
+
+    def get_fieldsets(self, request, obj=None):
+        sections = _CHANGE_FORM_SECTIONS[self.model]
+        extra = tuple((section.title, {"fields": (section.field,)}) for section in sections)
+        return (*super().get_fieldsets(request, obj), *extra)
+
+    def get_readonly_fields(self, request, obj=None):
+        extra = tuple(section.field for section in _CHANGE_FORM_SECTIONS[self.model])
+        return (*super().get_readonly_fields(request, obj), *extra)
+
+
 class ChangelistExtensionsMixin:
     """Composes the registered extensions of the admin's model into its list filters, URLs
     and object tools (the changelist template renders `extension_tools`)."""
@@ -158,7 +189,9 @@ class PropertyAnalysisInline(admin.TabularInline):
 
 
 @admin.register(Property)
-class PropertyAdmin(ChangelistExtensionsMixin, ExportMixin, TenantHistoryAdmin):
+class PropertyAdmin(
+    ChangeFormSectionsMixin, ChangelistExtensionsMixin, ExportMixin, TenantHistoryAdmin
+):
     resource_classes = [PropertyExportResource]
     export_formats = [CSV, XLSX, JSON]
     import_export_change_list_template = "admin/properties/property/change_list.html"
