@@ -291,6 +291,10 @@ def _check_member_sizes(archive: zipfile.ZipFile) -> None:
 class ArchiveReader:
     """Reads an archive and checks it against its manifest."""
 
+    #: Where the archive was read from ("primary" or "replica"), and why, for the record.
+    source = "primary"
+    source_note = ""
+
     def __init__(self, fileobj):
         self._file = fileobj
         try:

@@ -270,7 +270,9 @@ def _s3_primary(location: str, variable: str) -> dict:
 def _backup_replica_storage() -> dict | None:
     """A second copy of every archive, in another bucket (and region) or folder; none by
     default."""
-    choice = _storage_choice("BACKUP_REPLICA_STORAGE", default="none")
+    # BACKUP_REPLICA_ROOT alone is enough for a replica folder.
+    default = "local" if env.str("BACKUP_REPLICA_ROOT", default="") else "none"
+    choice = _storage_choice("BACKUP_REPLICA_STORAGE", default=default)
     if choice == "s3":
         bucket = env.str("BACKUP_REPLICA_BUCKET", default="")
         if not bucket:

@@ -10,7 +10,9 @@ from django_q.models import Schedule
 
 from organizations.access import Scope
 
-from ..models import BackupConfig, BackupExecution
+from ..incremental import ChainError, chain_parent
+from ..models import BackupConfig, BackupExecution, BackupType
+from ..retention import backups_still_needed
 from .backup import selected_specs, write_archive
 from .runs import RunLock, runs_fail_stopped
 
@@ -23,7 +25,9 @@ def backup_prune(*, config: BackupConfig, now=None) -> int:
     """Deletes the configuration's backups (archive and row) older than its retention.
 
     The newest completed backup is never pruned, however old: when backups keep failing, the
-    last good one is all there is to restore from.
+    last good one is all there is to restore from. Nor is anything a restore may still need
+    (backups/retention.py): chains, recovery points, the newest verified and the newest
+    `keep_full_backups` full backups.
     """
     cutoff = (now or timezone.now()) - timedelta(days=config.retention_days)
     newest_good = (
@@ -39,8 +43,13 @@ def backup_prune(*, config: BackupConfig, now=None) -> int:
         .exclude(status=BackupExecution.Status.RUNNING)
         .exclude(pk=newest_good)
     )
+    needed = backups_still_needed(
+        config.organization,
+        expired=set(expired.values_list("pk", flat=True)),
+        keep_full=config.keep_full_backups,
+    )
     count = 0
-    for execution in expired:
+    for execution in expired.exclude(pk__in=needed):
         if execution.archive:
             execution.archive.storage.delete(execution.archive.name)
         execution.delete()
@@ -66,9 +75,19 @@ def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
             logger.info("Backup of %s still running; this run is skipped", config.organization)
             return None
         specs = selected_specs(config.backup_type, config.tables_included)
+        backup_type, parent = config.backup_type, None
+        if backup_type == BackupType.INCREMENTAL:
+            try:
+                parent = chain_parent(config.organization)
+            except ChainError:
+                # Nothing to chain onto yet: the chain starts with a full backup.
+                backup_type = BackupType.FULL
         # Created under the lock: a second worker sees it running and skips.
         execution = BackupExecution.objects.create(
-            organization=config.organization, config=config, backup_type=config.backup_type
+            organization=config.organization,
+            config=config,
+            backup_type=backup_type,
+            base_backup=parent,
         )
         lock = RunLock(execution)
     execution = write_archive(execution, specs, lock)

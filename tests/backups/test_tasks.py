@@ -46,8 +46,9 @@ def test_config_changes_keep_its_schedule_in_step(tenants):
     config.is_active = True
     backup_config_save(config=config, actor=tenants.admin)
     backup_config_delete(config=config, actor=tenants.admin)
-    # Other apps keep schedules of their own (integrity's daily checks); none is a backup's.
-    assert not Schedule.objects.filter(func__startswith="backups.").exists()
+    # Other schedules are kept by code (integrity's daily checks, the daily restore drills);
+    # none is this configuration's.
+    assert not Schedule.objects.filter(name__startswith="backup-config-").exists()
 
 
 def test_scheduled_run_backs_up_and_prunes_past_retention(tenants, estate):

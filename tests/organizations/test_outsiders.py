@@ -199,7 +199,32 @@ def _runs_fail_stopped(t, rows):
     assert stopped.status == RestoreExecution.Status.RUNNING
 
 
+def _require_restorer(t, rows):
+    from backups.services.restore import require_restorer
+
+    _refused(lambda: require_restorer(t.outsider, t.owner_org))
+
+
+def _restore_apply(t, rows):
+    from backups.engines import engine_for
+    from backups.services.restore import open_checked, restore_apply
+
+    restore = RestoreExecution.objects.create(backup=rows["backup"], organization=t.owner_org)
+    reader = open_checked(rows["backup"])
+    try:
+        _refused(
+            lambda: restore_apply(
+                restore, reader=lambda: reader, specs=None, engine=engine_for(), actor=t.outsider
+            )
+        )
+    finally:
+        reader.close()
+    assert restore.counts == {}
+
+
 CASES = {
+    "backups.services.restore.require_restorer": _require_restorer,
+    "backups.services.restore.restore_apply": _restore_apply,
     "backups.selectors.backup_execution_list": _backup_execution_list,
     "backups.selectors.restore_execution_list": _restore_execution_list,
     "backups.services.backup.backup_create": _backup_create,
