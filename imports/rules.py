@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from properties.limits import number_problem, text_problem
 from properties.models import derive_external_id
 from properties.postcodes import state_for_postcode
 
@@ -218,9 +219,19 @@ def validate_row(cells: dict, *, row: int) -> tuple[ValidRow | None, list[RowErr
 
 
 def _check_plain_values(check: _RowCheck) -> None:
+    """Values no database can store (a NUL, a lone surrogate, NaN, a 5,000-digit number, an
+    overlong cell) are row errors here, so the preview counts them as rejected."""
     for name, cell in check.cells.items():
         if isinstance(cell, (dict, list)):
             check.error(name, "must be a plain value, not a list or object")
+        elif type(cell) is str:
+            problem = text_problem(cell)
+            if problem:
+                check.error(name, problem)
+        elif isinstance(cell, (int, float)) and not isinstance(cell, bool):
+            problem = number_problem(cell)
+            if problem:
+                check.error(name, problem)
 
 
 def _check_lengths(check: _RowCheck) -> None:
