@@ -102,8 +102,9 @@ class ImportJob(models.Model):
 
 
 class ImportRejectedRow(models.Model):
-    """One rejected (or flagged) row of a running import, stored in the transaction of its batch so a resumed
-    import neither loses nor repeats it; the CSV report is built from these at the end."""
+    """One rejected (or flagged) row of a running import, stored in the transaction of its
+    batch so a resumed import neither loses nor repeats it; the CSV report is built from these
+    at the end."""
 
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rejected_rows")
     number = models.PositiveIntegerField()

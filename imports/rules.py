@@ -23,8 +23,14 @@ from properties.rules import (
     validate_row,
 )
 
-from .columns import KNOWN_COLUMNS, REQUIRED_COLUMNS, ColumnMap, cells_by_column, map_columns
-from .columns import normalise_header
+from .columns import (
+    KNOWN_COLUMNS,
+    REQUIRED_COLUMNS,
+    ColumnMap,
+    cells_by_column,
+    map_columns,
+    normalise_header,
+)
 
 __all__ = [
     "ERROR",
