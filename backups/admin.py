@@ -3,6 +3,7 @@ import os
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -10,13 +11,15 @@ from django_q.models import Schedule
 
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
-from .archive import spec_for
+from .archive import ArchiveError, spec_for
 from .models import BackupConfig, BackupExecution, RestoreExecution
 from .selectors import backup_execution_list, restore_execution_list
 from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
 from .services.restore import backup_restore
 from .services.schedules import backup_config_delete, backup_config_save
 from .tasks import enqueue_backup_create, enqueue_backup_restore, enqueue_backup_verify
+
+COUNT_KEYS = ("inserted", "updated", "deleted")
 
 
 def _human_size(size_bytes) -> str:
@@ -69,6 +72,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
     )
     fields = readonly_fields
     actions = ["back_up_now", "verify_backups", "restore_backup"]
+    change_form_template = "admin/backups/backupexecution/change_form.html"
 
     def get_queryset(self, request):
         return backup_execution_list(user=request.user)
@@ -137,6 +141,25 @@ class BackupExecutionAdmin(TenantScopedAdmin):
             enqueue_backup_create(organization=organization, actor=request.user)
             self.message_user(request, f"Backup of {organization} started.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:backups_backupexecution_changelist"))
+
+    def get_fields(self, request, obj=None):
+        if self.has_backup_permission(request):
+            return self.fields
+        return tuple(name for name in self.fields if name != "download_link")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The page's Verify and Restore buttons post the changelist's own actions for this
+        # one backup, so the confirmation page and the checks are the actions'.
+        backup = self.get_object(request, object_id)
+        completed = backup is not None and backup.status == BackupExecution.Status.COMPLETED
+        extra_context = {
+            **(extra_context or {}),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "can_verify": completed and self.has_backup_permission(request),
+            "can_restore": completed and self.has_restore_permission(request),
+            "can_download": bool(backup and backup.archive) and self.has_backup_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_list_display(self, request):
         # The archive holds the organisation's full history, which only managers may read.
@@ -267,11 +290,15 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
         "status",
         "started_at",
         "completed_at",
-        "counts",
+        "counts_table",
         "error_message",
         "actor",
     )
     fields = readonly_fields
+    change_list_template = "admin/backups/restoreexecution/change_list.html"
+    change_form_template = "admin/backups/restoreexecution/change_form.html"
+    #: Seconds between reloads of the restore pages while a restore runs.
+    refresh_seconds = 5
 
     def get_queryset(self, request):
         return restore_execution_list(user=request.user)
@@ -283,6 +310,27 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
             for key in ("inserted", "updated", "deleted")
         ]
         return " / ".join(str(total) for total in totals)
+
+    @admin.display(description="counts")
+    def counts_table(self, obj):
+        return render_to_string("admin/backups/_restore_counts.html", {"rows": _count_rows(obj)})
+
+    def changelist_view(self, request, extra_context=None):
+        running = self.get_queryset(request).filter(status=RestoreExecution.Status.RUNNING)
+        extra_context = {
+            **(extra_context or {}),
+            "refresh_seconds": self.refresh_seconds if running.exists() else None,
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        restore = self.get_object(request, object_id)
+        running = restore is not None and restore.status == RestoreExecution.Status.RUNNING
+        extra_context = {
+            **(extra_context or {}),
+            "refresh_seconds": self.refresh_seconds if running else None,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request):
         return False
@@ -299,6 +347,23 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
+
+
+def _count_rows(restore: RestoreExecution) -> list[dict]:
+    """Per table (named as people call it), what the restore inserted, updated and deleted,
+    with a total row."""
+    rows = []
+    for table, counts in (restore.counts or {}).items():
+        try:
+            name = spec_for(table).model._meta.verbose_name_plural
+        except ArchiveError:
+            name = table
+        rows.append({"table": name, **{key: counts.get(key, 0) for key in COUNT_KEYS}})
+    if rows:
+        rows.append(
+            {"table": "Total", "total": True, **{k: sum(r[k] for r in rows) for k in COUNT_KEYS}}
+        )
+    return rows
 
 
 @admin.register(BackupConfig)

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "imports",
     "backups",
     "integrity",
+    "sources",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Pages show times in the member's organisation's time zone.
+    "organizations.middleware.OrganizationTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the acting admin user on every history row written during a request.
@@ -93,8 +96,15 @@ def _database_from_env() -> dict:
     if not config.get("NAME"):
         _fail("DATABASE_URL names no database.")
     if engine == "django.db.backends.sqlite3":
+        options = config.setdefault("OPTIONS", {})
         # Writers wait for each other instead of failing at once with "database is locked".
-        config.setdefault("OPTIONS", {})["timeout"] = 30
+        options["timeout"] = 30
+        # Write-ahead logging: the web server's reads and a task's writes (an import, a
+        # restore) no longer block each other, and a commit appends to the log instead of
+        # copying pages to a rollback journal. With it, synchronous=NORMAL syncs the disk at
+        # checkpoints rather than at every commit: the database stays consistent through a
+        # power cut, which may undo the last commits (an import resumes from its marker).
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
     else:
         config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     config.setdefault("TEST", {})
@@ -183,9 +193,52 @@ IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
 # (a webhook receiver inside the deployment's own network, or tests on 127.0.0.1).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
 
+# Government open-data sources: portal and file URLs must resolve to public addresses unless
+# SYNC_ALLOW_PRIVATE_HOSTS allows private ones (an intranet portal, tests on 127.0.0.1). A run
+# that would mark more than SYNC_MASS_DELETE_SHARE of a source's records vanished stops first.
+# CKAN API tokens are read from the environment variable a source names, never the database.
+SYNC_ALLOW_PRIVATE_HOSTS = env.bool("SYNC_ALLOW_PRIVATE_HOSTS", default=False)
+SYNC_MASS_DELETE_SHARE = env.float("SYNC_MASS_DELETE_SHARE", default=0.10)
+SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=32_000)
+SYNC_CONNECT_TIMEOUT = env.float("SYNC_CONNECT_TIMEOUT", default=10.0)
+SYNC_READ_TIMEOUT = env.float("SYNC_READ_TIMEOUT", default=60.0)
+SYNC_RETRIES = env.int("SYNC_RETRIES", default=5)
+SYNC_BACKOFF_SECONDS = env.float("SYNC_BACKOFF_SECONDS", default=2.0)
+SYNC_MAX_WAIT_SECONDS = env.float("SYNC_MAX_WAIT_SECONDS", default=300.0)
+SYNC_STALE_SECONDS = env.int("SYNC_STALE_SECONDS", default=600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "one_line_refusals": {"()": "organizations.log_filters.OneLineRefusals"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
+    "loggers": {
+        # Django's own console handler would print every record a second time beside the
+        # root's; errors are still mailed to ADMINS in production.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        # Configuring "django" resets its children: the development server's access log is
+        # set up again as Django's default has it.
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # A 403 is one line naming who was refused and why, not a traceback.
+        "django.request": {"filters": ["one_line_refusals"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }

@@ -62,9 +62,8 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
 
     @admin.display(description="report", ordering="created_at")
     def report_link(self, obj):
-        return format_html(
-            "#{} · {}", obj.pk, timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
-        )
+        created = obj.organization.local_time(obj.created_at)
+        return format_html("#{} · {}", obj.pk, created.strftime("%Y-%m-%d %H:%M %Z"))
 
     @admin.display(description="errors")
     def errors(self, obj):
@@ -152,6 +151,7 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
             report = None
         if report is None or not self.has_view_permission(request, report):
             self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        zone = report.organization.zone
         start, end = trend_window(timezone.now(), TREND_DAYS)
         trend = report_trend(organization=report.organization, until=end)
         count_charts = [
@@ -159,9 +159,10 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
                 [(check.title, [(p["created_at"], p["counts"].get(check.slug)) for p in trend])],
                 start=start,
                 end=end,
-                title=f"{check.title} ({check.severity}), last {TREND_DAYS} days",
+                title=f"{check.title} ({check.severity.lower()})",
                 width=360,
-                height=140,
+                height=150,
+                zone=zone,
             )
             for check in CHECKS
         ]
@@ -175,10 +176,11 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
             ],
             start=start,
             end=end,
-            title=f"Completeness, last {TREND_DAYS} days",
+            title="Completeness of the main fields",
             percent=True,
             width=740,
             height=200,
+            zone=zone,
         )
         context = {
             **self.admin_site.each_context(request),

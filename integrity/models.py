@@ -43,7 +43,8 @@ class DataIntegrityReport(models.Model):
         ]
 
     def __str__(self):
-        return f"Integrity report #{self.pk} ({self.created_at:%Y-%m-%d %H:%M})"
+        created = self.organization.local_time(self.created_at)
+        return f"Integrity report #{self.pk} ({created:%Y-%m-%d %H:%M %Z})"
 
     def get_absolute_url(self):
         return reverse("admin:integrity_dataintegrityreport_change", args=[self.pk])

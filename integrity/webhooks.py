@@ -26,10 +26,16 @@ _WEBHOOK_OPENER = urllib.request.build_opener(_NoRedirects)
 def webhook_refusal(url: str) -> str | None:
     """Why the server must not POST to `url`, or None. An organisation's setting must not make
     the server read its own files (file://) or reach hosts inside its network."""
-    parts = urlsplit(url)
+    return public_address_refusal(url, allow_private=settings.ALERT_WEBHOOK_ALLOW_PRIVATE)
+
+
+def public_address_refusal(url: str, *, allow_private: bool) -> str | None:
+    """Why the server must not connect to `url` (not http(s), unresolvable, or resolving to a
+    private or local address unless `allow_private`), or None. Also used by open-data sources."""
+    parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "not an http(s) URL"
-    if settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
+    if allow_private:
         return None
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}

@@ -156,9 +156,13 @@ class Scope:
             return
         if organization is not None and not self.includes(organization):
             raise AccessDenied(f"{self.actor} is not a member of that organisation.")
+        raise self.refusal(permission)
+
+    def refusal(self, permission: str) -> AccessDenied:
+        """The refusal of `permission` to this actor, naming the lowest role that holds it."""
         role = _lowest_role_with(permission)
         needs = f"the {role} role or above" if role else "a superuser"
-        raise AccessDenied(f"This needs {needs}; {self.actor} is {self._role_phrase()}.")
+        return AccessDenied(f"This needs {needs}; {self.actor} is {self._role_phrase()}.")
 
     def _role_phrase(self) -> str:
         role = self.role

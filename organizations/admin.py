@@ -1,4 +1,7 @@
+from zoneinfo import available_timezones
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model, password_validation
 
@@ -27,6 +30,16 @@ class OrganizationAdmin(TenantHistoryAdmin):
     list_display = ("name", "slug", "subscription_tier", "created_at")
     search_fields = ("name", "slug")
     inlines = (MemberInline,)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "time_zone":
+            return forms.TypedChoiceField(
+                choices=_time_zone_choices(),
+                required=False,
+                label="Time zone",
+                help_text=db_field.help_text,
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_add_permission(self, request):
         return scope_of(request).sees_all
@@ -57,6 +70,14 @@ class OrganizationAdmin(TenantHistoryAdmin):
     def delete_queryset(self, request, queryset):
         for organization in queryset:
             organization_delete(organization=organization, actor=request.user)
+
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    # Australian zones first: the organisations this platform serves are there.
+    zones = sorted(
+        available_timezones(), key=lambda name: (not name.startswith("Australia/"), name)
+    )
+    return [("", f"The deployment's ({settings.TIME_ZONE})"), *((zone, zone) for zone in zones)]
 
 
 class MemberCreationForm(forms.ModelForm):

@@ -1,9 +1,17 @@
+from datetime import datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
+
+
+def validate_time_zone(name: str) -> None:
+    if name and name not in available_timezones():
+        raise ValidationError(f"{name!r} is not a time zone name such as Australia/Perth.")
 
 
 class Organization(models.Model):
@@ -22,6 +30,16 @@ class Organization(models.Model):
     subscription_tier = models.CharField(
         max_length=20, choices=SubscriptionTier.choices, default=SubscriptionTier.FREE
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        # A database default too: code written against an older schema still inserts rows.
+        db_default="",
+        validators=[validate_time_zone],
+        help_text="Times on pages, in reports and in file names are shown in this zone; blank "
+        "means the deployment's TIME_ZONE.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -33,6 +51,20 @@ class Organization(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone or settings.TIME_ZONE)
+
+    def local_time(self, moment: datetime) -> datetime:
+        """`moment` on the organisation's clock."""
+        return timezone.localtime(moment, self.zone)
+
+    def clock_fields(self, key: str, moment: datetime | None) -> str:
+        """`key=<ISO 8601 time on the organisation's clock> tz=<zone>` for a command's summary
+        line, so a reader never has to guess the zone."""
+        shown = self.local_time(moment).isoformat(timespec="seconds") if moment else "-"
+        return f"{key}={shown} tz={self.zone.key}"
 
     def clean(self):
         if not isinstance(self.settings, dict):

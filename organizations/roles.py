@@ -15,6 +15,7 @@ VIEWER = [
     "imports.view_importjob",
     "backups.view_backupexecution",
     "integrity.view_dataintegrityreport",
+    "sources.view_sourcerecord",
 ]
 USER = VIEWER + [
     "properties.change_property",
@@ -55,6 +56,11 @@ ADMIN = MANAGER + [
     "backups.add_backupconfig",
     "backups.change_backupconfig",
     "backups.delete_backupconfig",
+    "sources.view_datasource",
+    "sources.add_datasource",
+    "sources.change_datasource",
+    "sources.delete_datasource",
+    "sources.view_syncrun",
 ]
 
 ROLE_PERMISSIONS = {"viewer": VIEWER, "user": USER, "manager": MANAGER, "admin": ADMIN}

@@ -5,8 +5,11 @@ models); the scoping lives here once instead of in each admin.
 """
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import Http404
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from .access import AccessDenied, Scope, lookup_to_organization
@@ -32,6 +35,79 @@ def organization_for(user) -> Organization | None:
 def scope_queryset(queryset: QuerySet, *, user, lookup: str = "organization") -> QuerySet:
     """Rows of `queryset` the user may see (see `Scope.filter`)."""
     return Scope.of(user).filter(queryset, lookup)
+
+
+def show_unreachable_links_as_text(model_admin, request, context) -> None:
+    """Django shows a read-only foreign key as a link to the related row's admin page; a link
+    this user could only follow to a refusal (a login's user page, the backup configuration for
+    a manager) becomes text instead. Applied to a rendered form's context, after the form is
+    built, so the form itself is untouched."""
+    forms = [context.get("adminform"), *context.get("inline_admin_formsets", ())]
+    for admin_form in filter(None, forms):
+        owner = getattr(admin_form, "opts", model_admin)
+        replaced = _links_as_text(owner, request)
+        readonly = set(admin_form.readonly_fields)
+        if not getattr(admin_form, "has_change_permission", True):
+            readonly |= set(admin.utils.flatten_fieldsets(admin_form.fieldsets))
+        swapped = {name: display for name, display in replaced.items() if name in readonly}
+        if not swapped:
+            continue
+        admin_form.fieldsets = [
+            (
+                title,
+                {
+                    **options,
+                    "fields": [_replace_names(entry, swapped) for entry in options["fields"]],
+                },
+            )
+            for title, options in admin_form.fieldsets
+        ]
+        admin_form.readonly_fields = [
+            *(name for name in admin_form.readonly_fields if name not in swapped),
+            *swapped.values(),
+        ]
+
+
+def _links_as_text(model_admin, request) -> dict:
+    return {
+        field.name: _related_as_text(field, scope_of(request))
+        for field in model_admin.model._meta.concrete_fields
+        if field.is_relation and not _can_open(model_admin.admin_site, request, field)
+    }
+
+
+#: What the admin shows for an empty value (its own default).
+EMPTY_VALUE = "-"
+
+
+def _can_open(site, request, field) -> bool:
+    related_admin = site._registry.get(field.related_model)
+    return related_admin is None or related_admin.has_view_permission(request)
+
+
+def _replace_names(entry, swapped: dict):
+    if isinstance(entry, (list, tuple)):
+        return type(entry)(_replace_names(name, swapped) for name in entry)
+    return swapped.get(entry, entry) if isinstance(entry, str) else entry
+
+
+def _related_as_text(field, scope: Scope):
+    is_login = field.related_model is get_user_model()
+
+    @admin.display(description=field.verbose_name)
+    def display(obj):
+        related = getattr(obj, field.name, None)
+        if related is None:
+            return EMPTY_VALUE
+        profile = getattr(related, "profile", None) if is_login else None
+        if profile is not None and scope.includes(profile.organization_id):
+            # A login is shown as its member page, which every role may open.
+            url = reverse("admin:organizations_profile_change", args=[profile.pk])
+            return format_html('<a href="{}">{}</a>', url, related)
+        return str(related)
+
+    display.__name__ = f"{field.name}_as_text"
+    return display
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -65,6 +141,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self._is_member(request) and super().has_delete_permission(request, obj)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        show_unreachable_links_as_text(self, request, context)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
@@ -137,7 +217,35 @@ class TenantHistoryAdmin(TenantScopedAdmin, SimpleHistoryAdmin):
     def history_view(self, request, object_id, extra_context=None):
         if not self._is_member(request):
             raise AccessDenied("Only members of an organisation see its history.")
+        if not self.has_view_history_or_change_history_permission(request):
+            raise scope_of(request).refusal(self._history_permission("view"))
+        extra_context = {**(extra_context or {})}
+        if not request.user.has_perm(
+            f"{self._user_opts.app_label}.view_{self._user_opts.model_name}"
+        ):
+            # simple-history links "changed by" to the login's admin page; a name no URL has
+            # makes its template show the name as text instead of a link to a refusal.
+            extra_context["admin_user_view"] = "no-user-page"
         return super().history_view(request, object_id, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The History button is shown only to roles that may open the history.
+        context["show_history_link"] = self.has_view_history_or_change_history_permission(
+            request, obj
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def render_history_view(self, request, template, context, **kwargs):
+        show_unreachable_links_as_text(self, request, context)
+        return super().render_history_view(request, template, context, **kwargs)
+
+    @property
+    def _user_opts(self):
+        return get_user_model()._meta
+
+    def _history_permission(self, verb: str) -> str:
+        opts = self.model._meta
+        return f"{opts.app_label}.{verb}_historical{opts.model_name}"
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         history = self.model.history
@@ -151,5 +259,5 @@ class TenantHistoryAdmin(TenantScopedAdmin, SimpleHistoryAdmin):
             # (managers and admins) may revert, and only within their own organisation.
             current = self.get_queryset(request).filter(pk=object_id).first()
             if current is None or not self.has_change_history_permission(request, current):
-                raise AccessDenied("Reverting needs the manager role or above.")
+                raise scope_of(request).refusal(self._history_permission("change"))
         return super().history_form_view(request, object_id, version_id, extra_context)

@@ -11,6 +11,7 @@ from import_export.formats.base_formats import CSV, JSON, XLSX
 from organizations.tenancy import TenantHistoryAdmin, scope_of
 
 from . import selectors
+from .exports import export_file_name, export_sheet_title
 from .forms import FIELDSETS, PropertyForm, raw_attributes
 from .history import JSONKeyHistoryContextHelper
 from .models import (
@@ -74,6 +75,37 @@ def register_changelist_extension(model: type[Model], extension: ChangelistExten
 
 def changelist_extensions(model: type[Model]) -> list[ChangelistExtension]:
     return list(_CHANGELIST_EXTENSIONS[model])
+
+
+@dataclass(frozen=True)
+class ChangeFormSection:
+    """A read-only section another app adds to a change form (sources: a property's
+    provenance). `field` is a callable of the object returning HTML, with a
+    `short_description`."""
+
+    title: str
+    field: Callable
+
+
+_CHANGE_FORM_SECTIONS: dict[type[Model], list[ChangeFormSection]] = defaultdict(list)
+
+
+def register_change_form_section(model: type[Model], section: ChangeFormSection) -> None:
+    if section not in _CHANGE_FORM_SECTIONS[model]:
+        _CHANGE_FORM_SECTIONS[model].append(section)
+
+
+class ChangeFormSectionsMixin:
+    """Appends the registered sections of the admin's model to its change form, read-only."""
+
+    def get_fieldsets(self, request, obj=None):
+        sections = _CHANGE_FORM_SECTIONS[self.model]
+        extra = tuple((section.title, {"fields": (section.field,)}) for section in sections)
+        return (*super().get_fieldsets(request, obj), *extra)
+
+    def get_readonly_fields(self, request, obj=None):
+        extra = tuple(section.field for section in _CHANGE_FORM_SECTIONS[self.model])
+        return (*super().get_readonly_fields(request, obj), *extra)
 
 
 class ChangelistExtensionsMixin:
@@ -160,7 +192,9 @@ class PropertyAnalysisInline(admin.TabularInline):
 
 
 @admin.register(Property)
-class PropertyAdmin(ChangelistExtensionsMixin, ExportMixin, TenantHistoryAdmin):
+class PropertyAdmin(
+    ChangeFormSectionsMixin, ChangelistExtensionsMixin, ExportMixin, TenantHistoryAdmin
+):
     resource_classes = [PropertyExportResource]
     export_formats = [CSV, XLSX, JSON]
     import_export_change_list_template = "admin/properties/property/change_list.html"
@@ -274,6 +308,29 @@ class PropertyAdmin(ChangelistExtensionsMixin, ExportMixin, TenantHistoryAdmin):
 
     def get_export_resource_kwargs(self, request, **kwargs):
         return kwargs
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        dataset = super().get_data_for_export(request, queryset, **kwargs)
+        dataset.title = export_sheet_title(**self._exported(request))
+        return dataset
+
+    def get_export_filename(self, request, queryset, file_format):
+        return export_file_name(**self._exported(request), extension=file_format.get_extension())
+
+    def _exported(self, request) -> dict:
+        """The organisation and project an export covers: the project the changelist is
+        filtered to, if any, and the acting member's organisation (or that project's)."""
+        scope = scope_of(request)
+        project_id = request.GET.get(TenantProjectFilter.parameter_name, "")
+        project = None
+        if project_id.isdigit():
+            project = (
+                scope.filter(Project.objects.select_related("organization"))
+                .filter(pk=project_id)
+                .first()
+            )
+        organization = project.organization if project else scope.organization
+        return {"organization": organization, "project": project}
 
 
 @admin.register(Project)

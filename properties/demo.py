@@ -11,7 +11,7 @@ from django.db import transaction
 from simple_history.utils import bulk_create_with_history
 
 from organizations.models import Organization, Profile
-from organizations.services import member_create
+from organizations.services import member_create, organization_create
 
 from .models import Project, Property, PropertyAnalysis
 
@@ -156,10 +156,13 @@ def demo_data_seed(*, properties: int = 2000) -> DemoSeedResult:
     result = DemoSeedResult()
     User = get_user_model()
     for slug, name, project_regions in ORGANISATIONS:
-        organization, created = Organization.objects.get_or_create(
-            slug=slug, defaults={"name": name, "subscription_tier": "professional"}
-        )
-        result.organizations_created += int(created)
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            # Through the service, so the apps' hooks (integrity schedules) run for it.
+            organization = organization_create(
+                organization=Organization(slug=slug, name=name, subscription_tier="professional")
+            )
+            result.organizations_created += 1
         for role in ROLES:
             username = f"{slug}-{role}"
             if not User.objects.filter(username=username).exists():

@@ -133,7 +133,10 @@ def _build_and_store(execution: BackupExecution, specs) -> tuple[dict, str, int,
         )
         writer.close()
         sha256, size = file_sha256(archive_file)
-        name = f"{organization.slug}-{created_at:%Y%m%dT%H%M%S}-{execution.pk}.zip"
+        # Named on the organisation's clock (storage names cannot carry a "+" offset; the
+        # manifest and the row keep the exact instant).
+        local = organization.local_time(created_at)
+        name = f"{organization.slug}-{local:%Y%m%dT%H%M%S}-{execution.pk}.zip"
         stored_name = execution.archive.storage.save(
             execution.archive.field.generate_filename(execution, name), archive_file
         )

@@ -2,6 +2,7 @@
 
 from .core import ImportPipeline, OnDuplicate, PipelineResult
 from .reports import RejectedRowsReport, StoredRejectedRows, rejected_report_save
+from .sqlite_writer import SqliteWriter
 from .writers import CopyWriter, NullWriter, OrmBulkWriter, PropertyWriter, writer_for
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "PipelineResult",
     "PropertyWriter",
     "RejectedRowsReport",
+    "SqliteWriter",
     "StoredRejectedRows",
     "rejected_report_save",
     "writer_for",

@@ -1,5 +1,5 @@
-"""Where validated rows go. One interface, three writers; `writer_for` is the one place that
-picks one.
+"""Where validated rows go. One interface, four writers (SqliteWriter in sqlite_writer.py);
+`writer_for` is the one place that picks one.
 
 A writer is made for one project. It stores a batch inside the caller's transaction (the
 pipeline commits batch by batch) and returns the rows it could not store, each with the reason,
@@ -14,6 +14,7 @@ import json
 from typing import Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -21,6 +22,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from properties.models import Project, Property
 
 from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows, NewRow
+from .sqlite_writer import SqliteWriter
 
 
 class PropertyWriter(Protocol):
@@ -55,7 +57,8 @@ def _first_line(exc: Exception) -> str:
 
 class OrmBulkWriter:
     """Bulk ORM writes with one history row per created or updated property, carrying the
-    importing user and `import <job id>` as the change reason. Used on SQLite."""
+    importing user and `import <job id>` as the change reason. Runs on any database; the
+    reference the faster writers are tested against (IMPORT_WRITER=orm)."""
 
     def __init__(self, *, project: Project, actor, change_reason: str):
         self.project = project
@@ -297,10 +300,21 @@ class CopyWriter:
 
 
 def writer_for(*, project: Project, dry_run: bool, actor, change_reason: str) -> PropertyWriter:
-    """COPY on PostgreSQL, the bulk ORM elsewhere. The IMPORT_WRITER setting ("orm" or "copy")
-    forces one, so the same cases run through both writers on PostgreSQL."""
+    """COPY on PostgreSQL, executemany on SQLite. The IMPORT_WRITER setting ("orm", "copy" or
+    "sqlite") forces one, so the same cases also run through the bulk ORM writer."""
     if dry_run:
         return NullWriter(project=project)
-    kind = settings.IMPORT_WRITER or ("copy" if connection.vendor == "postgresql" else "orm")
-    writer = CopyWriter if kind == "copy" else OrmBulkWriter
-    return writer(project=project, actor=actor, change_reason=change_reason)
+    writers = {"orm": OrmBulkWriter, "copy": CopyWriter, "sqlite": SqliteWriter}
+    needs = {"copy": "postgresql", "sqlite": "sqlite"}
+    native = {vendor: kind for kind, vendor in needs.items()}
+    kind = settings.IMPORT_WRITER or native.get(connection.vendor, "orm")
+    if kind not in writers:
+        raise ImproperlyConfigured(
+            f"IMPORT_WRITER must be one of {', '.join(writers)}, not {kind!r}."
+        )
+    if needs.get(kind, connection.vendor) != connection.vendor:
+        raise ImproperlyConfigured(
+            f"IMPORT_WRITER={kind} runs on {needs[kind]} only; this database is "
+            f"{connection.vendor}."
+        )
+    return writers[kind](project=project, actor=actor, change_reason=change_reason)

@@ -51,6 +51,12 @@ def cron_interval(expression: str, *, now: datetime) -> timedelta:
     return schedule.get_next(datetime) - first
 
 
+def _on_clock(organization: Organization, moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    return f"{organization.local_time(moment):%Y-%m-%d %H:%M %Z}"
+
+
 def _raise_overdue(organization, config, interval, last_completed) -> None:
     alert_raise(
         organization=organization,
@@ -60,7 +66,7 @@ def _raise_overdue(organization, config, interval, last_completed) -> None:
         message=(
             f"The backup schedule '{config.schedule_cron}' of {organization.name} runs "
             f"every {_duration(interval)}; the last completed backup was "
-            f"{last_completed.isoformat() if last_completed else 'never'}."
+            f"{_on_clock(organization, last_completed)}."
         ),
         payload={
             "backup_config_id": config.pk,

@@ -2,8 +2,10 @@ import io
 import re
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from backups.models import BackupExecution, RestoreExecution
 from properties.models import Property
@@ -29,7 +31,9 @@ def test_backup_org_prints_one_summary_line(tenants, estate):
     backup = BackupExecution.objects.get()
     assert line == (
         f"backup={backup.pk} status=completed records={backup.record_count} "
-        f"bytes={backup.size_bytes} sha256={backup.sha256}"
+        f"bytes={backup.size_bytes} sha256={backup.sha256} "
+        f"completed_at={timezone.localtime(backup.completed_at).isoformat(timespec='seconds')} "
+        f"tz={settings.TIME_ZONE}"
     )
     assert len(backup.sha256) == 64
 

@@ -55,7 +55,6 @@ def test_user_edit_is_saved_and_shown_with_old_and_new_value_in_the_managers_his
     snapshot(manager, "property-history")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 6: History button shown to users and viewers")
 @pytest.mark.parametrize("role", ["viewer", "user"])
 def test_roles_below_manager_are_not_shown_a_history_button(estate, log_in_as, role):
     prop = estate.properties[0]

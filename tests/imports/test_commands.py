@@ -16,7 +16,7 @@ from .conftest import csv_bytes, valid_row
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "melbourne_housing_sample.csv"
 SUMMARY = re.compile(
     r"^import=(\d+) status=(\w+) total=(\d+) created=(\d+) updated=(\d+) skipped=(\d+) "
-    r"rejected=(\d+) rows_per_s=(\d+)$"
+    r"rejected=(\d+) rows_per_s=(\d+) finished_at=\S+ tz=[\w/]+$"
 )
 
 

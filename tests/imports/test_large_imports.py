@@ -1,7 +1,7 @@
 """Large imports (issue 4): background task, progress, cancel, resume, concurrency, both writers.
 
-Small batch sizes stand in for large files; the same cases run through the bulk ORM writer and,
-on PostgreSQL, the COPY writer."""
+Small batch sizes stand in for large files; the same cases run through the bulk ORM writer and
+the database's own fast writer (COPY on PostgreSQL, executemany on SQLite)."""
 
 import gc
 import io
@@ -17,7 +17,13 @@ from django.urls import reverse
 from django_q.models import Task
 
 from imports.models import ImportJob, ImportRejectedRow
-from imports.pipeline import CopyWriter, ImportPipeline, OrmBulkWriter, RejectedRowsReport
+from imports.pipeline import (
+    CopyWriter,
+    ImportPipeline,
+    OrmBulkWriter,
+    RejectedRowsReport,
+    SqliteWriter,
+)
 from imports.pipeline.prefetch import LIVE_VALIDATORS
 from imports.pipeline.rows import BatchRows, NewRow
 from imports.readers import RawRow, TableReader, open_table
@@ -37,11 +43,17 @@ from .conftest import WorkerKilled, after_each_batch, csv_bytes, killed_after, v
 Status = ImportJob.Status
 
 
-@pytest.fixture(params=["orm", "copy"])
+WRITERS = {"orm": OrmBulkWriter, "copy": CopyWriter, "sqlite": SqliteWriter}
+
+
+@pytest.fixture(params=list(WRITERS))
 def writer(request, settings):
-    """The writer every run below goes through: the bulk ORM one, or COPY on PostgreSQL."""
+    """The writer every run below goes through: the bulk ORM one, COPY on PostgreSQL, or
+    executemany on SQLite."""
     if request.param == "copy":
         request.getfixturevalue("on_postgres")
+    if request.param == "sqlite" and connection.vendor != "sqlite":
+        pytest.skip("SQLite-only writer; runs in the SQLite pass")
     settings.IMPORT_WRITER = request.param
     return request.param
 
@@ -133,7 +145,7 @@ def test_both_writers_create_update_and_write_one_history_row_each(writer, valid
 
 def test_both_writers_report_a_row_stored_by_someone_else_meanwhile(writer, tenants):
     project = ProjectFactory(organization=tenants.owner_org)
-    writer_class = CopyWriter if writer == "copy" else OrmBulkWriter
+    writer_class = WRITERS[writer]
     job = new_job(project, csv_bytes(valid_row(1), valid_row(2)))
     with job.source_file.open("rb") as source:
         reader = open_table(source, "a.csv")
@@ -163,7 +175,7 @@ def test_a_batch_written_without_a_lookup_meets_a_stored_id_and_is_classified(wr
     # stores one of batch 2's ids. That write stores nothing, and the batch is then looked up:
     # the row is skipped as existing (on_duplicate=skip), not rejected, and the rest created.
     project = ProjectFactory(organization=tenants.owner_org)
-    writer_class = CopyWriter if writer == "copy" else OrmBulkWriter
+    writer_class = WRITERS[writer]
     content = csv_bytes(*[valid_row(n) for n in range(1, 7)])
     job = new_job(project, content)
     with job.source_file.open("rb") as source:

@@ -11,7 +11,8 @@ from tests.factories import PropertyFactory
 from .conftest import EXPECTED
 
 REPORT_LINE = re.compile(
-    r"^report=(\d+) org=([\w-]+) total=(\d+) errors=(\d+) warnings=(\d+) duration_ms=(\d+)$"
+    r"^report=(\d+) org=([\w-]+) total=(\d+) errors=(\d+) warnings=(\d+) duration_ms=(\d+)"
+    r" created_at=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d tz=[\w/]+$"
 )
 
 

@@ -272,3 +272,12 @@ def test_cron_interval_is_the_gap_between_two_runs():
     assert cron_interval("0 2 * * *", now=now) == timedelta(days=1)
     assert cron_interval("0 */6 * * *", now=now) == timedelta(hours=6)
     assert cron_interval("30 1 * * 0", now=now) == timedelta(days=7)
+
+
+def test_seed_demo_organisations_get_their_daily_integrity_schedule(db):
+    from properties.demo import demo_data_seed
+
+    demo_data_seed(properties=3)
+
+    for organization in Organization.objects.filter(slug__in=["harbour", "southern-cross"]):
+        assert Schedule.objects.filter(name=f"{SCHEDULE_PREFIX}{organization.pk}").exists()

@@ -45,7 +45,21 @@ def _build_rows(organization, marker: str) -> dict:
         ),
     }
     rows.update(_backup_rows(organization, marker))
+    rows.update(_source_rows(project, marker))
     return rows
+
+
+def _source_rows(project, marker):
+    from sources.models import DataSource, SyncRun
+
+    source = DataSource.objects.create(
+        project=project,
+        name=f"{marker} source",
+        kind=DataSource.Kind.FILE_URL,
+        url="https://data.example.gov.au/valuations.csv",
+    )
+    run = SyncRun.objects.create(source=source, status=SyncRun.Status.COMPLETED)
+    return {"sources.datasource": source, "sources.syncrun": run}
 
 
 def _backup_rows(organization, marker):

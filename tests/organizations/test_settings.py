@@ -69,3 +69,22 @@ def test_redis_url_switches_the_task_broker(tmp_path):
         timeout=60,
     )
     assert result.stdout.strip().endswith("redis://127.0.0.1:6379/5 False"), result.stderr
+
+
+def test_sqlite_connections_use_write_ahead_logging_and_normal_sync(tmp_path):
+    # Reads of the web process and an import's writes do not block each other, and a commit
+    # does not wait for the disk (synchronous=NORMAL is 1).
+    code = (
+        "from django.db import connection; cursor = connection.cursor(); "
+        "print(cursor.execute('PRAGMA journal_mode').fetchone()[0], "
+        "cursor.execute('PRAGMA synchronous').fetchone()[0])"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip().endswith("wal 1"), result.stderr

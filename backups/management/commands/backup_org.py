@@ -36,5 +36,6 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             f"backup={backup.pk} status={backup.status} records={backup.record_count} "
-            f"bytes={backup.size_bytes} sha256={backup.sha256}"
+            f"bytes={backup.size_bytes} sha256={backup.sha256} "
+            f"{organization.clock_fields('completed_at', backup.completed_at)}"
         )

@@ -44,5 +44,6 @@ class Command(BaseCommand):
             f"restore={restore.pk} backup={backup.pk} org={organization.slug} "
             f"strategy={strategy} dry_run={str(dry_run).lower()} status={restore.status} "
             f"inserted={totals['inserted']} updated={totals['updated']} "
-            f"deleted={totals['deleted']}"
+            f"deleted={totals['deleted']} "
+            f"{organization.clock_fields('completed_at', restore.completed_at)}"
         )

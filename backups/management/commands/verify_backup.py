@@ -14,7 +14,8 @@ class Command(BaseCommand):
         backup = backup_verify(backup=backup_by_id(backup_id))
         line = (
             f"backup={backup.pk} org={backup.organization.slug} "
-            f"verification={backup.verification_status} records={backup.record_count}"
+            f"verification={backup.verification_status} records={backup.record_count} "
+            f"{backup.organization.clock_fields('verified_at', backup.verified_at)}"
         )
         if backup.verification_status != backup.Verification.PASSED:
             raise CommandError(f"{line} reason={quoted(backup.verification_message)}")

@@ -74,7 +74,8 @@ class Command(BaseCommand):
             f"import={job.pk} status={job.status} total={job.total_rows} "
             f"created={job.created_count} updated={job.updated_count} "
             f"skipped={job.skipped_count} rejected={job.rejected_count} "
-            f"rows_per_s={round(job.rows_per_second)}"
+            f"rows_per_s={round(job.rows_per_second)} "
+            f"{project.organization.clock_fields('finished_at', job.finished_at)}"
         )
         if job.status in {ImportJob.Status.FAILED, ImportJob.Status.CANCELLED}:
             raise CommandError(job.error_summary or f"Import {job.pk} {job.status}.")

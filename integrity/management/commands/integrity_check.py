@@ -64,7 +64,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"report={report.pk} org={organization.slug} total={report.total_issues} "
                 f"errors={report.error_count} warnings={report.warning_count} "
-                f"duration_ms={report.duration_ms}"
+                f"duration_ms={report.duration_ms} "
+                f"{organization.clock_fields('created_at', report.created_at)}"
             )
         if failing:
             raise CommandError(

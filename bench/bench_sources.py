@@ -1,0 +1,134 @@
+"""Sync speed: a CKAN datastore resource of N records served on 127.0.0.1, synced end to end
+(HTTP, JSON, rules, hashing, writer, provenance), then synced again unchanged.
+
+Usage: python bench/bench_sources.py [N]   (N defaults to 100,000;
+DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/property_bench_sources)
+
+The portal is the tests' CKAN Action API server (pytest-httpserver), with keyset paging and
+the default 32,000-record pages, in a process of its own (so its JSON encoding is not counted
+against the sync's). Each step prints one key=value line:
+  first     a new source into an empty project: every record created, with history
+  unchanged the same resource again: every record hashed, counted unchanged, nothing written
+  changed   1% of the records changed: those updated, the rest unchanged
+"""
+
+import os
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/property_bench_sources")
+os.environ.setdefault("SYNC_ALLOW_PRIVATE_HOSTS", "true")
+
+
+def ensure_database(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://", 1) + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def serve(count: int, changed_every: int, ready) -> None:
+    """The portal process: N records (every `changed_every`-th one revalued), until killed."""
+    from pytest_httpserver import HTTPServer
+
+    from tests.sources.portal import Portal, make_record
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    portal = Portal(url=server.url_for("").rstrip("/"), server=server)
+    server.expect_request(re.compile(".*")).respond_with_handler(portal.handle)
+    records = [make_record(n) for n in range(1, count + 1)]
+    if changed_every:
+        for index in range(0, count, changed_every):
+            records[index] = make_record(index + 1, valuation=900_000 + index)
+    portal.load(records)
+    ready.put(portal.url)
+    while True:
+        time.sleep(3600)
+
+
+def start_portal(count: int, changed_every: int = 0):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    ready = context.Queue()
+    process = context.Process(target=serve, args=(count, changed_every, ready), daemon=True)
+    process.start()
+    return process, ready.get(timeout=300)
+
+
+def main():
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from organizations.models import Organization
+    from properties.models import Project, Property
+    from sources import services
+    from sources.models import DataSource
+    from sources.services import source_create
+    from tests.sources.portal import OVERRIDES, RESOURCE_ID
+
+    call_command("migrate", verbosity=0)
+    connection.close()  # not shared with the forked portal
+    process, url = start_portal(count)
+
+    organization, _ = Organization.objects.get_or_create(
+        slug="bench-sources", defaults={"name": "Bench sources"}
+    )
+    project = Project.objects.create(organization=organization, name=f"sync bench {time.time()}")
+    source = source_create(
+        actor=None,
+        project=project,
+        kind="ckan_datastore",
+        url=url,
+        resource_id=RESOURCE_ID,
+        name="bench",
+        column_overrides=OVERRIDES,
+    )
+    print(f"database={connection.vendor} records={count:,}")
+
+    def step(name):
+        started = time.perf_counter()
+        run = services.source_sync(source=source, actor=None)
+        seconds = time.perf_counter() - started
+        run.refresh_from_db()
+        if run.status != "completed":
+            raise SystemExit(f"step={name} status={run.status} error={run.error}")
+        history = Property.history.filter(project=project).count()
+        print(
+            f"step={name} status={run.status} seconds={seconds:.2f} "
+            f"records_per_second={count / seconds:,.0f} created={run.created} "
+            f"updated={run.updated} unchanged={run.unchanged} requests={run.requests} "
+            f"bytes={run.bytes_received:,} history_rows={history:,}"
+        )
+
+    step("first")
+    step("unchanged")
+    process.kill()
+    connection.close()
+    process, url = start_portal(count, changed_every=100)
+    DataSource.objects.filter(pk=source.pk).update(url=url)
+    source.refresh_from_db()
+    step("changed")
+    process.kill()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(f"peak_rss_mb={peak}")
+
+
+if __name__ == "__main__":
+    main()

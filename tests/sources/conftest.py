@@ -1,0 +1,42 @@
+import re
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.factories import ProjectFactory
+
+from .portal import Portal
+
+
+@pytest.fixture(autouse=True)
+def _sync_settings(settings):
+    # The portal runs on 127.0.0.1; retries wait a few milliseconds, not seconds.
+    settings.SYNC_ALLOW_PRIVATE_HOSTS = True
+    settings.SYNC_BACKOFF_SECONDS = 0.001
+    settings.SYNC_MAX_WAIT_SECONDS = 0.01
+    settings.SYNC_RETRIES = 3
+    settings.SYNC_READ_TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="session")
+def portal_server():
+    # One server for the session: stopping one waits out its poll interval (half a second).
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def portal(portal_server):
+    """A fresh portal (resources, faults, call log) on the session's server."""
+    portal = Portal(url=portal_server.url_for("").rstrip("/"), server=portal_server)
+    portal_server.clear()
+    portal_server.expect_request(re.compile(".*")).respond_with_handler(portal.handle)
+    yield portal
+    portal_server.clear()
+
+
+@pytest.fixture
+def project(tenants):
+    return ProjectFactory(organization=tenants.owner_org, name="Valuations")

@@ -1,0 +1,50 @@
+"""The sources migration runs backwards and forwards on a real database with data in it."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps if targets[0][1] else None
+
+
+def test_sources_migrates_to_zero_and_back_with_sources_runs_and_records():
+    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    apps = _migrate([("sources", "0001_initial")])
+    Organization = apps.get_model("organizations", "Organization")
+    Project = apps.get_model("properties", "Project")
+    Property = apps.get_model("properties", "Property")
+    DataSource = apps.get_model("sources", "DataSource")
+    SyncRun = apps.get_model("sources", "SyncRun")
+    SourceRecord = apps.get_model("sources", "SourceRecord")
+    org = Organization.objects.create(name="Round trip", slug="round-trip-sources")
+    project = Project.objects.create(organization=org, name="P")
+    prop = Property.objects.create(project=project, organization=org, external_id="KEEP")
+    source = DataSource.objects.create(
+        organization=org, project=project, name="S", kind="file_url", url="https://x.example/a"
+    )
+    run = SyncRun.objects.create(organization=org, source=source, status="completed")
+    SourceRecord.objects.create(
+        organization=org,
+        source=source,
+        key="KEEP",
+        property=prop,
+        sha256="0" * 64,
+        first_run=run,
+        changed_run=run,
+    )
+    try:
+        _migrate([("sources", None)])
+        assert "sources_datasource" not in connection.introspection.table_names()
+        assert Property.objects.filter(external_id="KEEP").exists()
+        apps = _migrate([("sources", "0001_initial")])
+        DataSource = apps.get_model("sources", "DataSource")
+        assert DataSource.objects.count() == 0
+    finally:
+        _migrate(leaves)
