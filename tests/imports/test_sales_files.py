@@ -31,6 +31,7 @@ MELBOURNE_SUBURBS = [
     ("St Kilda", "3182", -37.86, 144.98),
     ("Moonee Ponds", "3039", -37.76, 144.92),
 ]
+STREETS = ["Bloomburg St", "Charles St", "Park St"]
 PERTH_SUBURBS = [
     ("South Lake", "6164", -32.11, 115.84),
     ("Wandi", "6167", -32.19, 115.86),
@@ -48,7 +49,7 @@ def melbourne_rows(count: int, rng: random.Random) -> list[list]:
         rows.append(
             [
                 suburb,
-                f"{'%d/' % (n % 9 + 1) if unit else ''}{n + 1} {rng.choice(['Bloomburg St', 'Charles St', 'Park St'])}",
+                f"{f'{n % 9 + 1}/' if unit else ''}{n + 1} {rng.choice(STREETS)}",
                 rng.randint(1, 5),
                 "u" if unit else "h",
                 f"{price}.0",
@@ -224,10 +225,10 @@ def test_line_breaks_of_a_quoted_description_survive_import_export_and_reimport(
     from tests.factories import ProjectFactory
 
     content = (
-        "address,suburb,postcode,description,date,price\n"
-        '"  12   Chapel St ",Richmond,3121,"  Corner block.\r\nNorth facing:\n\n  - garden  ",'
-        "3/12/2016,900000\n"
-    ).encode()
+        b"address,suburb,postcode,description,date,price\n"
+        b'"  12   Chapel St ",Richmond,3121,"  Corner block.\r\nNorth facing:\n\n  - garden  ",'
+        b"3/12/2016,900000\n"
+    )
     job = run_import(project, content, actor=tenants.manager)
     assert job.created_count == 1, job.error_summary
     stored = Property.objects.get(project=project)

@@ -157,3 +157,12 @@ def test_a_viewer_cannot_save(client, tenants, prop):
     post(client, prop, estimated_value="900000")
     prop.refresh_from_db()
     assert prop.financial_metrics["estimated_value"] == 875_000
+
+
+def test_a_viewer_sees_each_attribute_read_only(client, tenants, prop):
+    client.force_login(tenants.viewer)
+    response = client.get(change_url(prop))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "10 Chapel Street" in page and "875000" in page and "GRZ1" in page
+    assert 'name="estimated_value"' not in page
