@@ -583,7 +583,14 @@ def test_a_large_upload_is_previewed_by_a_task_and_the_page_follows_it(
     job = ImportJob.objects.get(project=project)
     assert Task.objects.get(name=f"import-preview-{job.pk}").success
     assert (job.status, job.options["background_preview"]) == (Status.PENDING, True)
-    assert job.preview["totals"] == {"total": 12, "new": 10, "update": 0, "skip": 0, "reject": 2}
+    assert job.preview["totals"] == {
+        "total": 12,
+        "new": 10,
+        "update": 0,
+        "skip": 0,
+        "reject": 2,
+        "warn": 0,
+    }
     assert job.processed_rows == 0 and not Property.objects.exists()
     assert "Confirm import" in response.content.decode()
 
