@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/property_platform
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test test-sqlite test-postgres test-browser lint bench migrate superuser clean
+.PHONY: run serve test test-sqlite test-postgres test-browser lint bench migrate superuser clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -32,6 +32,11 @@ run: migrate
 	@echo "Admin: http://$(HOST)/admin/"
 	@# config/launcher.py runs both and stops them on Ctrl-C or SIGTERM, exiting 0.
 	@$(PY) -m config.launcher $(HOST)
+
+# Production-like: gunicorn (static files by whitenoise) and a task cluster, DEBUG off unless the
+# environment says otherwise. `SECURE_SSL_REDIRECT=false` serves plain HTTP for a local try.
+serve: $(VENV)/.runtime
+	@HOST=$(HOST) DEBUG=$${DEBUG:-false} $(PY) -m config.serve
 
 test: $(VENV)/.dev
 	$(PY) manage.py makemigrations --check --dry-run

@@ -4,9 +4,11 @@ Every value has a safe development default except `SECRET_KEY`, which production
 must provide. Misconfiguration stops start-up with one clear line instead of a traceback.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +32,52 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# HTTPS: on by default in production, each switch named like Django's setting. Preload and
+# subdomains are on so `check --deploy` is clean; turn them off while any subdomain still
+# serves plain HTTP (preloading takes effect only once the domain is submitted to the list).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# The cookies follow the redirect unless set: SECURE_SSL_REDIRECT=false alone is a working
+# plain-HTTP try of a production configuration.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    # "HTTP_X_FORWARDED_PROTO,https": trust the TLS proxy's header saying the request was HTTPS.
+    value = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+    if not value:
+        return None
+    if len(value) != 2 or not value[0].startswith("HTTP_"):
+        _fail(
+            "SECURE_PROXY_SSL_HEADER must be a header and its value, "
+            "e.g. HTTP_X_FORWARDED_PROTO,https."
+        )
+    return value[0], value[1]
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+
+# Content-Security-Policy (django-csp): scripts only from this site or carrying the page's nonce;
+# inline style attributes stay allowed because the admin's templates use them and they cannot
+# run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -41,16 +89,21 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "django_q",
+    "axes",
     "organizations",
     "properties",
     "imports",
     "backups",
     "integrity",
     "sources",
+    "health",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files are served before sessions or the database are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -61,6 +114,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the acting admin user on every history row written during a request.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -117,6 +172,28 @@ def _database_from_env() -> dict:
 DATABASES = {"default": _database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes checks every login for a lockout before Django's own backend checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling: this many failures for one user name from one address lock that pair out
+# for the cool-off; superusers see and clear lockouts under "Axes" in the admin.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+_AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+# 0 keeps a lockout until an administrator clears it.
+AXES_COOLOFF_TIME = timedelta(minutes=_AXES_COOLOFF_MINUTES) if _AXES_COOLOFF_MINUTES else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "organizations.lockout.lockout_response"
+# The client address is the connecting peer's unless the deployment says how many proxies in
+# front of it append to X-Forwarded-For; trusting that header blindly would let an attacker
+# pick a fresh address for every guess.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -130,19 +207,112 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
 BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "var" / "backups")
 
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "backups": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(BACKUP_ROOT)},
-    },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+# Object storage (django-storages' S3 backend, any S3-compatible service), chosen per use:
+# BACKUP_STORAGE and MEDIA_STORAGE are "local" (the folders above) or "s3";
+# BACKUP_REPLICA_STORAGE is unset (no replica), "local" or "s3". The AWS_* names are
+# django-storages' own; left unset, the credentials come from boto3's usual chain (environment,
+# instance role).
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
+# An archive read from S3 spools to disk past this size instead of being held in memory
+# (django-storages' default, 0, never spools); uploads above 8 MB go up in multipart parts.
+AWS_S3_MAX_MEMORY_SIZE = env.int("AWS_S3_MAX_MEMORY_SIZE", default=8 * 1024 * 1024)
+
+
+def _s3_storage(*, bucket: str, location: str, endpoint_url=None, region_name=None) -> dict:
+    from boto3.s3.transfer import TransferConfig  # only when S3 is chosen
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "location": location,
+            "endpoint_url": endpoint_url or AWS_S3_ENDPOINT_URL,
+            "region_name": region_name or AWS_S3_REGION_NAME,
+            "access_key": AWS_ACCESS_KEY_ID,
+            "secret_key": AWS_SECRET_ACCESS_KEY,
+            # Names are never reused: a second archive or upload of the same name gets its own.
+            "file_overwrite": False,
+            "default_acl": None,
+            "max_memory_size": AWS_S3_MAX_MEMORY_SIZE,
+            # One part at a time: parallel ranged downloads write ahead into the spooled file,
+            # which then holds everything up to the furthest offset in memory before rolling
+            # over to disk.
+            "transfer_config": TransferConfig(use_threads=False),
+        },
+    }
+
+
+def _storage_choice(variable: str, *, default: str = "local") -> str:
+    choice = env.str(variable, default=default)
+    if choice not in {"local", "s3", default}:
+        _fail(f'{variable} must be "local" or "s3", not {choice!r}.')
+    return choice
+
+
+def _s3_primary(location: str, variable: str) -> dict:
+    if not AWS_STORAGE_BUCKET_NAME:
+        _fail(f"{variable}=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    return _s3_storage(bucket=AWS_STORAGE_BUCKET_NAME, location=location)
+
+
+def _backup_replica_storage() -> dict | None:
+    """A second copy of every archive, in another bucket (and region) or folder; none by
+    default."""
+    choice = _storage_choice("BACKUP_REPLICA_STORAGE", default="none")
+    if choice == "s3":
+        bucket = env.str("BACKUP_REPLICA_BUCKET", default="")
+        if not bucket:
+            _fail("BACKUP_REPLICA_STORAGE=s3 needs BACKUP_REPLICA_BUCKET.")
+        return _s3_storage(
+            bucket=bucket,
+            location="backups",
+            endpoint_url=env.str("BACKUP_REPLICA_ENDPOINT_URL", default=""),
+            region_name=env.str("BACKUP_REPLICA_REGION_NAME", default=""),
+        )
+    if choice == "local":
+        root = env.str("BACKUP_REPLICA_ROOT", default="")
+        if not root:
+            _fail("BACKUP_REPLICA_STORAGE=local needs BACKUP_REPLICA_ROOT.")
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": root},
+        }
+    return None
+
+
+def _storages_from_env() -> dict:
+    local = "django.core.files.storage.FileSystemStorage"
+    storages = {
+        "default": {"BACKEND": local},
+        "backups": {"BACKEND": local, "OPTIONS": {"location": str(BACKUP_ROOT)}},
+        # Hashed, compressed names that whitenoise serves with far-future caching; the manifest
+        # exists only after collectstatic, so development keeps the plain storage.
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        },
+    }
+    if _storage_choice("MEDIA_STORAGE") == "s3":
+        storages["default"] = _s3_primary("media", "MEDIA_STORAGE")
+    if _storage_choice("BACKUP_STORAGE") == "s3":
+        storages["backups"] = _s3_primary("backups", "BACKUP_STORAGE")
+    replica = _backup_replica_storage()
+    if replica:
+        storages["backups_replica"] = replica
+    return storages
+
+
+STORAGES = _storages_from_env()
 
 try:
     EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -22,6 +22,7 @@ from ..archive import (
 )
 from ..engines import engine_for
 from ..models import BackupConfig, BackupExecution, BackupType
+from ..replica import backup_replicate
 from .permissions import BackupRefused, require_backup_permission
 
 logger = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def write_archive(execution: BackupExecution, specs) -> BackupExecution:
         execution.size_bytes = size
         execution.record_count = sum(table["count"] for table in manifest_tables.values())
         execution.status = BackupExecution.Status.COMPLETED
+        execution.error_message = backup_replicate(backup=execution)
     except Exception as exc:
         logger.exception("Backup %s of %s failed", execution.pk, execution.organization.slug)
         execution.archive.name = ""
