@@ -148,9 +148,13 @@ class TenantProjectFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in projects.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(project_id=self.value())
-        return queryset
+        value = self.value()
+        if not value:
+            return queryset
+        if not (value.isascii() and value.isdigit() and len(value) < 19):
+            messages.warning(request, f"{value[:40]!r} is not a project id; filter ignored.")
+            return queryset
+        return queryset.filter(project_id=int(value))
 
 
 class StateFilter(admin.SimpleListFilter):

@@ -13,6 +13,7 @@ import tempfile
 
 from django.core.files import File
 
+from properties.limits import storable_text
 from properties.resources import neutralise_formula
 
 from ..models import ImportJob, ImportRejectedRow
@@ -23,7 +24,10 @@ SAMPLE_SIZE = 5
 
 def _cells(headers: list[str], values: list) -> list:
     # The reader sizes rows to the header (a surplus goes into the error message).
-    cells = ["" if value is None else value for value in values[: len(headers)]]
+    cells = [
+        "" if value is None else storable_text(value) if isinstance(value, str) else value
+        for value in values[: len(headers)]
+    ]
     return cells + [""] * (len(headers) - len(cells))
 
 
@@ -91,7 +95,7 @@ class StoredRejectedRows:
         _keep_sample(self.warning_samples, raw.number, [], warnings)
 
     def _store(self, raw: RawRow, errors: list[str], warnings: list[str]):
-        values = [value if value is None else str(value) for value in raw.values]
+        values = [value if value is None else storable_text(str(value)) for value in raw.values]
         self._pending.append(
             ImportRejectedRow(
                 job=self.job, number=raw.number, values=values, errors=errors, warnings=warnings

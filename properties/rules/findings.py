@@ -112,4 +112,10 @@ RULES = (
     Rule("coordinates", "latitude", ERROR, "latitude -90..90, longitude -180..180, both or none"),
     Rule("length", "*", ERROR, "text no longer than its column"),
     Rule("plain_value", "*", ERROR, "a cell is a plain value, not a list or object"),
+    Rule(
+        "storable_value",
+        "*",
+        ERROR,
+        "no NUL or lone surrogate, a finite number, within the field-length and digit limits",
+    ),
 )

@@ -9,6 +9,7 @@ reject exactly the same values.
 
 from dataclasses import dataclass, field
 
+from ..limits import number_problem, text_problem
 from ..models import derive_external_id
 from ..postcodes import POSTCODE_RANGES, state_for_postcode
 from . import values
@@ -59,6 +60,16 @@ class _Check:
         return any(finding.severity == ERROR for finding in self.findings)
 
 
+def _storable_problem(cell) -> str | None:
+    """Values no database can store (a NUL, a lone surrogate, NaN, a 5,000-digit number, an
+    overlong cell) are errors here, so a preview counts them as rejected."""
+    if type(cell) is str:
+        return text_problem(cell)
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        return number_problem(cell)
+    return None
+
+
 def validate_attributes(
     cells: dict, *, row: int = 0, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> tuple[dict | None, list[Finding]]:
@@ -70,6 +81,8 @@ def validate_attributes(
     for name, cell in cells.items():
         if isinstance(cell, (dict, list)):
             check.error(name, "must be a plain value, not a list or object", "plain_value")
+        elif (problem := _storable_problem(cell)) is not None:
+            check.error(name, problem, "storable_value")
     if check.findings:
         return None, check.findings
     # Each cell's text once: most rules below read it, some twice.
