@@ -32,7 +32,7 @@ def test_report_stores_counts_samples_breakdown_and_metrics(planted, tenants):
     errors = sum(expected[c.slug] for c in CHECKS if c.severity == "ERROR")
     warnings = sum(expected[c.slug] for c in CHECKS if c.severity == "WARNING")
     assert report.severity_breakdown == {"ERROR": errors, "WARNING": warnings}
-    assert report.total_issues == errors + warnings == 23
+    assert report.total_issues == errors + warnings == 25
     assert report.created_by == tenants.manager
     for result in report.check_results:
         sample_ids = {sample["id"] for sample in result["samples"]}
