@@ -11,13 +11,21 @@ from django_q.models import Schedule
 
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
-from .archive import ArchiveError, spec_for
+from .admin_plans import restore_options, restore_plan_context
+from .archive import ArchiveError, spec_for, table_specs
+from .merge import CONFLICT_POLICIES
 from .models import BackupConfig, BackupExecution, RestoreExecution
 from .selectors import backup_execution_list, restore_execution_list
 from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
 from .services.restore import backup_restore
+from .services.runs import runs_fail_stopped
 from .services.schedules import backup_config_delete, backup_config_save
-from .tasks import enqueue_backup_create, enqueue_backup_restore, enqueue_backup_verify
+from .tasks import (
+    enqueue_backup_create,
+    enqueue_backup_drill,
+    enqueue_backup_restore,
+    enqueue_backup_verify,
+)
 
 COUNT_KEYS = ("inserted", "updated", "deleted")
 
@@ -45,7 +53,9 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         "record_count",
         "duration",
         "verification_status",
+        "replica_status",
         "download_link",
+        "error_message",
     )
     list_filter = ("status", "backup_type", "verification_status")
     list_select_related = ("organization", "config")
@@ -67,11 +77,15 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         "verification_status",
         "verified_at",
         "verification_message",
+        "replica_status",
+        "replica_sha256",
+        "replica_checked_at",
+        "replica_message",
         "created_by",
         "download_link",
     )
     fields = readonly_fields
-    actions = ["back_up_now", "verify_backups", "restore_backup"]
+    actions = ["back_up_now", "verify_backups", "drill_backups", "restore_backup"]
     change_form_template = "admin/backups/backupexecution/change_form.html"
 
     def get_queryset(self, request):
@@ -121,6 +135,8 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
+        # Rows whose worker died read "failed: worker stopped" here rather than running forever.
+        runs_fail_stopped(actor=request.user)
         extra_context = {
             **(extra_context or {}),
             "can_back_up": self.has_backup_permission(request)
@@ -207,15 +223,30 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         self.message_user(request, message, messages.SUCCESS)
 
     @admin.action(
+        description="Drill the selected backups (restore into scratch tables and check)",
+        permissions=["backup"],
+    )
+    def drill_backups(self, request, queryset):
+        backups = list(queryset.filter(status=BackupExecution.Status.COMPLETED))
+        for backup in backups:
+            enqueue_backup_drill(backup=backup, actor=request.user)
+        self.message_user(
+            request,
+            f"Restore drill started for {len(backups)} backup(s); results under Backup drills.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(
         description="Restore the organisation from the selected backup…", permissions=["restore"]
     )
-    def restore_backup(self, request, queryset):
+    def restore_backup(self, request, queryset, form_url=""):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one backup to restore.", messages.ERROR)
             return None
         backup = queryset.get()
         scope = scope_of(request)
         cross_org = scope.sees_all and not scope.belongs_to(backup.organization_id)
+        options = restore_options(request.POST)
         if request.POST.get("post") == "yes":
             if cross_org and request.POST.get("allow_cross_org") != "yes":
                 self.message_user(
@@ -225,7 +256,9 @@ class BackupExecutionAdmin(TenantScopedAdmin):
                     messages.ERROR,
                 )
                 return None
-            enqueue_backup_restore(backup=backup, actor=request.user, allow_cross_org=cross_org)
+            enqueue_backup_restore(
+                backup=backup, actor=request.user, allow_cross_org=cross_org, **options
+            )
             self.message_user(
                 request,
                 f"Restore of {backup.organization} from backup {backup.pk} started; its outcome "
@@ -241,24 +274,23 @@ class BackupExecutionAdmin(TenantScopedAdmin):
                 actor=request.user,
                 dry_run=True,
                 allow_cross_org=scope.sees_all,
+                **options,
             )
         except BackupRefused as exc:
             self.message_user(request, f"Restore refused: {exc.messages[0]}", messages.ERROR)
             return None
-        rows = [
-            {"table": spec_for(table).model._meta.verbose_name_plural, **counts}
-            for table, counts in preview.counts.items()
-        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Restore from backup: are you sure?",
             "opts": self.model._meta,
             "backup": backup,
-            "plan": rows,
-            "totals": {
-                key: sum(row[key] for row in rows) for key in ("inserted", "updated", "deleted")
-            },
+            **restore_plan_context(preview),
+            "options": options,
+            "strategies": RestoreExecution.Strategy.choices,
+            "policies": CONFLICT_POLICIES,
+            "all_tables": [spec.name for spec in table_specs()],
             "cross_org": cross_org,
+            "form_url": form_url,
             "queryset": queryset,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
@@ -279,6 +311,7 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
         "completed_at",
         "changes",
         "actor",
+        "error_message",
     )
     list_filter = ("status", "dry_run", "strategy")
     list_select_related = ("organization", "backup", "actor")
@@ -291,6 +324,7 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
         "started_at",
         "completed_at",
         "counts_table",
+        "archive_note",
         "error_message",
         "actor",
     )
@@ -316,6 +350,8 @@ class RestoreExecutionAdmin(TenantScopedAdmin):
         return render_to_string("admin/backups/_restore_counts.html", {"rows": _count_rows(obj)})
 
     def changelist_view(self, request, extra_context=None):
+        # Rows whose worker died read "failed: worker stopped" here rather than running forever.
+        runs_fail_stopped(actor=request.user)
         running = self.get_queryset(request).filter(status=RestoreExecution.Status.RUNNING)
         extra_context = {
             **(extra_context or {}),
@@ -407,3 +443,6 @@ class BackupConfigAdmin(TenantScopedAdmin):
             enqueue_backup_create(organization=organization, actor=request.user)
         names = ", ".join(sorted(str(organization) for organization in organizations))
         self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
+
+
+from . import admin_recovery  # noqa: E402, F401  (registers the recovery point admin)

@@ -268,13 +268,38 @@ class ArchiveWriter:
         self._zip.close()
 
 
+def _check_member_sizes(archive: zipfile.ZipFile) -> None:
+    """Refuses, before anything is decompressed, a member whose declared size or compression
+    ratio passes BACKUP_MAX_MEMBER_BYTES / BACKUP_MAX_COMPRESSION_RATIO (a zip bomb)."""
+    from django.conf import settings
+
+    max_bytes, max_ratio = settings.BACKUP_MAX_MEMBER_BYTES, settings.BACKUP_MAX_COMPRESSION_RATIO
+    for info in archive.infolist():
+        if info.file_size > max_bytes:
+            raise ArchiveError(
+                f"Archive member {info.filename} declares {info.file_size} bytes, more than "
+                f"BACKUP_MAX_MEMBER_BYTES ({max_bytes})."
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 1024 * 1024 and ratio > max_ratio:
+            raise ArchiveError(
+                f"Archive member {info.filename} expands {ratio:.0f} times, more than "
+                f"BACKUP_MAX_COMPRESSION_RATIO ({max_ratio})."
+            )
+
+
 class ArchiveReader:
     """Reads an archive and checks it against its manifest."""
+
+    #: Where the archive was read from ("primary" or "replica"), and why, for the record.
+    source = "primary"
+    source_note = ""
 
     def __init__(self, fileobj):
         self._file = fileobj
         try:
             self._zip = zipfile.ZipFile(fileobj)
+            _check_member_sizes(self._zip)
             self.manifest = json.loads(self._zip.read(MANIFEST_NAME))
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
             fileobj.close()

@@ -77,6 +77,10 @@ class BackupConfig(models.Model):
     retention_days = models.PositiveIntegerField(
         default=30, help_text="Completed backups older than this are deleted by the scheduled run."
     )
+    keep_full_backups = models.PositiveIntegerField(
+        default=1,
+        help_text="Full backups kept however old they are (the newest ones); at least one.",
+    )
     tables_included = models.JSONField(
         default=list,
         blank=True,
@@ -100,17 +104,14 @@ class BackupConfig(models.Model):
             raise ValidationError({"schedule_cron": "Not a valid cron expression."})
         if not isinstance(self.tables_included, list):
             raise ValidationError({"tables_included": "A list of table names."})
-        # Refused here, where the schedule is set up, rather than at 3 a.m. by a failing run.
-        if self.backup_type == BackupType.INCREMENTAL:
-            raise ValidationError(
-                {
-                    "backup_type": "Incremental backups are not available yet; choose full or "
-                    "selective."
-                }
-            )
 
 
 class BackupExecution(models.Model):
+    class ReplicaStatus(models.TextChoices):
+        NONE = "none", "No replica"
+        VERIFIED = "verified", "Verified"
+        FAILED = "failed", "Failed"
+
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
@@ -157,6 +158,18 @@ class BackupExecution(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    #: The copy in STORAGES["backups_replica"]: copied, re-read and re-hashed (backups/replica.py).
+    replica_status = models.CharField(
+        max_length=20, choices=ReplicaStatus.choices, default=ReplicaStatus.NONE
+    )
+    replica_name = models.CharField(max_length=500, blank=True)
+    replica_sha256 = models.CharField(max_length=64, blank=True)
+    replica_checked_at = models.DateTimeField(null=True, blank=True)
+    replica_message = models.TextField(blank=True)
+    #: Where the next incremental of the chain starts reading (backups/incremental.py): the
+    #: snapshot's oldest running transaction on PostgreSQL, history-id watermarks, and for an
+    #: incremental its parent's id and SHA-256.
+    baseline = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -172,6 +185,9 @@ class BackupExecution(models.Model):
 class RestoreExecution(models.Model):
     class Strategy(models.TextChoices):
         REPLACE_ALL = "replace_all", "Replace all"
+        MERGE = "merge", "Merge"
+        SELECTIVE = "selective", "Selective"
+        POINT_IN_TIME = "point_in_time", "Point in time"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -194,6 +210,16 @@ class RestoreExecution(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     #: Per table: {"inserted": n, "updated": n, "deleted": n}.
     counts = models.JSONField(default=dict, blank=True)
+    #: point_in_time: the instant restored to.
+    as_of = models.DateTimeField(null=True, blank=True)
+    #: merge (and selective with a policy): skip, overwrite or rename; empty for replace_all.
+    conflict_policy = models.CharField(max_length=20, blank=True)
+    #: selective: the tables restored.
+    tables = models.JSONField(default=list, blank=True)
+    #: merge: {"conflicts": {table: [sample]}, "renamed": {table: [row]}} (backups/merge.py).
+    report = models.JSONField(default=dict, blank=True)
+    #: Set when the primary archive could not be used and a verified replica was read.
+    archive_note = models.TextField(blank=True)
     error_message = models.TextField(blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -208,3 +234,65 @@ class RestoreExecution(models.Model):
 
     def __str__(self):
         return f"Restore {self.pk} of {self.organization} from backup {self.backup_id}"
+
+
+class RecoveryPoint(models.Model):
+    """A named full backup to come back to, e.g. "before the council data reload"."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="recovery_points"
+    )
+    description = models.CharField(max_length=300)
+    # PROTECT: retention and deletes must not take a recovery point's backup from under it.
+    backup = models.ForeignKey(
+        BackupExecution, on_delete=models.PROTECT, related_name="recovery_points"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="recovery_point_org_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.description} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class BackupDrill(models.Model):
+    """A restore drill: a backup restored into scratch copies of the tables, checked by the
+    integrity checks and against its manifest's fingerprint (backups/drills.py)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="backup_drills"
+    )
+    backup = models.ForeignKey(
+        BackupExecution, null=True, on_delete=models.SET_NULL, related_name="drills"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    #: Whether every restored table's count and hash matched the manifest.
+    fingerprint_matches = models.BooleanField(null=True)
+    #: Per integrity check run on the restored copy: {"slug", "severity", "count"}.
+    check_results = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-started_at"], name="drill_org_idx")]
+
+    def __str__(self):
+        return f"Drill {self.pk} of backup {self.backup_id} ({self.status})"

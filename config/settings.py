@@ -211,6 +211,9 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
 BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "var" / "backups")
+# SQLite only: the folder of the lock files running backups and restores hold (PostgreSQL uses
+# advisory locks); a lock freed while its row still says running means the worker died.
+RUN_LOCK_DIR = env.path("RUN_LOCK_DIR", default=BASE_DIR / "var" / "locks")
 
 # Object storage (django-storages' S3 backend, any S3-compatible service), chosen per use:
 # BACKUP_STORAGE and MEDIA_STORAGE are "local" (the folders above) or "s3";
@@ -267,7 +270,9 @@ def _s3_primary(location: str, variable: str) -> dict:
 def _backup_replica_storage() -> dict | None:
     """A second copy of every archive, in another bucket (and region) or folder; none by
     default."""
-    choice = _storage_choice("BACKUP_REPLICA_STORAGE", default="none")
+    # BACKUP_REPLICA_ROOT alone is enough for a replica folder.
+    default = "local" if env.str("BACKUP_REPLICA_ROOT", default="") else "none"
+    choice = _storage_choice("BACKUP_REPLICA_STORAGE", default=default)
     if choice == "s3":
         bucket = env.str("BACKUP_REPLICA_BUCKET", default="")
         if not bucket:
@@ -359,9 +364,24 @@ IMPORT_BACKGROUND_THRESHOLD_ROWS = env.int("IMPORT_BACKGROUND_THRESHOLD_ROWS", d
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=120)
 IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
 
+# Input limits (docs/security.md): every file, archive and form value is checked against these
+# before it is read further; a refusal names the limit and the value.
+IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+INPUT_MAX_FIELD_LENGTH = env.int("INPUT_MAX_FIELD_LENGTH", default=10_000)
+INPUT_MAX_NUMBER_DIGITS = env.int("INPUT_MAX_NUMBER_DIGITS", default=30)
+INPUT_MAX_JSON_DEPTH = env.int("INPUT_MAX_JSON_DEPTH", default=20)
+INPUT_MAX_JSON_ITEM_BYTES = env.int("INPUT_MAX_JSON_ITEM_BYTES", default=1024 * 1024)
+# Zip members (XLSX parts, backup archive tables): declared uncompressed size and ratio.
+XLSX_MAX_MEMBER_BYTES = env.int("XLSX_MAX_MEMBER_BYTES", default=512 * 1024 * 1024)
+XLSX_MAX_COMPRESSION_RATIO = env.int("XLSX_MAX_COMPRESSION_RATIO", default=100)
+BACKUP_MAX_MEMBER_BYTES = env.int("BACKUP_MAX_MEMBER_BYTES", default=16 * 1024**3)
+BACKUP_MAX_COMPRESSION_RATIO = env.int("BACKUP_MAX_COMPRESSION_RATIO", default=200)
+
 # Alert webhooks may only reach public addresses, unless this allows hosts on private networks
 # (a webhook receiver inside the deployment's own network, or tests on 127.0.0.1).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+# CA bundle (PEM) that https webhooks' certificates are checked against; empty: the system's.
+ALERT_WEBHOOK_CA_FILE = env.str("ALERT_WEBHOOK_CA_FILE", default="")
 
 # Government open-data sources: portal and file URLs must resolve to public addresses unless
 # SYNC_ALLOW_PRIVATE_HOSTS allows private ones (an intranet portal, tests on 127.0.0.1). A run
@@ -376,6 +396,8 @@ SYNC_RETRIES = env.int("SYNC_RETRIES", default=5)
 SYNC_BACKOFF_SECONDS = env.float("SYNC_BACKOFF_SECONDS", default=2.0)
 SYNC_MAX_WAIT_SECONDS = env.float("SYNC_MAX_WAIT_SECONDS", default=300.0)
 SYNC_STALE_SECONDS = env.int("SYNC_STALE_SECONDS", default=600)
+# Runs announcing at least this many records validate in a forked process, as large imports do.
+SYNC_PROCESS_THRESHOLD = env.int("SYNC_PROCESS_THRESHOLD", default=20_000)
 
 LOGGING = {
     "version": 1,

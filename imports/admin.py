@@ -46,6 +46,7 @@ class ImportJobAdmin(TenantScopedAdmin):
         "updated_count",
         "skipped_count",
         "rejected_count",
+        "warned_count",
         "user",
         "created_at",
     )
@@ -65,6 +66,7 @@ class ImportJobAdmin(TenantScopedAdmin):
                     "updated_count",
                     "skipped_count",
                     "rejected_count",
+                    "warned_count",
                     "rows_per_second",
                 )
             },
@@ -204,6 +206,7 @@ class ImportJobAdmin(TenantScopedAdmin):
             "totals": preview.get("totals", {}),
             "samples": preview.get("samples", {}),
             "columns": preview.get("columns", {}),
+            "warning_samples": preview.get("warning_samples", []),
             "details": preview.get("details", {}),
             "page": page,
             "rejected_rows": _rejected_page(job, page) if page.object_list else [],
@@ -284,19 +287,22 @@ class ImportJobAdmin(TenantScopedAdmin):
 
 
 def _rejected_page(job: ImportJob, page) -> list[dict]:
-    """One page of the rejected-rows report, read from storage (only that page is kept)."""
+    """One page of the rejected rows of the report, read from storage (only that page is
+    kept); the rows kept with a warning, also in the file, are the preview's warnings."""
     with job.rejected_file.open("rb") as stored:
         text = io.TextIOWrapper(stored, encoding="utf-8-sig", newline="")
         reader = csv.reader(text)
         headers = next(reader, [])
         start = page.start_index() - 1
+        rejected = (values for values in reader if values[-2])
         rows = []
-        for values in islice(reader, start, start + REJECTED_PER_PAGE):
-            cells = dict(zip(headers[:-2], values[:-2], strict=False))
+        for values in islice(rejected, start, start + REJECTED_PER_PAGE):
+            cells = dict(zip(headers[:-3], values[:-3], strict=False))
             rows.append(
                 {
-                    "row": values[-2],
-                    "errors": values[-1].split("; "),
+                    "row": values[-3],
+                    "errors": values[-2].split("; "),
+                    "warnings": values[-1].split("; ") if values[-1] else [],
                     "values": ", ".join(f"{k}={v}" for k, v in cells.items() if v)[:300],
                 }
             )

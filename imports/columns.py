@@ -19,6 +19,8 @@ KNOWN_COLUMNS = frozenset(
         "longitude",
         "zoning",
         "description",
+        "lastsaleprice",
+        "lastsaledate",
     }
 )
 # Real-world names for the columns above, after normalisation. The misspellings are Kaggle's
@@ -47,12 +49,24 @@ ALIASES = {
     "latlng": "coordinates",
     "zone": "zoning",
     "zoningcode": "zoning",
+    "date": "lastsaledate",
+    "saledate": "lastsaledate",
+    "sold": "lastsaledate",
+    "datesold": "lastsaledate",
+    "solddate": "lastsaledate",
+    "contractdate": "lastsaledate",
+    "saleprice": "lastsaleprice",
+    "soldprice": "lastsaleprice",
+    "lastsold": "lastsaleprice",
 }
+#: Headers that name a sale's price when the file has a sale date column (a sales file such as
+#: the Melbourne snapshot's `Price` beside its `Date`), and a valuation otherwise.
+SALE_PRICE_HEADERS = frozenset({"price"})
 
 
 def normalise_header(name) -> str:
     """`Post Code` -> `postcode`, `Estimated Value ($)` -> `estimatedvalue`, then the alias."""
-    key = re.sub(r"[^0-9a-z]", "", str(name if name is not None else "").lower())
+    key = _header_key(name)
     return ALIASES.get(key, key)
 
 
@@ -69,11 +83,20 @@ class ColumnMap:
         return [name for name in REQUIRED_COLUMNS if name not in self.positions]
 
 
+def _header_key(name) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name if name is not None else "").lower())
+
+
 def map_columns(headers) -> ColumnMap:
     positions: dict[str, int] = {}
     ignored: list[str] = []
-    for index, raw in enumerate(headers):
-        key = normalise_header(raw)
+    keys = [normalise_header(raw) for raw in headers]
+    if "lastsaledate" in keys and "lastsaleprice" not in keys:
+        keys = [
+            "lastsaleprice" if _header_key(raw) in SALE_PRICE_HEADERS else key
+            for raw, key in zip(headers, keys, strict=True)
+        ]
+    for index, (raw, key) in enumerate(zip(headers, keys, strict=True)):
         if not key:
             # A blank header over an empty column (a trailing delimiter) is nothing to report.
             continue

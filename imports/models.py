@@ -52,6 +52,8 @@ class ImportJob(models.Model):
     updated_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
+    #: Rows kept with a warning of the rules (also counted as created, updated or skipped).
+    warned_count = models.PositiveIntegerField("kept with warnings", default=0)
     rows_per_second = models.FloatField(default=0)
     # Rows expected in the file (the preview's total, else a newline count): the progress bar's
     # 100%. Never part of the counts above.
@@ -100,13 +102,16 @@ class ImportJob(models.Model):
 
 
 class ImportRejectedRow(models.Model):
-    """One rejected row of a running import, stored in the transaction of its batch so a resumed
-    import neither loses nor repeats it; the CSV report is built from these at the end."""
+    """One rejected (or flagged) row of a running import, stored in the transaction of its
+    batch so a resumed import neither loses nor repeats it; the CSV report is built from these
+    at the end."""
 
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rejected_rows")
     number = models.PositiveIntegerField()
     values = models.JSONField(default=list)
     errors = models.JSONField(default=list)
+    #: The rules' warnings; a row with warnings and no errors was kept (imported).
+    warnings = models.JSONField(default=list)
 
     class Meta:
         ordering = ["job", "id"]

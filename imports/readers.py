@@ -287,6 +287,7 @@ class XlsxReader(_PeekingReader):
     def _open(self):
         from openpyxl import load_workbook
 
+        self._check_member_sizes()
         try:
             merged = self._has_merged_cells()
             self.stream.seek(0)
@@ -308,6 +309,30 @@ class XlsxReader(_PeekingReader):
             )
         sheet = workbook.worksheets[0]
         return workbook, sheet
+
+    def _check_member_sizes(self) -> None:
+        """Refuses, before any part is decompressed, a part whose declared size or compression
+        ratio passes XLSX_MAX_MEMBER_BYTES / XLSX_MAX_COMPRESSION_RATIO (a zip bomb)."""
+        from django.conf import settings
+
+        max_bytes, max_ratio = settings.XLSX_MAX_MEMBER_BYTES, settings.XLSX_MAX_COMPRESSION_RATIO
+        self.stream.seek(0)
+        try:
+            members = zipfile.ZipFile(self.stream).infolist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise FileRefused("The file is not a readable Excel (XLSX) workbook.") from None
+        for info in members:
+            if info.file_size > max_bytes:
+                raise FileRefused(
+                    f"The workbook's part {info.filename} would expand to {info.file_size} "
+                    f"bytes, more than XLSX_MAX_MEMBER_BYTES ({max_bytes}); nothing was read."
+                )
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > 1024 * 1024 and ratio > max_ratio:
+                raise FileRefused(
+                    f"The workbook's part {info.filename} expands {ratio:.0f} times, more than "
+                    f"XLSX_MAX_COMPRESSION_RATIO ({max_ratio}); nothing was read."
+                )
 
     def _has_merged_cells(self) -> bool:
         # Read-only worksheets do not parse merges, so look for them in the sheet's XML,

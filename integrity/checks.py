@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import models
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.fields.json import KT
 from django.db.models.functions import Abs, Cast, Coalesce, Length, Trim, Upper
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from properties.models import (
     json_text,
 )
 from properties.postcodes import POSTCODE_RANGES
+from properties.rules import MAX_ESTIMATED_VALUE, VALUE_PER_AREA_SETTINGS, RuleSettings
 
 ERROR = "ERROR"
 WARNING = "WARNING"
@@ -41,7 +43,7 @@ TEXT_TYPES = ("string", "text")
 #: The estimated-value check's bounds. Import accepts 0 < value < 50,000,000; a value the import
 #: accepts may still be implausible (a $500 house), which is what this check reports.
 VALUE_MIN = 1_000
-VALUE_MAX = 50_000_000
+VALUE_MAX = MAX_ESTIMATED_VALUE
 
 STUCK_AFTER = timedelta(days=1)
 
@@ -160,6 +162,45 @@ def unrealistic_value(organization: Organization) -> QuerySet:
         )
         .filter(_is_number("value_type"))
         .filter(Q(estimated_value__lt=VALUE_MIN) | Q(estimated_value__gt=VALUE_MAX))
+    )
+
+
+def _json_number(group: str, key: str) -> models.Case:
+    # A CASE, so a text is never cast: the cast runs only once the value is known to be a number.
+    return models.Case(
+        models.When(
+            Q(**{f"{key}_type__in": NUMBER_TYPES}),
+            then=Cast(KT(f"{group}__{key}"), models.FloatField()),
+        ),
+        default=None,
+        output_field=models.FloatField(),
+    )
+
+
+def value_per_area_outside_bounds(organization: Organization) -> QuerySet:
+    """The import's value-per-m² rule (`properties.rules.value_per_area_outside`) in SQL, with
+    the organisation's bounds: the estimated value, else the last sale price, over a land area
+    above 0."""
+    settings = RuleSettings.of(organization)
+    return (
+        live_properties(organization)
+        .alias(
+            land_area_type=JSONType("planning_controls", "land_area"),
+            estimated_value_type=JSONType("financial_metrics", "estimated_value"),
+            last_sale_price_type=JSONType("financial_metrics", "last_sale_price"),
+        )
+        .alias(
+            area=_json_number("planning_controls", "land_area"),
+            figure=Coalesce(
+                _json_number("financial_metrics", "estimated_value"),
+                _json_number("financial_metrics", "last_sale_price"),
+            ),
+        )
+        .filter(area__gt=0, figure__isnull=False)
+        .alias(per_area=models.ExpressionWrapper(F("figure") / F("area"), models.FloatField()))
+        .filter(
+            Q(per_area__lt=settings.value_per_m2_min) | Q(per_area__gt=settings.value_per_m2_max)
+        )
     )
 
 
@@ -284,6 +325,18 @@ CHECKS: list[Check] = [
         f"Estimated value below {VALUE_MIN:,} or above {VALUE_MAX:,}.",
         Property,
         unrealistic_value,
+    ),
+    Check(
+        "value_per_area",
+        "Value per m² of land out of bounds",
+        WARNING,
+        "Estimated value (else last sale price) per m² of land outside the organisation's "
+        f"bounds (value_per_m2_min / value_per_m2_max, by default "
+        f"{VALUE_PER_AREA_SETTINGS['value_per_m2_min']:,}–"
+        f"{VALUE_PER_AREA_SETTINGS['value_per_m2_max']:,}), the import's warning; the land "
+        "area is the figure to check first.",
+        Property,
+        value_per_area_outside_bounds,
     ),
     Check(
         "orphaned_analysis",

@@ -72,6 +72,7 @@ class IntegrityAlert(models.Model):
         CHECK_ROSE = "check_rose", "Error check rose"
         BACKUP_FAILED = "backup_failed", "Backup failed"
         BACKUP_OVERDUE = "backup_overdue", "Backup overdue"
+        DRILL_FAILED = "drill_failed", "Restore drill failed"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="integrity_alerts"

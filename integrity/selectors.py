@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from backups.models import BackupExecution
+from backups.models import BackupDrill, BackupExecution
 from imports.models import ImportJob
 from organizations.access import Scope
 from organizations.models import Organization
@@ -103,6 +103,7 @@ def dashboard_rows(*, user) -> list[dict]:
         row = {
             "organization": organization,
             "report": report_list(organization=organization).first(),
+            "drill": BackupDrill.objects.filter(organization=organization).first(),
             # The most recently created execution, started or not.
             "backup": BackupExecution.objects.filter(organization=organization)
             .order_by("-pk")

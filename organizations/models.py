@@ -8,6 +8,17 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+#: Checks of an organisation's settings owned by apps above this one (integrity: the alert
+#: webhook's address), registered in their AppConfig.ready(); each returns a sentence or None.
+_settings_checks = []
+
+
+def register_settings_check(check):
+    """Add a settings check (idempotent, so a repeated `ready()` registers it once)."""
+    if check not in _settings_checks:
+        _settings_checks.append(check)
+    return check
+
 
 def validate_time_zone(name: str) -> None:
     if name and name not in available_timezones():
@@ -76,6 +87,10 @@ class Organization(models.Model):
                 raise ValidationError(
                     {"settings": "alert_webhook_url must be an http:// or https:// URL."}
                 )
+        for check in _settings_checks:
+            problem = check(self.settings)
+            if problem:
+                raise ValidationError({"settings": problem})
 
 
 class Profile(models.Model):

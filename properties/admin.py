@@ -2,8 +2,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Model, Q
+from django.utils.html import format_html
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
@@ -11,6 +12,7 @@ from organizations.tenancy import TenantHistoryAdmin, scope_of
 
 from . import selectors
 from .exports import export_file_name, export_sheet_title
+from .forms import FIELDSETS, PropertyForm, raw_attributes
 from .history import JSONKeyHistoryContextHelper
 from .models import (
     ADDRESS,
@@ -25,6 +27,7 @@ from .models import (
 )
 from .pagination import EstimatedCountPaginator
 from .resources import PropertyExportResource
+from .rules import RuleSettings
 
 STATES = ["ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA"]
 
@@ -145,9 +148,13 @@ class TenantProjectFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in projects.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(project_id=self.value())
-        return queryset
+        value = self.value()
+        if not value:
+            return queryset
+        if not (value.isascii() and value.isdigit() and len(value) < 19):
+            messages.warning(request, f"{value[:40]!r} is not a project id; filter ignored.")
+            return queryset
+        return queryset.filter(project_id=int(value))
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -263,24 +270,43 @@ class PropertyAdmin(
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     autocomplete_fields = ("project",)
-    readonly_fields = ("created_by", "created_at", "updated_at")
+    form = PropertyForm
+    readonly_fields = ("raw_attributes", "created_by", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("project", "external_id", "status")}),
+        *((title, {"fields": fields}) for title, fields in FIELDSETS),
         (
-            "Attributes",
+            "Advanced",
             {
-                "fields": (
-                    "basic_info",
-                    "planning_controls",
-                    "environmental_factors",
-                    "financial_metrics",
-                    "spatial_attributes",
-                )
+                "classes": ("collapse",),
+                "fields": ("raw_attributes",),
+                "description": "Every attribute as stored, read-only; keys the form above "
+                "does not show are kept as they are.",
             },
         ),
         ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
     )
     inlines = (PropertyAnalysisInline,)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        organization = obj.organization if obj is not None else scope_of(request).organization
+        settings = RuleSettings.of(organization)
+
+        class OrganisationPropertyForm(form):
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, rule_settings=settings, **form_kwargs)
+
+        return OrganisationPropertyForm
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        for warning in getattr(form, "warnings", ()):
+            self.message_user(request, f"Saved with a warning: {warning}", messages.WARNING)
+
+    @admin.display(description="stored attributes (JSON)")
+    def raw_attributes(self, obj):
+        return format_html('<pre id="raw-attributes">{}</pre>', raw_attributes(obj))
 
     @admin.display(description="address", ordering=ADDRESS)
     def address_display(self, obj):

@@ -36,7 +36,8 @@ def json_key_changes(field: str, old: Any, new: Any) -> list[dict[str, Any]]:
     return changes
 
 
-def _display(value: Any) -> str:
+def display_value(value: Any) -> str:
+    """A value of a change as the history pages show it ("—" for a key that was not there)."""
     if value is _MISSING:
         return "—"
     if value is None:
@@ -58,8 +59,8 @@ class JSONKeyHistoryContextHelper(HistoricalRecordContextHelper):
                     entries.append(
                         {
                             "field": key_change["field"],
-                            "old": _display(key_change["old"]),
-                            "new": _display(key_change["new"]),
+                            "old": display_value(key_change["old"]),
+                            "new": display_value(key_change["new"]),
                         }
                     )
             else:

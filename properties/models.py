@@ -12,6 +12,8 @@ from simple_history.models import HistoricalRecords
 
 from organizations.models import Organization
 
+from .limits import PropertyJSONField
+
 
 # The expressions the app filters and sorts on. Indexes and queries share these definitions so
 # an index always matches the SQL that is meant to use it.
@@ -119,11 +121,11 @@ class Property(models.Model):
         blank=True,
         help_text="The id in the source system. Left empty, it is derived from the address.",
     )
-    basic_info = models.JSONField(default=dict, blank=True)
-    planning_controls = models.JSONField(default=dict, blank=True)
-    environmental_factors = models.JSONField(default=dict, blank=True)
-    financial_metrics = models.JSONField(default=dict, blank=True)
-    spatial_attributes = models.JSONField(default=dict, blank=True)
+    basic_info = PropertyJSONField(default=dict, blank=True)
+    planning_controls = PropertyJSONField(default=dict, blank=True)
+    environmental_factors = PropertyJSONField(default=dict, blank=True)
+    financial_metrics = PropertyJSONField(default=dict, blank=True)
+    spatial_attributes = PropertyJSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     # No index: nothing lists a user's properties, and deleting a user (which clears this
     # column) is rare enough to scan for; an import writes one entry per row into each index.

@@ -26,6 +26,9 @@ class PropertyExportResource(resources.ModelResource):
     zoning = fields.Field(column_name="zoning")
     land_area = fields.Field(column_name="land_area")
     estimated_value = fields.Field(column_name="estimated_value")
+    last_sale_price = fields.Field(column_name="last_sale_price")
+    last_sale_date = fields.Field(column_name="last_sale_date")
+    description = fields.Field(column_name="description")
     latitude = fields.Field(column_name="latitude")
     longitude = fields.Field(column_name="longitude")
 
@@ -37,6 +40,9 @@ class PropertyExportResource(resources.ModelResource):
         "zoning": "planning_controls.zoning.primary",
         "land_area": "planning_controls.land_area",
         "estimated_value": "financial_metrics.estimated_value",
+        "last_sale_price": "financial_metrics.last_sale_price",
+        "last_sale_date": "financial_metrics.last_sale_date",
+        "description": "basic_info.description",
     }
 
     class Meta:
@@ -51,8 +57,11 @@ class PropertyExportResource(resources.ModelResource):
             "zoning",
             "land_area",
             "estimated_value",
+            "last_sale_price",
+            "last_sale_date",
             "latitude",
             "longitude",
+            "description",
             "status",
         )
         export_order = fields

@@ -18,6 +18,7 @@ from imports.columns import (
     normalise_header,
 )
 from imports.errors import FileRefused
+from imports.pipeline.prefetch import INLINE, PROCESS, prefetched, process_available
 from imports.pipeline.rows import ALL_GROUPS, IMPORTED_GROUPS, NewRow
 from imports.pipeline.rows import BatchRows as NewRows
 from imports.pipeline.writers import writer_for
@@ -31,12 +32,16 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "ColumnMap",
     "FileRefused",
+    "INLINE",
+    "PROCESS",
     "NewRow",
     "NewRows",
     "Validated",
     "column_map",
     "merge_groups",
     "open_table",
+    "prefetched",
+    "process_available",
     "property_writer",
     "raw_digester",
     "validate_record",

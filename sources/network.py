@@ -1,17 +1,18 @@
 """How sources talk to portals: the public-address check, timeouts, retries with exponential
-backoff that honour Retry-After, one request at a time per portal, and the run's counters."""
+backoff that honour Retry-After, one request at a time per portal (portal_slots), and the
+run's counters."""
 
-import threading
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.utils import timezone
 
 from integrity.webhooks import public_address_refusal
+
+from .portal_slots import portal_slot
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -30,20 +31,10 @@ def address_refusal(url: str) -> str | None:
     return public_address_refusal(url, allow_private=settings.SYNC_ALLOW_PRIVATE_HOSTS)
 
 
-_PORTAL_LOCKS: dict[str, threading.Lock] = {}
-_PORTAL_LOCKS_GUARD = threading.Lock()
-
-
-def _portal_lock(url: str) -> threading.Lock:
-    host = (urlsplit(url).hostname or "").lower()
-    with _PORTAL_LOCKS_GUARD:
-        return _PORTAL_LOCKS.setdefault(host, threading.Lock())
-
-
 class GuardedSession(requests.Session):
     """A requests session that checks every URL it connects to, never follows redirects
-    (a redirect could lead past the check), keeps one request in flight per portal in this
-    process, and counts requests and bytes for the run."""
+    (a redirect could lead past the check), keeps one request in flight per portal across
+    processes and clusters (`portal_slots`), and counts requests and bytes for the run."""
 
     def __init__(self):
         super().__init__()
@@ -58,7 +49,7 @@ class GuardedSession(requests.Session):
             raise AddressRefused(f"Refused to connect to {request.url}: {refusal}.")
         kwargs["allow_redirects"] = False
         kwargs.setdefault("timeout", timeouts())
-        with _portal_lock(request.url):
+        with portal_slot(request.url):
             self.requests_made += 1
             response = super().send(request, **kwargs)
             if not kwargs.get("stream"):

@@ -33,6 +33,21 @@ class BatchCounts:
     seen_keys: list = field(default_factory=list)
 
 
+@dataclass
+class Classified:
+    """One batch after the rules, before any write: what a forked validator sends back."""
+
+    fetched: int = 0
+    unchanged: int = 0
+    warned: int = 0
+    rejected_records: list = field(default_factory=list)
+    seen_keys: list = field(default_factory=list)
+    #: {key: (sha256, raw digest)}: same once normalised, provenance refreshed only.
+    refreshed: dict = field(default_factory=dict)
+    #: (record number, values, Validated) to create or merge.
+    changed: list = field(default_factory=list)
+
+
 class RecordApplier:
     """Applies batches for one run. The source's provenance (key, hash, property) is read once
     when the run starts and kept current; `seen` rejects a key that came twice in the run."""
@@ -53,8 +68,12 @@ class RecordApplier:
 
     def apply(self, items: list[tuple[int, list, str]]) -> BatchCounts:
         """`items`: (record number, values in field order, structural problem or "")."""
-        counts = BatchCounts(fetched=len(items))
-        changed, unchanged, refreshed = [], 0, {}
+        return self.store(self.classify(items))
+
+    def classify(self, items: list[tuple[int, list, str]]) -> "Classified":
+        """The rules and the hashes, without the database: safe in a forked validator (the
+        provenance it compares with was read when the run started, before any fork)."""
+        batch = Classified(fetched=len(items))
         known, seen, digest = self.known, self.seen, self.digest
         fast = self._key_position is not None
         for number, values, problem in items:
@@ -66,8 +85,8 @@ class RecordApplier:
                 record = known.get(key)
                 if record is not None and record[3] == raw and record[2] and key not in seen:
                     seen[key] = number
-                    unchanged += 1
-                    counts.seen_keys.append(key)
+                    batch.unchanged += 1
+                    batch.seen_keys.append(key)
                     continue
             if problem:
                 checked, errors = None, [f"row: {problem}"]
@@ -78,28 +97,39 @@ class RecordApplier:
                 errors = [f"propertyid: same property id {checked.external_id!r} as record {first}"]
                 checked = None
             if checked is None:
-                counts.rejected += 1
-                counts.rejected_records.append((number, values, errors))
+                batch.rejected_records.append((number, values, errors))
                 key = self._raw_key(values)
                 if key:
-                    counts.seen_keys.append(key)
+                    batch.seen_keys.append(key)
                 continue
             seen[checked.external_id] = number
-            counts.seen_keys.append(checked.external_id)
+            batch.seen_keys.append(checked.external_id)
             if checked.warnings:
-                counts.warned += 1
+                batch.warned += 1
             checked.raw_digest = raw
             record = known.get(checked.external_id)
             if record is not None and record[1] == checked.sha256 and record[2]:
                 if record[3] == raw:
-                    unchanged += 1
+                    batch.unchanged += 1
                 else:
                     # Same once normalised (spacing, number format): provenance refreshed only.
-                    refreshed[checked.external_id] = (checked.sha256, raw)
+                    batch.refreshed[checked.external_id] = (checked.sha256, raw)
             else:
-                changed.append((number, values, checked))
-        counts.unchanged += unchanged + len(refreshed)
-        written = {**refreshed, **self._write(changed, counts)}
+                batch.changed.append((number, values, checked))
+        return batch
+
+    def store(self, batch: "Classified") -> BatchCounts:
+        """Writes a classified batch (properties, provenance, rejected records, seen keys)."""
+        counts = BatchCounts(
+            fetched=batch.fetched,
+            unchanged=batch.unchanged + len(batch.refreshed),
+            rejected=len(batch.rejected_records),
+            warned=batch.warned,
+            rejected_records=list(batch.rejected_records),
+            seen_keys=batch.seen_keys,
+        )
+        known = self.known
+        written = {**batch.refreshed, **self._write(batch.changed, counts)}
         if not self.dry_run:
             stored = records_written(source=self.source, run=self.run, written=written)
             for key, (pk, property_id) in stored.items():

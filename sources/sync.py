@@ -4,6 +4,7 @@ a complete pass, the vanished records by the source's policy behind the mass-del
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,10 +16,18 @@ from organizations.locks import organization_lock
 from .ckan import CkanClient
 from .drift import drift_check
 from .files import FileClient
-from .ingest import FileRefused, open_table, validate_record
+from .ingest import (
+    INLINE,
+    PROCESS,
+    FileRefused,
+    open_table,
+    prefetched,
+    process_available,
+    validate_record,
+)
 from .models import DataSource, SyncRun
 from .network import SourceUnreachable
-from .records import RecordApplier
+from .records import Classified, RecordApplier
 from .vanish import GuardTripped, vanish_apply, vanish_guard_check
 
 logger = logging.getLogger(__name__)
@@ -152,10 +161,26 @@ def _schema(run: SyncRun, field_types: dict):
     return report.cmap
 
 
-def _apply_batch(run: SyncRun, applier: RecordApplier, items, *, cursor: dict | None) -> None:
+@dataclass
+class FetchedPage:
+    batch: Classified
+    cursor: dict
+    strategy: str
+    requests: int
+    bytes_received: int
+
+
+def _validation_mode(expected: int) -> str:
+    """Large runs validate in a forked process (as large imports do); small ones inline."""
+    if expected >= settings.SYNC_PROCESS_THRESHOLD and process_available():
+        return PROCESS
+    return INLINE
+
+
+def _apply_batch(run: SyncRun, applier: RecordApplier, batch, *, cursor: dict | None) -> None:
     with transaction.atomic():
         organization_lock(run.organization_id)
-        counts = applier.apply(items)
+        counts = applier.store(batch)
         for name in COUNTS:
             setattr(run, name, getattr(run, name) + getattr(counts, name))
         run.progress_at = timezone.now()
@@ -188,21 +213,38 @@ def _sync_ckan(run: SyncRun, client: CkanClient, actor) -> None:
     if not vanish_guard_check(run, present=info.total):
         return
     strategy = source.state.get("paging")
-    for page in client.pages(
-        after_id=after_id, offset=offset, page_size=settings.SYNC_PAGE_SIZE, strategy=strategy
-    ):
-        items = [(int(r["_id"]), [r.get(name) for name in fields], "") for r in page.records]
-        last = validate_record(cmap, items[-1][1], number=items[-1][0])[0]
-        cursor = {
-            "after_id": page.last_id,
-            "offset": page.offset,
-            "sha256": last.sha256 if last else "",
-            "fingerprint": info.fingerprint,
-        }
-        _apply_batch(run, applier, items, cursor=cursor)
-        if strategy != page.strategy and not run.dry_run:
-            strategy = page.strategy
-            _save_state(source, paging=strategy)
+
+    def pages():
+        # In a forked validator for a large resource: the next pages are fetched, decoded and
+        # classified there while this process writes the current one.
+        for page in client.pages(
+            after_id=after_id, offset=offset, page_size=settings.SYNC_PAGE_SIZE, strategy=strategy
+        ):
+            items = [(int(r["_id"]), [r.get(name) for name in fields], "") for r in page.records]
+            last = validate_record(cmap, items[-1][1], number=items[-1][0])[0]
+            cursor = {
+                "after_id": page.last_id,
+                "offset": page.offset,
+                "sha256": last.sha256 if last else "",
+                "fingerprint": info.fingerprint,
+            }
+            yield FetchedPage(
+                applier.classify(items),
+                cursor,
+                page.strategy,
+                client.requests_made,
+                client.bytes_received,
+            )
+
+    with prefetched(pages, _validation_mode(info.total)) as fetched:
+        for page in fetched:
+            # The validator's session counted the requests; the run reports them from here.
+            client.session.requests_made = page.requests
+            client.session.bytes_received = page.bytes_received
+            _apply_batch(run, applier, page.batch, cursor=page.cursor)
+            if strategy != page.strategy and not run.dry_run:
+                strategy = page.strategy
+                _save_state(source, paging=strategy)
     run.details["paging"] = strategy
     _complete_pass(run, actor)
 
@@ -268,14 +310,20 @@ def _sync_file(run: SyncRun, client: FileClient, actor) -> None:
         if not vanish_guard_check(run, present=run.expected):
             return
         applier = RecordApplier(run=run, cmap=cmap, actor=actor, dry_run=run.dry_run)
-        batch = []
-        for raw in reader.rows():
-            batch.append((raw.number, raw.values, raw.problem))
-            if len(batch) >= FILE_BATCH_SIZE:
+
+        def batches():
+            batch = []
+            for raw in reader.rows():
+                batch.append((raw.number, raw.values, raw.problem))
+                if len(batch) >= FILE_BATCH_SIZE:
+                    yield applier.classify(batch)
+                    batch = []
+            if batch:
+                yield applier.classify(batch)
+
+        with prefetched(batches, _validation_mode(run.expected)) as classified:
+            for batch in classified:
                 _apply_batch(run, applier, batch, cursor=None)
-                batch = []
-        if batch:
-            _apply_batch(run, applier, batch, cursor=None)
     _complete_pass(run, actor)
     if run.status != SyncRun.Status.GUARDED and not run.dry_run:
         _save_state(

@@ -19,6 +19,7 @@ def _test_settings(settings, tmp_path, monkeypatch):
     # Webhook tests post to a real HTTP server on 127.0.0.1.
     settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.RUN_LOCK_DIR = tmp_path / "locks"
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {

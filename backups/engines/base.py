@@ -4,7 +4,7 @@ foreign-key relations a restore must work around."""
 from django.apps import apps
 from django.db.models import SET_NULL, UniqueConstraint
 
-from ..archive import TableSpec
+from ..archive import TableSpec, table_specs
 
 IN_CLAUSE_CHUNK = 500
 HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id")
@@ -28,6 +28,30 @@ def detach_outside_references(spec: TableSpec, pks, using: str) -> None:
         relation.related_model._base_manager.using(using).filter(
             **{f"{relation.field.name}__in": pks}
         ).update(**{relation.field.name: None})
+
+
+def reference_fields(spec: TableSpec):
+    """Foreign keys of the table's rows to the restored tables: a property's project, an
+    analysis's property, and the same columns of their history rows. The organisation column
+    is checked on its own; users are shared by all organisations."""
+    restored = {other.model for other in table_specs() if not other.is_history}
+    return [field for field in spec.fields if field.is_relation and field.related_model in restored]
+
+
+def spec_of_model(specs, model, *, history: bool):
+    """The spec among `specs` of `model`'s live table, or of its history table."""
+    for spec in specs:
+        if (spec.live_model if history else spec.model) is model:
+            return spec
+    return None
+
+
+def outside_reference_error(spec: TableSpec, field, ids) -> str:
+    shown = ", ".join(str(pk) for pk in sorted(ids)[:5])
+    return (
+        f"Table {spec.name} has rows whose {field.column} points outside the organisation "
+        f"({field.related_model._meta.verbose_name} {shown}); the archive cannot be restored."
+    )
 
 
 class RestoreConflict(Exception):

@@ -14,6 +14,9 @@ from .base import (
     chunks,
     detach_outside_references,
     empty_counts,
+    outside_reference_error,
+    reference_fields,
+    spec_of_model,
     unique_text_columns,
 )
 
@@ -92,6 +95,45 @@ class OrmEngine:
                         f"Rows of {spec.name} in the backup have ids now used by another "
                         "organisation."
                     )
+        self._check_references()
+
+    def _check_references(self) -> None:
+        """Every foreign key of every archived row must point at a row of the organisation,
+        in the archive or in the database (live or history), so a crafted archive cannot
+        link an analysis to another organisation's property."""
+        for spec in self._specs:
+            for field in reference_fields(spec):
+                index = spec.columns.index(field.column)
+                referenced = {values[index] for _, values in self._backup[spec.name].values()}
+                referenced.discard(None)
+                outside = referenced - self._archived_ids(field.related_model)
+                outside -= self._organization_ids(field.related_model, outside)
+                if outside:
+                    raise ArchiveError(outside_reference_error(spec, field, outside))
+
+    def _archived_ids(self, model) -> set:
+        ids = set()
+        live = spec_of_model(self._specs, model, history=False)
+        if live is not None:
+            ids.update(self._backup[live.name])
+        history = spec_of_model(self._specs, model, history=True)
+        if history is not None:
+            index = history.columns.index(model._meta.pk.column)
+            ids.update(values[index] for _, values in self._backup[history.name].values())
+        return ids
+
+    def _organization_ids(self, model, ids) -> set:
+        """Which of `ids` are rows of the organisation in the database, live or history."""
+        found = set()
+        using = self.connection.alias
+        for chunk in chunks(ids):
+            for queryset in (model._base_manager, model.history.model._base_manager):
+                found.update(
+                    queryset.using(using)
+                    .filter(organization_id=self._organization_id, id__in=chunk)
+                    .values_list("id", flat=True)
+                )
+        return found
 
     def _known_users(self, reader, specs) -> set:
         referenced = set()

@@ -15,7 +15,10 @@ from .base import (
     USER_COLUMNS,
     RestoreConflict,
     empty_counts,
+    outside_reference_error,
     outside_set_null_relations,
+    reference_fields,
+    spec_of_model,
     unique_text_columns,
 )
 from .orm import OrmEngine
@@ -120,6 +123,34 @@ class PostgresEngine(OrmEngine):
                         f"Rows of {spec.name} in the backup have ids now used by another "
                         "organisation."
                     )
+            for spec in specs:
+                for field in reference_fields(spec):
+                    self._check_reference(cursor, spec, field)
+
+    def _check_reference(self, cursor, spec: TableSpec, field) -> None:
+        """Refuses rows whose `field` points at no row of the organisation: none in the
+        archive, none in the database (live or history)."""
+        qn = self.connection.ops.quote_name
+        model = field.related_model
+        column, key = qn(field.column), qn(model._meta.pk.column)
+        sources = [
+            f"SELECT 1 FROM {qn(table._meta.db_table)} t WHERE t.{key} = b.{column} "
+            f"AND t.organization_id = {int(self._organization_id)}"
+            for table in (model, model.history.model)
+        ]
+        for history in (False, True):
+            archived = spec_of_model(self._specs, model, history=history)
+            if archived is not None:
+                temp = self._temp[archived.name]
+                sources.append(f"SELECT 1 FROM {temp} t WHERE t.{key} = b.{column}")
+        absent = " AND ".join(f"NOT EXISTS ({source})" for source in sources)
+        cursor.execute(
+            f"SELECT DISTINCT b.{column} FROM {self._temp[spec.name]} b "
+            f"WHERE b.{column} IS NOT NULL AND {absent} LIMIT 5"
+        )
+        outside = [row[0] for row in cursor.fetchall()]
+        if outside:
+            raise ArchiveError(outside_reference_error(spec, field, outside))
 
     def _parts(self, spec: TableSpec):
         qn = self.connection.ops.quote_name

@@ -21,9 +21,17 @@ from ..archive import (
     table_specs,
 )
 from ..engines import engine_for
+from ..incremental import (
+    ChainError,
+    baseline_capture,
+    baseline_marker,
+    chain_parent,
+    dump_incremental,
+)
 from ..models import BackupConfig, BackupExecution, BackupType
-from ..replica import backup_replicate
+from ..replica import replica_copy
 from .permissions import BackupRefused, require_backup_permission
+from .runs import RunLock
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +50,6 @@ def on_backup_finished(listener: BackupListener) -> BackupListener:
 
 def selected_specs(backup_type: str, tables: list[str] | None):
     specs = table_specs()
-    if backup_type == BackupType.INCREMENTAL:
-        raise BackupRefused(
-            "Incremental backups are not supported: take a full backup (restores need the "
-            "complete set of rows)."
-        )
     if backup_type == BackupType.SELECTIVE and tables:
         known = {spec.name for spec in specs}
         unknown = sorted(set(tables) - known)
@@ -78,28 +81,49 @@ def backup_create(
         backup_type = config.backup_type
         tables = tables or config.tables_included
     specs = selected_specs(backup_type, tables)
-    execution = BackupExecution.objects.create(
-        organization=organization,
-        config=config,
-        backup_type=backup_type,
-        created_by=actor,
-    )
-    return write_archive(execution, specs)
+    parent = None
+    if backup_type == BackupType.INCREMENTAL:
+        try:
+            parent = chain_parent(organization)
+        except ChainError as exc:
+            raise BackupRefused(str(exc)) from exc
+    # Locked before the row is committed, so no one sees it running without its worker.
+    with transaction.atomic():
+        execution = BackupExecution.objects.create(
+            organization=organization,
+            config=config,
+            backup_type=backup_type,
+            created_by=actor,
+            base_backup=parent,
+        )
+        lock = RunLock(execution)
+    return write_archive(execution, specs, lock)
 
 
-def _dump_tables(writer: ArchiveWriter, specs, organization_id: int) -> tuple[dict, dict]:
-    """Every table into the archive in one snapshot; the manifest's tables and the migration
-    state the rows were read at."""
+def _dump_tables(writer: ArchiveWriter, specs, execution: BackupExecution) -> dict:
+    """Every table (an incremental: the changes since its parent) into the archive in one
+    snapshot; the manifest's tables, the migration state the rows were read at, the baseline
+    the next incremental starts from, and for an incremental its parent and deletions."""
+    organization_id = execution.organization_id
     engine = engine_for(connection)
-    manifest_tables = {}
+    manifest_tables, extra = {}, {}
     # Inside an enclosing transaction (a caller's atomic, a test) the isolation level is
     # already fixed and that transaction is the snapshot.
     own_transaction = not connection.in_atomic_block
+    marker = baseline_marker(connection)
     with transaction.atomic():
         if connection.vendor == "postgresql" and own_transaction:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        baseline = baseline_capture(connection, organization_id=organization_id, marker=marker)
         state = migration_state(connection)
+        if execution.backup_type == BackupType.INCREMENTAL:
+            parent = execution.base_backup
+            manifest_tables, extra["deleted"] = dump_incremental(
+                connection, organization_id=organization_id, parent=parent, writer=writer
+            )
+            baseline["parent"] = extra["parent"] = {"id": parent.pk, "sha256": parent.sha256}
+            specs = []
         for spec in specs:
             digest = TableDigest()
             with writer.open_member(spec.member) as member:
@@ -109,16 +133,16 @@ def _dump_tables(writer: ArchiveWriter, specs, organization_id: int) -> tuple[di
                 "count": digest.count,
                 "hash": digest.hexdigest,
             }
-    return manifest_tables, state
+    return {"tables": manifest_tables, "migrations": state, "baseline": baseline, "extra": extra}
 
 
 def _build_and_store(execution: BackupExecution, specs) -> tuple[dict, str, int, str]:
-    """Build the archive in a temporary file, then store it; the manifest's tables, the
-    archive's SHA-256 and size, and its stored name."""
+    """Build the archive in a temporary file, then store it; what was dumped, the archive's
+    SHA-256 and size, and its stored name."""
     organization = execution.organization
     with tempfile.TemporaryFile() as archive_file:
         writer = ArchiveWriter(archive_file)
-        manifest_tables, state = _dump_tables(writer, specs, organization.pk)
+        dumped = _dump_tables(writer, specs, execution)
         created_at = timezone.now()
         writer.write_manifest(
             {
@@ -128,8 +152,9 @@ def _build_and_store(execution: BackupExecution, specs) -> tuple[dict, str, int,
                 "backup_type": execution.backup_type,
                 "organization": {"id": organization.pk, "slug": organization.slug},
                 "created_at": created_at.isoformat(),
-                "migrations": state,
-                "tables": manifest_tables,
+                "migrations": dumped["migrations"],
+                "tables": dumped["tables"],
+                **dumped["extra"],
             }
         )
         writer.close()
@@ -141,20 +166,32 @@ def _build_and_store(execution: BackupExecution, specs) -> tuple[dict, str, int,
         stored_name = execution.archive.storage.save(
             execution.archive.field.generate_filename(execution, name), archive_file
         )
-    return manifest_tables, sha256, size, stored_name
+    return dumped, sha256, size, stored_name
 
 
-def write_archive(execution: BackupExecution, specs) -> BackupExecution:
-    """Fill `execution` with its archive (or its error), save it and tell the listeners."""
+def write_archive(execution: BackupExecution, specs, lock: RunLock) -> BackupExecution:
+    """Fill `execution` with its archive (or its error), save it, release its run lock and
+    tell the listeners."""
+    try:
+        _write_archive(execution, specs)
+    finally:
+        lock.release()
+    for listener in _finished_listeners:
+        listener(execution)
+    return execution
+
+
+def _write_archive(execution: BackupExecution, specs) -> None:
     started = time.monotonic()
     try:
-        manifest_tables, sha256, size, stored_name = _build_and_store(execution, specs)
+        dumped, sha256, size, stored_name = _build_and_store(execution, specs)
+        manifest_tables = dumped["tables"]
         execution.archive.name = stored_name
+        execution.baseline = dumped["baseline"]
         execution.sha256 = sha256
         execution.size_bytes = size
         execution.record_count = sum(table["count"] for table in manifest_tables.values())
         execution.status = BackupExecution.Status.COMPLETED
-        execution.error_message = backup_replicate(backup=execution)
     except Exception as exc:
         logger.exception("Backup %s of %s failed", execution.pk, execution.organization.slug)
         execution.archive.name = ""
@@ -163,6 +200,4 @@ def write_archive(execution: BackupExecution, specs) -> BackupExecution:
     execution.completed_at = timezone.now()
     execution.duration_ms = int((time.monotonic() - started) * 1000)
     execution.save()
-    for listener in _finished_listeners:
-        listener(execution)
-    return execution
+    replica_copy(backup=execution)

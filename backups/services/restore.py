@@ -1,6 +1,5 @@
-"""Restoring an organisation from one of its backups (`replace_all`), in one transaction."""
-
-import tempfile
+"""Restoring an organisation from one of its backups (`replace_all`, `merge`, `selective`), in
+one transaction; the bookkeeping every restore shares (point-in-time restores too)."""
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -12,36 +11,28 @@ from ..archive import (
     FORMAT_VERSION,
     ArchiveError,
     ArchiveReader,
-    file_sha256,
     migration_state,
     spec_for,
     table_specs,
 )
+from ..chains import chain_open
 from ..engines import RestoreConflict, engine_for
-from ..models import BackupExecution, RestoreExecution
+from ..merge import MergeEngine, restore_mode, selective_replace_check
+from ..models import BackupExecution, BackupType, RestoreExecution
+from ..replica import ArchiveUnavailable, archive_fetch
 from .permissions import RESTORE_PERMISSION, BackupRefused, require_backup_permission
+from .runs import RunLock
 
 
-def _copy_checked(backup: BackupExecution):
-    """A temporary copy of the backup's archive whose SHA-256 is the recorded one."""
+def _fetch_checked(backup: BackupExecution):
+    """A temporary copy of the backup's archive whose SHA-256 is the recorded one: the primary,
+    or a verified replica when the primary is missing or damaged (backups/replica.py)."""
     if backup.status != BackupExecution.Status.COMPLETED or not backup.archive:
         raise BackupRefused(f"Backup {backup.pk} is {backup.status} and has no archive.")
-    storage = backup.archive.storage
-    if not storage.exists(backup.archive.name):
-        raise BackupRefused(f"Backup {backup.pk}'s archive {backup.archive.name} is missing.")
-    # Not a with-block: the caller's reader owns the file and closes it.
-    archive_file = tempfile.TemporaryFile()  # noqa: SIM115
-    with storage.open(backup.archive.name, "rb") as stored:
-        while chunk := stored.read(1 << 20):
-            archive_file.write(chunk)
-    sha256, _ = file_sha256(archive_file)
-    if sha256 != backup.sha256:
-        archive_file.close()
-        raise BackupRefused(
-            f"Backup {backup.pk}'s archive has been altered: its SHA-256 is {sha256}, "
-            f"{backup.sha256} was recorded."
-        )
-    return archive_file
+    try:
+        return archive_fetch(backup)
+    except ArchiveUnavailable as exc:
+        raise BackupRefused(str(exc)) from exc
 
 
 def _check_manifest(reader: ArchiveReader, backup: BackupExecution) -> None:
@@ -67,9 +58,11 @@ def _check_manifest(reader: ArchiveReader, backup: BackupExecution) -> None:
 def open_checked(backup: BackupExecution) -> ArchiveReader:
     """The backup's archive, after checking its SHA-256, format, migration state and content.
     Raises BackupRefused with the reason otherwise."""
-    archive_file = _copy_checked(backup)
+    fetched = _fetch_checked(backup)
+    archive_file = fetched.file
     try:
         reader = ArchiveReader(archive_file)
+        reader.source, reader.source_note = fetched.source, fetched.note
         _check_manifest(reader, backup)
         reader.check_content()
     except ArchiveError as exc:
@@ -78,26 +71,76 @@ def open_checked(backup: BackupExecution) -> ArchiveReader:
     return reader
 
 
+def open_restorable(backup: BackupExecution) -> ArchiveReader:
+    """The archive a restore of `backup` reads: its own, or for an incremental its chain
+    folded into one."""
+    if backup.backup_type != BackupType.INCREMENTAL:
+        return open_checked(backup)
+
+    def refuse(message):
+        raise BackupRefused(message)
+
+    return chain_open(backup, open_checked=open_checked, refuse=refuse)
+
+
 def specs_of(reader: ArchiveReader):
     names = set(reader.tables)
     return [spec for spec in table_specs() if spec.name in names]
 
 
-def _refuse_restore(backup, organization, strategy, actor, allow_cross_org) -> None:
-    if strategy != RestoreExecution.Strategy.REPLACE_ALL:
-        raise BackupRefused(f"Unknown restore strategy {strategy!r}; use replace_all.")
-    if backup.organization_id != organization.pk:
+def _restored_specs(reader: ArchiveReader, tables: list[str] | None):
+    """The backup's tables a restore touches: all, or those named."""
+    specs = specs_of(reader)
+    if not tables:
+        return specs
+    held = {spec.name for spec in specs}
+    missing = sorted(set(tables) - held)
+    if missing:
         raise BackupRefused(
-            f"Backup {backup.pk} belongs to {backup.organization.slug}, not "
-            f"{organization.slug}: a backup only restores its own organisation."
+            f"The backup holds no table {', '.join(missing)}; it holds {', '.join(sorted(held))}."
         )
+    return [spec for spec in specs if spec.name in tables]
+
+
+def require_restorer(actor, organization: Organization, *, allow_cross_org: bool = False) -> None:
     require_backup_permission(
         actor, organization, permission=RESTORE_PERMISSION, allow_cross_org=allow_cross_org
     )
 
 
-def _replace_rows(reader, organization, restore: RestoreExecution, actor) -> None:
-    engine = engine_for(connection)
+def _refuse_restore(backup, organization, restore, actor, allow_cross_org) -> str | None:
+    """Refuses a restore that must not run; the conflict policy a merge uses (None for a
+    replace)."""
+    try:
+        policy = restore_mode(
+            restore.strategy, conflict=restore.conflict_policy or None, tables=restore.tables
+        )
+    except ValueError as exc:
+        raise BackupRefused(str(exc)) from exc
+    if backup.organization_id != organization.pk:
+        raise BackupRefused(
+            f"Backup {backup.pk} belongs to {backup.organization.slug}, not "
+            f"{organization.slug}: a backup only restores its own organisation."
+        )
+    require_restorer(actor, organization, allow_cross_org=allow_cross_org)
+    return policy
+
+
+def restore_apply(
+    restore: RestoreExecution,
+    *,
+    reader,
+    specs,
+    engine,
+    actor,
+    check=None,
+    allow_cross_org: bool = False,
+) -> None:
+    """Loads, plans and (unless a dry run) applies a restore in one transaction, under the
+    organisation lock, if `actor` may restore the organisation. `reader()` gives the archive,
+    read once the lock is held; `check()` may refuse after loading."""
+    organization = restore.organization
+    require_restorer(actor, organization, allow_cross_org=allow_cross_org)
     with transaction.atomic():
         # One restore of an organisation at a time, never during an import: the lock makes
         # the busy checks' answer hold until this transaction ends.
@@ -106,15 +149,21 @@ def _replace_rows(reader, organization, restore: RestoreExecution, actor) -> Non
         if busy:
             raise BackupRefused(f"{busy}; restore once it has finished or been cancelled.")
         try:
-            engine.load(reader, specs_of(reader), organization.pk)
+            archive = reader()
+            specs = specs if specs is not None else specs_of(archive)
+            engine.load(archive, specs, organization.pk)
+            if check is not None:
+                check()
+            restore.counts = engine.plan()
         except (RestoreConflict, ArchiveError, ValueError) as exc:
             raise BackupRefused(str(exc)) from exc
-        restore.counts = engine.plan()
+        restore.report = getattr(engine, "report", {})
         if not restore.dry_run:
             engine.apply(reason=f"restore {restore.pk}", actor_id=getattr(actor, "pk", None))
         engine.cleanup()
         if restore.dry_run:
             transaction.set_rollback(True)
+    restore.status = RestoreExecution.Status.COMPLETED
 
 
 def backup_restore(
@@ -125,40 +174,86 @@ def backup_restore(
     strategy: str = RestoreExecution.Strategy.REPLACE_ALL,
     dry_run: bool = False,
     allow_cross_org: bool = False,
+    tables: list[str] | None = None,
+    conflict: str | None = None,
 ) -> RestoreExecution:
-    """Makes the organisation's rows exactly the backup's, in one transaction.
+    """Makes the organisation's rows the backup's, in one transaction.
 
-    Rows added since are deleted, changed rows reverted, deleted rows put back with their ids.
-    History is kept, the backup's missing history added, and every change recorded as history
-    with the reason `restore <id>`. A dry run only counts. Refusals raise BackupRefused after
-    recording a refused RestoreExecution; nothing else changes.
+    replace_all: rows added since are deleted, changed rows reverted, deleted rows put back
+    with their ids. merge: the backup's missing rows come back, conflicts follow `conflict`
+    (backups/merge.py). selective: either, limited to `tables`, refused when it would break a
+    reference. History is kept, the backup's missing history added, and every change recorded
+    as history with the reason `restore <id>`. A dry run only counts. Refusals raise
+    BackupRefused after recording a refused RestoreExecution; nothing else changes.
     """
-    restore = RestoreExecution.objects.create(
-        backup=backup, organization=organization, strategy=strategy, dry_run=dry_run, actor=actor
-    )
+    # Locked before the row is committed, so no one sees it running without its worker.
+    with transaction.atomic():
+        restore = RestoreExecution.objects.create(
+            backup=backup,
+            organization=organization,
+            strategy=strategy,
+            dry_run=dry_run,
+            actor=actor,
+            conflict_policy=conflict or "",
+            tables=list(tables or []),
+        )
+        lock = RunLock(restore)
+    try:
+        return _restore(restore, backup, organization, actor, allow_cross_org, tables)
+    finally:
+        lock.release()
+
+
+def _restore(restore, backup, organization, actor, allow_cross_org, tables) -> RestoreExecution:
     reader = None
     try:
-        _refuse_restore(backup, organization, strategy, actor, allow_cross_org)
-        reader = open_checked(backup)
-        _replace_rows(reader, organization, restore, actor)
-        restore.status = RestoreExecution.Status.COMPLETED
+        policy = _refuse_restore(backup, organization, restore, actor, allow_cross_org)
+        restore.conflict_policy = policy or ""
+        reader = open_restorable(backup)
+        restore.archive_note = reader.source_note
+        specs = _restored_specs(reader, tables)
+        if policy:
+            engine = MergeEngine(connection, conflict=policy, restore_id=restore.pk)
+        else:
+            engine = engine_for(connection)
+        check = None
+        if tables and not policy:
+            check = lambda: selective_replace_check(reader, specs, organization.pk)  # noqa: E731
+        restore_apply(
+            restore,
+            reader=lambda: reader,
+            specs=specs,
+            engine=engine,
+            actor=actor,
+            check=check,
+            allow_cross_org=allow_cross_org,
+        )
     except BackupRefused as exc:
-        restore.status = RestoreExecution.Status.REFUSED
-        restore.error_message = exc.messages[0]
-        _finish(restore)
+        restore_refused(restore, exc)
         raise
     except DatabaseError as exc:
-        restore.status = RestoreExecution.Status.FAILED
-        restore.error_message = f"{type(exc).__name__}: {exc}"
-        _finish(restore)
-        raise BackupRefused(f"Restore {restore.pk} failed and changed nothing: {exc}") from exc
+        raise restore_failed(restore, exc) from exc
     finally:
         if reader is not None:
             reader.close()
-    _finish(restore)
+    restore_finish(restore)
     return restore
 
 
-def _finish(restore: RestoreExecution) -> None:
+def restore_refused(restore: RestoreExecution, exc: BackupRefused) -> None:
+    restore.status = RestoreExecution.Status.REFUSED
+    restore.error_message = exc.messages[0]
+    restore_finish(restore)
+
+
+def restore_failed(restore: RestoreExecution, exc: DatabaseError) -> BackupRefused:
+    """Records the failure; returns the refusal to raise."""
+    restore.status = RestoreExecution.Status.FAILED
+    restore.error_message = f"{type(exc).__name__}: {exc}"
+    restore_finish(restore)
+    return BackupRefused(f"Restore {restore.pk} failed and changed nothing: {exc}")
+
+
+def restore_finish(restore: RestoreExecution) -> None:
     restore.completed_at = timezone.now()
     restore.save()

@@ -4,15 +4,17 @@ schedule kept in step with each configuration."""
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
 from organizations.access import Scope
 
-from ..models import BackupConfig, BackupExecution
+from ..incremental import ChainError, chain_parent
+from ..models import BackupConfig, BackupExecution, BackupType
+from ..retention import backups_still_needed
 from .backup import selected_specs, write_archive
+from .runs import RunLock, runs_fail_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +25,9 @@ def backup_prune(*, config: BackupConfig, now=None) -> int:
     """Deletes the configuration's backups (archive and row) older than its retention.
 
     The newest completed backup is never pruned, however old: when backups keep failing, the
-    last good one is all there is to restore from.
+    last good one is all there is to restore from. Nor is anything a restore may still need
+    (backups/retention.py): chains, recovery points, the newest verified and the newest
+    `keep_full_backups` full backups.
     """
     cutoff = (now or timezone.now()) - timedelta(days=config.retention_days)
     newest_good = (
@@ -39,8 +43,13 @@ def backup_prune(*, config: BackupConfig, now=None) -> int:
         .exclude(status=BackupExecution.Status.RUNNING)
         .exclude(pk=newest_good)
     )
+    needed = backups_still_needed(
+        config.organization,
+        expired=set(expired.values_list("pk", flat=True)),
+        keep_full=config.keep_full_backups,
+    )
     count = 0
-    for execution in expired:
+    for execution in expired.exclude(pk__in=needed):
         if execution.archive:
             execution.archive.storage.delete(execution.archive.name)
         execution.delete()
@@ -59,21 +68,29 @@ def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
         )
         if not config.is_active:
             return None
-        # A run older than the task timeout was killed with its worker; it no longer blocks.
-        timeout = settings.Q_CLUSTER.get("timeout", 3600)
-        still_running = config.executions.filter(
-            status=BackupExecution.Status.RUNNING,
-            started_at__gte=timezone.now() - timedelta(seconds=timeout),
-        )
+        # A run whose worker died (its lock is free) is marked failed and no longer blocks.
+        runs_fail_stopped(organization=config.organization)
+        still_running = config.executions.filter(status=BackupExecution.Status.RUNNING)
         if still_running.exists():
             logger.info("Backup of %s still running; this run is skipped", config.organization)
             return None
         specs = selected_specs(config.backup_type, config.tables_included)
+        backup_type, parent = config.backup_type, None
+        if backup_type == BackupType.INCREMENTAL:
+            try:
+                parent = chain_parent(config.organization)
+            except ChainError:
+                # Nothing to chain onto yet: the chain starts with a full backup.
+                backup_type = BackupType.FULL
         # Created under the lock: a second worker sees it running and skips.
         execution = BackupExecution.objects.create(
-            organization=config.organization, config=config, backup_type=config.backup_type
+            organization=config.organization,
+            config=config,
+            backup_type=backup_type,
+            base_backup=parent,
         )
-    execution = write_archive(execution, specs)
+        lock = RunLock(execution)
+    execution = write_archive(execution, specs, lock)
     if execution.status == BackupExecution.Status.COMPLETED:
         # Only a good new backup makes old ones redundant.
         backup_prune(config=config)

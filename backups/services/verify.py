@@ -8,7 +8,7 @@ from ..archive import ArchiveError
 from ..engines import RestoreConflict, engine_for
 from ..models import BackupExecution
 from .permissions import BackupRefused, require_backup_permission
-from .restore import open_checked, specs_of
+from .restore import open_restorable, specs_of
 
 
 def _drill_problems(reader, organization_id: int) -> list[str]:
@@ -43,7 +43,7 @@ def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
     require_backup_permission(actor, backup.organization, allow_cross_org=True)
     reader = None
     try:
-        reader = open_checked(backup)
+        reader = open_restorable(backup)
         problems = _drill_problems(reader, backup.organization_id)
         if problems:
             raise BackupRefused("Restore drill failed: " + "; ".join(problems))
@@ -51,6 +51,8 @@ def backup_verify(*, backup: BackupExecution, actor=None) -> BackupExecution:
         backup.verification_message = (
             f"SHA-256, manifest and restore drill passed ({backup.record_count} rows)."
         )
+        if reader.source_note:
+            backup.verification_message += f" {reader.source_note}"
     except (BackupRefused, RestoreConflict, ArchiveError, DatabaseError, ValueError) as exc:
         message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
         backup.verification_status = BackupExecution.Verification.FAILED

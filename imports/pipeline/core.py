@@ -23,7 +23,7 @@ from properties.models import Project, Property
 
 from ..columns import ColumnMap, cells_by_column, map_columns
 from ..readers import FileRefused, RawRow, TableReader
-from ..rules import ValidRow, merge_groups, validate_row
+from ..rules import RuleSettings, ValidRow, merge_groups, validate_row
 from .prefetch import THREAD, prefetched
 from .reports import SAMPLE_SIZE
 from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows, NewRow
@@ -48,6 +48,8 @@ class PipelineResult:
     updated: int = 0
     skipped: int = 0
     rejected: int = 0
+    #: Rows kept with a warning (counted among created, updated or skipped too).
+    warned: int = 0
     elapsed: float = 0.0
     #: Rows read (and written) by this run, without those a resumed run skipped.
     rows_this_run: int = 0
@@ -65,6 +67,7 @@ class PipelineResult:
             "update": self.updated,
             "skip": self.skipped,
             "reject": self.rejected,
+            "warn": self.warned,
         }
 
 
@@ -80,6 +83,8 @@ class Batch:
     rejected: list[tuple[RawRow, list[str]]]
     #: Valid rows, in file order.
     rows: BatchRows
+    #: Valid rows the rules flagged, with their warnings, in file order (kept in `rows` too).
+    warned: list[tuple[RawRow, list[str]]] = field(default_factory=list)
 
 
 def _no_scope(result):
@@ -113,6 +118,8 @@ class ImportPipeline:
         self.resume_after = resume_after
         self.prefetch = prefetch
         self.result = PipelineResult(**(counts or {}))
+        # Read once, before any validator forks: the rules never touch the database.
+        self.rule_settings = RuleSettings.of(project.organization)
         self.column_map: ColumnMap = map_columns(reader.headers)
         if self.column_map.missing:
             found = ", ".join(h for h in reader.headers if h) or "none"
@@ -169,7 +176,11 @@ class ImportPipeline:
         if raw.problem:
             batch.rejected.append((raw, [f"row: {raw.problem}"]))
             return
-        valid, errors = validate_row(cells_by_column(self.column_map, raw.values), row=raw.number)
+        valid, errors = validate_row(
+            cells_by_column(self.column_map, raw.values),
+            row=raw.number,
+            settings=self.rule_settings,
+        )
         if errors:
             batch.rejected.append((raw, [f"{error.field}: {error.message}" for error in errors]))
             return
@@ -183,6 +194,10 @@ class ImportPipeline:
         )
         # Serialising here, ahead of the writer, overlaps it with the database's work.
         prepared = self._prepare(valid.external_id, texts) if self._prepare else None
+        if valid.warnings:
+            batch.warned.append(
+                (raw, [f"{finding.field}: {finding.message}" for finding in valid.warnings])
+            )
         batch.rows.append(NewRow(raw.number, raw.values, valid.external_id, texts, prepared))
 
     def _replay(self, rows: Iterator[RawRow]):
@@ -192,7 +207,9 @@ class ImportPipeline:
             if raw.problem:
                 continue
             valid, errors = validate_row(
-                cells_by_column(self.column_map, raw.values), row=raw.number
+                cells_by_column(self.column_map, raw.values),
+                row=raw.number,
+                settings=self.rule_settings,
             )
             if not errors:
                 self._seen.first_row(valid.external_id, raw.number)
@@ -209,6 +226,9 @@ class ImportPipeline:
         self.result.rows_this_run += batch.size
         for raw, errors in batch.rejected:
             self._reject(raw, errors)
+        for raw, warnings in batch.warned:
+            self.result.warned += 1
+            self.report.add_warning(raw, warnings)
         if batch.rows:
             self._write(batch.rows)
 

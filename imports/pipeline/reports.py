@@ -13,6 +13,7 @@ import tempfile
 
 from django.core.files import File
 
+from properties.limits import storable_text
 from properties.resources import neutralise_formula
 
 from ..models import ImportJob, ImportRejectedRow
@@ -23,12 +24,17 @@ SAMPLE_SIZE = 5
 
 def _cells(headers: list[str], values: list) -> list:
     # The reader sizes rows to the header (a surplus goes into the error message).
-    cells = ["" if value is None else value for value in values[: len(headers)]]
+    cells = [
+        "" if value is None else storable_text(value) if isinstance(value, str) else value
+        for value in values[: len(headers)]
+    ]
     return cells + [""] * (len(headers) - len(cells))
 
 
 class RejectedRowsReport:
-    """The rejected rows as CSV: the file's own columns, then the row number and the errors.
+    """The rejected rows as CSV: the file's own columns, then the row number, the errors and
+    the warnings. Rows kept with a warning are in it too, their errors empty, so the file
+    shows everything the rules found.
 
     Spooled to a temporary file, so a file with many rejected rows does not sit in memory."""
 
@@ -36,22 +42,26 @@ class RejectedRowsReport:
         self.headers = list(headers)
         self.count = 0
         self.samples: list[dict] = []
+        self.warning_samples: list[dict] = []
         # Owned by the report and closed by close(), after the file is saved to storage.
         self._buffer = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, mode="w+b")  # noqa: SIM115
         # BOM so that spreadsheet programs open accented suburbs correctly.
         self._text = io.TextIOWrapper(self._buffer, encoding="utf-8-sig", newline="")
         self._csv = csv.writer(self._text)
-        self._csv.writerow([*self.headers, "row", "errors"])
+        self._csv.writerow([*self.headers, "row", "errors", "warnings"])
 
     def add(self, raw: RawRow, errors: list[str]):
         self.write(raw.number, raw.values, errors)
 
-    def write(self, number: int, values: list, errors: list[str]):
-        self.count += 1
+    def add_warning(self, raw: RawRow, warnings: list[str]):
+        self.write(raw.number, raw.values, [], warnings)
+
+    def write(self, number: int, values: list, errors: list[str], warnings: list[str] = ()):
+        if errors:
+            self.count += 1
         cells = [_spreadsheet_safe(cell) for cell in _cells(self.headers, values)]
-        self._csv.writerow([*cells, number, "; ".join(errors)])
-        if len(self.samples) < SAMPLE_SIZE:
-            self.samples.append({"row": number, "errors": errors})
+        self._csv.writerow([*cells, number, "; ".join(errors), "; ".join(warnings)])
+        _keep_sample(self.samples if errors else self.warning_samples, number, errors, warnings)
 
     def flush(self):
         """Nothing to do per batch: the spooled file is saved once, at the end."""
@@ -72,16 +82,25 @@ class StoredRejectedRows:
         self.job = job
         self.count = already
         self.samples: list[dict] = []
+        self.warning_samples: list[dict] = []
         self._pending: list[ImportRejectedRow] = []
 
     def add(self, raw: RawRow, errors: list[str]):
         self.count += 1
-        values = [value if value is None else str(value) for value in raw.values]
+        self._store(raw, errors, [])
+        _keep_sample(self.samples, raw.number, errors, [])
+
+    def add_warning(self, raw: RawRow, warnings: list[str]):
+        self._store(raw, [], warnings)
+        _keep_sample(self.warning_samples, raw.number, [], warnings)
+
+    def _store(self, raw: RawRow, errors: list[str], warnings: list[str]):
+        values = [value if value is None else storable_text(str(value)) for value in raw.values]
         self._pending.append(
-            ImportRejectedRow(job=self.job, number=raw.number, values=values, errors=errors)
+            ImportRejectedRow(
+                job=self.job, number=raw.number, values=values, errors=errors, warnings=warnings
+            )
         )
-        if len(self.samples) < SAMPLE_SIZE:
-            self.samples.append({"row": raw.number, "errors": errors})
 
     def flush(self):
         if self._pending:
@@ -90,7 +109,7 @@ class StoredRejectedRows:
 
     def discard(self):
         """The batch rolled back: its rejected rows were never stored."""
-        self.count -= len(self._pending)
+        self.count -= sum(1 for row in self._pending if row.errors)
         self._pending = []
 
 
@@ -103,13 +122,17 @@ def rejected_report_save(*, job: ImportJob, headers: list[str]) -> None:
         return
     report = RejectedRowsReport(headers)
     try:
-        for number, values, errors in rows.values_list("number", "values", "errors").iterator(
-            chunk_size=2000
-        ):
-            report.write(number, values, errors)
+        stored = rows.values_list("number", "values", "errors", "warnings")
+        for number, values, errors, warnings in stored.iterator(chunk_size=2000):
+            report.write(number, values, errors, warnings)
         job.rejected_file.save(f"import-{job.pk}-rejected.csv", report.file(), save=False)
     finally:
         report.close()
+
+
+def _keep_sample(samples: list, number: int, errors: list[str], warnings: list[str]):
+    if len(samples) < SAMPLE_SIZE:
+        samples.append({"row": number, "errors": errors, "warnings": list(warnings)})
 
 
 _PLAIN_NUMBER = re.compile(r"\s*[+-]?[\d.,]+(?:[eE][+-]?\d+)?\s*")

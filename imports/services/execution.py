@@ -79,6 +79,7 @@ def _pipeline_for(
             "updated": job.updated_count,
             "skipped": job.skipped_count,
             "rejected": job.rejected_count,
+            "warned": job.warned_count,
         }
     return ImportPipeline(
         project=job.project,
@@ -167,6 +168,7 @@ def preview(job: ImportJob, *, actor) -> ImportJob:
         "totals": result.as_totals(),
         "samples": result.samples,
         "rejected_samples": report.samples,
+        "warning_samples": report.warning_samples,
         "columns": result.columns,
         "details": reader.details,
         "seconds": round(result.elapsed, 3),
@@ -186,7 +188,7 @@ def _preview_failed(job: ImportJob, report, message: str) -> ImportJob:
 def _save_preview_report(job: ImportJob, report: RejectedRowsReport) -> None:
     if job.rejected_file:
         job.rejected_file.delete(save=False)
-    if report.count:
+    if report.count or report.warning_samples:
         job.rejected_file.save(f"import-{job.pk}-rejected.csv", report.file(), save=False)
     report.close()
 
@@ -283,6 +285,7 @@ def _batch_transaction(job: ImportJob, report: StoredRejectedRows):
                     updated_count=result.updated,
                     skipped_count=result.skipped,
                     rejected_count=result.rejected,
+                    warned_count=result.warned,
                     last_committed_row=result.total,
                     rows_per_second=round(result.rows_this_run / elapsed, 1) if elapsed else 0,
                     progress_at=timezone.now(),

@@ -17,6 +17,7 @@ gateway first; no actor is the system (a command run by the operator).
 import hashlib
 from pathlib import PurePath
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.utils import timezone
@@ -64,12 +65,18 @@ def import_job_create(
 
     digest = hashlib.sha256()
     size = 0
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
     file.seek(0)
     head = file.read(SNIFF_BYTES)
     file.seek(0)
     while block := file.read(1024 * 1024):
         digest.update(block)
         size += len(block)
+        if size > limit:
+            raise ValidationError(
+                f"The file is larger than IMPORT_MAX_UPLOAD_BYTES ({limit:,} bytes); nothing "
+                "was stored."
+            )
     file.seek(0)
     try:
         file_format = detect_format(head, name)

@@ -2,7 +2,6 @@
 webhook after the transaction that raised them commits."""
 
 import logging
-import urllib.error
 
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -11,7 +10,7 @@ from django.utils import timezone
 from organizations.models import Organization, Profile
 
 from ..models import DataIntegrityReport, IntegrityAlert
-from ..webhooks import webhook_post, webhook_refusal
+from ..webhooks import WebhookFailed, WebhookRefused, webhook_post
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +85,14 @@ def alert_deliver(*, alert: IntegrityAlert) -> IntegrityAlert:
     that fails is recorded on the alert; it does not stop the e-mail."""
     if alert.email_recipients:
         send_mail(alert.subject, alert.message, None, alert.email_recipients)
-    refusal = webhook_refusal(alert.webhook_url) if alert.webhook_url else None
-    if refusal:
-        alert.webhook_status = f"refused: {refusal}"
-    elif alert.webhook_url:
+    if alert.webhook_url:
         try:
             alert.webhook_status = f"sent ({webhook_post(alert.webhook_url, alert_payload(alert))})"
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            logger.warning("Alert %s webhook failed: %s", alert.pk, error)
-            alert.webhook_status = f"failed: {error}"[:300]
+        except WebhookRefused as refusal:
+            alert.webhook_status = f"refused: {refusal}"[:300]
+        except WebhookFailed as failure:
+            logger.warning("Alert %s webhook failed: %s", alert.pk, failure)
+            alert.webhook_status = f"failed: {failure}"[:300]
     else:
         alert.webhook_status = "not configured"
     alert.delivered_at = timezone.now()

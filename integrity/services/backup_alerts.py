@@ -113,3 +113,29 @@ def backup_watch_run() -> int:
     for organization in organizations:
         backup_alerts_evaluate(organization=organization)
     return len(organizations)
+
+
+def drill_alert(*, drill) -> None:
+    """A failed restore drill alerts once; the next passing drill clears it."""
+    organization = drill.organization
+    if drill.status == "failed":
+        alert_raise(
+            organization=organization,
+            kind=IntegrityAlert.Kind.DRILL_FAILED,
+            condition="drill_failed",
+            subject=f"[{organization.slug}] Restore drill of backup #{drill.backup_id} failed",
+            message=f"The restore drill of backup #{drill.backup_id} failed: {drill.message}",
+            payload={"drill_id": drill.pk, "backup_id": drill.backup_id, "error": drill.message},
+        )
+    elif drill.status == "passed":
+        alert_clear(organization=organization, condition="drill_failed")
+
+
+def drill_checks(organization) -> list[dict]:
+    """The integrity checks' counts over the tables the connection sees (a drill's copy)."""
+    from ..checks import CHECKS
+
+    return [
+        {"slug": check.slug, "severity": check.severity, "count": check.count(organization)}
+        for check in CHECKS
+    ]

@@ -205,6 +205,7 @@ def test_organisation_admin_adds_a_backup_config_which_gets_a_schedule(client, t
             "backup_type": "full",
             "schedule_cron": "30 1 * * *",
             "retention_days": 7,
+            "keep_full_backups": 1,
             "tables_included": "[]",
             "is_active": "on",
         },
@@ -241,7 +242,7 @@ def test_configs_are_scoped_and_managers_cannot_add_them(client, tenants):
     assert list(response.context["cl"].result_list) == []
 
 
-def test_an_incremental_schedule_is_refused_when_configured(client, tenants):
+def test_an_incremental_schedule_can_be_configured(client, tenants):
     client.force_login(tenants.admin)
     response = client.post(
         reverse("admin:backups_backupconfig_add"),
@@ -249,10 +250,10 @@ def test_an_incremental_schedule_is_refused_when_configured(client, tenants):
             "backup_type": "incremental",
             "schedule_cron": "0 3 * * *",
             "retention_days": "30",
+            "keep_full_backups": "1",
             "tables_included": "[]",
             "is_active": "on",
         },
     )
-    assert response.status_code == 200
-    assert "Incremental backups are not available yet" in response.content.decode()
-    assert not BackupConfig.objects.exists()
+    assert response.status_code == 302
+    assert BackupConfig.objects.get().backup_type == "incremental"

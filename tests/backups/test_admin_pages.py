@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from backups.models import BackupExecution, RestoreExecution
 from backups.services.backup import backup_create
+from backups.services.runs import RunLock
 from properties.models import Property
 
 from .helpers import org_rows
@@ -104,6 +105,7 @@ def test_restore_button_leads_to_the_plan_and_restores(
 def test_restore_pages_refresh_while_a_restore_runs(client, tenants, backups):
     owner, other = backups
     running = RestoreExecution.objects.create(organization=tenants.owner_org, backup=owner)
+    worker = RunLock(running)  # a live worker: the list does not mark it stopped
     RestoreExecution.objects.create(organization=tenants.other_org, backup=other)
     changelist = reverse("admin:backups_restoreexecution_changelist")
     change = reverse("admin:backups_restoreexecution_change", args=[running.pk])
@@ -114,6 +116,7 @@ def test_restore_pages_refresh_while_a_restore_runs(client, tenants, backups):
 
     running.status = RestoreExecution.Status.COMPLETED
     running.save()
+    worker.release()
     assert refresh not in client.get(changelist).content.decode()
     assert refresh not in client.get(change).content.decode()
     # The other organisation's running restore neither shows nor refreshes this page.

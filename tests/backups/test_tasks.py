@@ -7,6 +7,7 @@ from django_q.tasks import async_task
 
 from backups.models import BackupConfig, BackupExecution
 from backups.services.backup import backup_create
+from backups.services.runs import WORKER_STOPPED, RunLock
 from backups.services.schedules import (
     backup_config_delete,
     backup_config_save,
@@ -45,8 +46,9 @@ def test_config_changes_keep_its_schedule_in_step(tenants):
     config.is_active = True
     backup_config_save(config=config, actor=tenants.admin)
     backup_config_delete(config=config, actor=tenants.admin)
-    # Other apps keep schedules of their own (integrity's daily checks); none is a backup's.
-    assert not Schedule.objects.filter(func__startswith="backups.").exists()
+    # Other schedules are kept by code (integrity's daily checks, the daily restore drills);
+    # none is this configuration's.
+    assert not Schedule.objects.filter(name__startswith="backup-config-").exists()
 
 
 def test_scheduled_run_backs_up_and_prunes_past_retention(tenants, estate):
@@ -93,10 +95,16 @@ def test_the_newest_good_backup_survives_its_retention(tenants, estate):
 
 def test_scheduled_run_is_skipped_while_the_previous_one_runs(tenants, estate):
     config = BackupConfig.objects.create(organization=tenants.owner_org)
-    BackupExecution.objects.create(organization=tenants.owner_org, config=config)
+    previous = BackupExecution.objects.create(organization=tenants.owner_org, config=config)
+    worker = RunLock(previous)
 
-    assert backup_scheduled_run(config=config) is None
+    try:
+        assert backup_scheduled_run(config=config) is None
+    finally:
+        worker.release()
     assert BackupExecution.objects.filter(config=config).count() == 1
+    previous.refresh_from_db()
+    assert previous.status == BackupExecution.Status.RUNNING
 
 
 def test_scheduled_runs_of_another_organisation_touch_only_it(tenants, estate):
@@ -109,13 +117,12 @@ def test_scheduled_runs_of_another_organisation_touch_only_it(tenants, estate):
 def test_a_run_left_running_by_a_dead_worker_does_not_block_forever(tenants, estate):
     config = BackupConfig.objects.create(organization=tenants.owner_org)
     stale = BackupExecution.objects.create(organization=tenants.owner_org, config=config)
-    BackupExecution.objects.filter(pk=stale.pk).update(
-        started_at=timezone.now() - timedelta(days=1)
-    )
 
     backup = backup_scheduled_run(config=config)
 
     assert backup is not None and backup.status == BackupExecution.Status.COMPLETED
+    stale.refresh_from_db()
+    assert (stale.status, stale.error_message) == ("failed", WORKER_STOPPED)
 
 
 def test_django_q_scheduler_runs_a_due_backup_configuration(tenants, estate):

@@ -1,40 +1,44 @@
 """How a person fills in the property form, in one place.
 
-Today's form shows each attribute group as a raw JSON text box; issue 11 item 1 replaces it with
-one field per attribute. Only `fill_property_form` knows which: the flows say what they change
-in the domain's terms (`estimated_value`, `postcode`, ...) and stay as they are.
+The form shows one field per attribute (issue 11 item 1): the flows say what they change in the
+domain's terms (`estimated_value`, `postcode`, ...) and this helper types into the field of
+that name, as a person would.
 """
-
-import json
 
 from playwright.sync_api import Page
 
-#: Where each attribute the flows change lives in today's JSON groups.
-ATTRIBUTE_PATHS = {
-    "address": ("basic_info", "address"),
-    "suburb": ("basic_info", "suburb"),
-    "state": ("basic_info", "state"),
-    "postcode": ("basic_info", "postcode"),
-    "zoning": ("planning_controls", "zoning", "primary"),
-    "land_area": ("planning_controls", "land_area"),
-    "estimated_value": ("financial_metrics", "estimated_value"),
-    "last_sale_price": ("financial_metrics", "last_sale_price"),
-    "last_sale_date": ("financial_metrics", "last_sale_date"),
-}
+#: Attributes with a field of their own on the form (the state is a choice of the eight codes).
+ATTRIBUTES = (
+    "address",
+    "suburb",
+    "state",
+    "postcode",
+    "description",
+    "zoning",
+    "land_area",
+    "estimated_value",
+    "last_sale_price",
+    "last_sale_date",
+    "latitude",
+    "longitude",
+)
 
 
 def fill_property_form(page: Page, changes: dict) -> None:
     """Types `changes` ({attribute: value}) into the open property change form, keeping every
     other value as it is, without saving."""
     for attribute, value in changes.items():
-        group, *keys = ATTRIBUTE_PATHS[attribute]
-        box = page.locator(f"textarea[name='{group}']")
-        document = json.loads(box.input_value() or "{}")
-        node = document
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = value
-        box.fill(json.dumps(document, indent=2))
+        if attribute not in ATTRIBUTES:
+            raise KeyError(f"the property form has no field for {attribute!r}")
+        if attribute == "state":
+            page.locator("select[name='state']").select_option(str(value))
+        else:
+            page.locator(f"[name='{attribute}']").fill(str(value))
+
+
+def field_error(page: Page, attribute: str):
+    """The error list shown beside `attribute`'s field."""
+    return page.locator(f".form-row.field-{attribute} .errorlist")
 
 
 def save_property_form(page: Page) -> None:

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from properties.models import Property
 
 from .conftest import open_from_index
-from .property_form import fill_property_form, save_property_form
+from .property_form import field_error, fill_property_form, save_property_form
 
 
 def change_url(prop) -> str:
@@ -25,6 +25,14 @@ def test_user_edit_is_saved_and_shown_with_old_and_new_value_in_the_managers_his
     open_from_index(page, "property", "Properties")
     page.get_by_role("link", name="10 Chapel Street").click()
     expect(page.locator("#content > h2")).to_contain_text("10 Chapel Street")
+    fill_property_form(page, {"state": "WA", "postcode": "2612"})
+    save_property_form(page)
+    expect(field_error(page, "postcode")).to_contain_text("2612 is not a WA postcode")
+    prop.refresh_from_db()
+    assert prop.basic_info["postcode"] != "2612" and prop.history.count() == 1
+    snapshot(page, "property-form-error", max_height=2600)
+
+    fill_property_form(page, {"state": "VIC", "postcode": prop.basic_info["postcode"]})
     fill_property_form(page, {"estimated_value": 910_000, "zoning": "MUZ"})
     save_property_form(page)
     expect(page.locator(".messagelist .success")).to_contain_text("was changed successfully")

@@ -75,8 +75,8 @@ def test_full_flow_upload_preview_confirm_with_rejected_rows_and_download(client
     assert download.status_code == 200
     assert "attachment" in download["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode("utf-8-sig"))))
-    assert rows[0][-2:] == ["row", "errors"]
-    assert rows[1][0] == "P-0003" and rows[1][-2] == "4"
+    assert rows[0][-3:] == ["row", "errors", "warnings"]
+    assert rows[1][0] == "P-0003" and rows[1][-3] == "4"
 
     again = client.post(reverse("admin:imports_importjob_confirm", args=[job.pk]), follow=True)
     assert "has already run" in text_of(again)

@@ -1,11 +1,13 @@
 """Every import rule, on the pure functions every import path shares (no database needed)."""
 
 import math
+from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 
 from imports.columns import ColumnMap, cells_by_column, map_columns, normalise_header
-from imports.rules import merge_groups, validate_row
+from imports.rules import RuleSettings, merge_groups, validate_row
 from properties.models import derive_external_id
 
 VALID = {"address": "12/3 Chapel St", "suburb": "South Yarra", "postcode": "3141"}
@@ -142,7 +144,9 @@ def test_postcode_rejects_anything_else(raw):
 
 @pytest.mark.parametrize("state", ["NSW", "vic", "Qld", "sa", "WA", "tas", "nt", "ACT"])
 def test_state_any_case_of_the_eight_codes(state):
-    valid, errors = check(state=state)
+    postcode = {"NSW": "2000", "QLD": "4000", "SA": "5000", "WA": "6000", "TAS": "7000"}
+    postcode |= {"NT": "0800", "ACT": "2600", "VIC": "3141"}
+    valid, errors = check(state=state, postcode=postcode[state.upper()])
     assert errors == [] and valid.groups["basic_info"]["state"] == state.upper()
 
 
@@ -163,10 +167,11 @@ def test_state_is_optional_when_the_postcode_names_none():
     assert errors == [] and "state" not in valid.groups["basic_info"]
 
 
-def test_a_given_state_is_kept_even_when_the_postcode_disagrees():
-    # The integrity check reports such rows; the import does not rewrite what the file says.
-    valid, errors = check(state="NSW", postcode="3067")
-    assert errors == [] and valid.groups["basic_info"]["state"] == "NSW"
+def test_a_postcode_outside_the_given_states_ranges_is_an_error_beside_the_postcode():
+    # The integrity check's postcode-in-state condition, refused at the door; never rewritten.
+    fields, messages = errors_of(state="WA", postcode="2612")
+    assert fields == {("postcode", 7)}
+    assert messages == ["2612 is not a WA postcode (6000–6999)"]
 
 
 @pytest.mark.parametrize(
@@ -199,11 +204,113 @@ def test_estimated_value_is_optional():
         ("9999", "1000", False),
     ],
 )
-def test_value_per_land_area_between_10_and_10000(value, area, ok):
+def test_value_per_land_area_outside_10_to_10000_is_a_warning_on_the_land_area(value, area, ok):
     valid, errors = check(estimatedvalue=value, landarea=area)
-    assert (errors == []) is ok
-    if not ok:
-        assert errors[0].field == "estimatedvalue" and "square metre" in errors[0].message
+    assert errors == [] and valid is not None  # kept
+    if ok:
+        assert valid.warnings == []
+    else:
+        (warning,) = valid.warnings
+        assert (warning.field, warning.severity, warning.rule) == (
+            "landarea",
+            "warning",
+            "value_per_m2",
+        )
+        assert "per m²" in warning.message and "check the land area" in warning.message
+
+
+def test_value_per_land_area_bounds_and_severity_are_the_organisations_settings():
+    strict = RuleSettings.of(
+        SimpleNamespace(
+            settings={
+                "value_per_m2_min": 100,
+                "value_per_m2_max": 500,
+                "value_per_m2_severity": "error",
+            }
+        )
+    )
+    valid, errors = validate_row(
+        {**VALID, "estimatedvalue": "90000", "landarea": "1000"}, row=3, settings=strict
+    )
+    assert valid is None and errors[0].field == "landarea" and "100–500" in errors[0].message
+    valid, errors = validate_row(
+        {**VALID, "estimatedvalue": "300000", "landarea": "1000"}, row=3, settings=strict
+    )
+    assert errors == [] and valid.warnings == []
+
+
+def test_a_land_area_of_zero_skips_the_value_per_area_rule():
+    valid, errors = check(estimatedvalue="1000000", landarea="0")
+    assert errors == [] and valid.warnings == []
+    assert "planning_controls" not in valid.groups
+
+
+def test_a_sale_price_is_read_by_the_value_per_area_rule_without_a_valuation():
+    valid, _ = check(lastsaleprice="1465000", landarea="134")
+    assert valid.warnings[0].field == "landarea"
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("3/12/2016", "2016-12-03"),
+        ("03/12/2016", "2016-12-03"),
+        ("2018-09-01", "2018-09-01"),
+        ("09-2018\r", "2018-09"),
+        ("2018-09", "2018-09"),
+        (42707, "2016-12-03"),
+        ("42707", "2016-12-03"),
+        (datetime(2016, 12, 3, 0, 0), "2016-12-03"),
+        ("NULL", None),
+        ("", None),
+    ],
+)
+def test_sale_dates_are_stored_as_iso(raw, stored):
+    valid, errors = check(lastsaledate=raw)
+    assert errors == []
+    assert valid.groups.get("financial_metrics", {}).get("last_sale_date") == stored
+
+
+@pytest.mark.parametrize("raw", ["31/2/2016", "13-2018", "yesterday", "1/1/16", 3.5])
+def test_a_sale_date_that_is_not_a_date_is_an_error_beside_it(raw):
+    fields, messages = errors_of(lastsaledate=raw)
+    assert fields == {("lastsaledate", 7)}
+
+
+def test_null_tokens_are_empty_cells():
+    valid, errors = check(estimatedvalue="NULL", landarea="NULL", latitude="NULL", longitude="NULL")
+    assert errors == [] and set(valid.groups) == {"basic_info"}
+
+
+def test_line_breaks_of_a_description_are_kept_and_single_line_fields_collapse():
+    valid, errors = check(
+        description="  First line\r\n\n  second,  indented  \n",
+        address=" 12/3   Chapel\nSt ",
+        suburb="South   Yarra ",
+        zoning=" GRZ 1 ",
+    )
+    assert errors == []
+    basic = valid.groups["basic_info"]
+    assert basic["description"] == "First line\n\n  second,  indented"
+    assert basic["address"] == "12/3 Chapel St" and basic["suburb"] == "South Yarra"
+    assert valid.groups["planning_controls"]["zoning"] == {"primary": "GRZ 1"}
+
+
+def test_sales_columns_price_beside_a_date_is_the_sale_price_else_a_valuation():
+    sales = map_columns(["Suburb", "Address", "Price", "Date", "Postcode"])
+    assert sales.positions["lastsaleprice"] == 2 and sales.positions["lastsaledate"] == 3
+    assert "estimatedvalue" not in sales.positions
+    valuations = map_columns(["Suburb", "Address", "Price", "Postcode"])
+    assert valuations.positions["estimatedvalue"] == 2
+    both = map_columns(["address", "price", "date_sold", "valuation"])
+    assert both.positions == {
+        "address": 0,
+        "lastsaleprice": 1,
+        "lastsaledate": 2,
+        "estimatedvalue": 3,
+    }
+    for header in ("Date", "Sale Date", "Sold", "date_sold"):
+        assert normalise_header(header) == "lastsaledate"
 
 
 def test_land_area_zero_means_unknown_and_skips_the_ratio_rule():

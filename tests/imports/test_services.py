@@ -54,7 +54,8 @@ def test_melbourne_shaped_file_imports_through_the_alias_table(project):
     unit = Property.objects.get(project=project, basic_info__address="12/3 Johnston St")
     assert unit.basic_info["postcode"] == "3067"
     assert unit.basic_info["state"] == "VIC"  # the file has no state column
-    assert unit.financial_metrics == {"estimated_value": 441000}
+    # A sales file: `Price` beside `Date` is the sale's price.
+    assert unit.financial_metrics == {"last_sale_price": 441000, "last_sale_date": "2016-05-07"}
     assert "land_area" not in unit.planning_controls  # Landsize 0.0 means unknown
     assert unit.spatial_attributes["coordinates"]["coordinates"] == [144.998, -37.7995]
     house = Property.objects.get(project=project, basic_info__address="85 Turner St")
@@ -77,7 +78,7 @@ def test_partial_import_keeps_the_valid_rows_and_reports_the_rejected(project):
     assert (job.created_count, job.rejected_count) == (1, 2)
     assert_counts_add_up(job)
     report = job.rejected_file.read().decode("utf-8-sig").splitlines()
-    assert report[0].endswith(",row,errors")
+    assert report[0].endswith(",row,errors,warnings")
     assert report[1].startswith("P-0002,2 Chapel Street")
     assert ',3,"postcode: must be exactly 4 digits' in report[1]
     assert ',4,"suburb: may hold only letters' in report[2]
@@ -161,7 +162,14 @@ def test_preview_classifies_without_writing_and_the_job_stays_pending(project):
     )
     job = import_preview(job=job, actor=None)
     assert job.status == ImportJob.Status.PENDING
-    assert job.preview["totals"] == {"total": 3, "new": 1, "update": 0, "skip": 1, "reject": 1}
+    assert job.preview["totals"] == {
+        "total": 3,
+        "new": 1,
+        "update": 0,
+        "skip": 1,
+        "reject": 1,
+        "warn": 0,
+    }
     assert job.preview["columns"]["ignored"] == ["Rooms"]
     assert job.preview["samples"]["new"][0]["external_id"] == "P-0001"
     assert job.preview["samples"]["skip"][0]["reason"] == "already exists"

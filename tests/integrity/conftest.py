@@ -16,6 +16,7 @@ EXPECTED = {
         "missing_address": 4,
         "invalid_coordinates": 5,
         "unrealistic_value": 3,
+        "value_per_area": 2,
         "orphaned_analysis": 2,
         "duplicate_external_id": 2,
         "postcode_out_of_state_range": 4,
@@ -26,6 +27,7 @@ EXPECTED = {
         "missing_address": 1,
         "invalid_coordinates": 2,
         "unrealistic_value": 1,
+        "value_per_area": 1,
         "orphaned_analysis": 1,
         "duplicate_external_id": 1,
         "postcode_out_of_state_range": 1,
@@ -118,6 +120,38 @@ def plant(tenants) -> Planted:
         "other-org",
         "unrealistic_value",
         PropertyFactory(project=b2, financial_metrics={"estimated_value": 60_000_000.5}),
+    )
+
+    # value_per_area: the import's warning, with its default bounds (10..10,000 per m²): an
+    # Abbotsford unit's $1.465M on 134 m², and an acreage sale (no valuation) under $10 per m².
+    for land_area, metrics in (
+        (134, {"estimated_value": 1_465_000}),
+        (400_000, {"last_sale_price": 1_200_000}),
+    ):
+        planted.add(
+            "owner-org",
+            "value_per_area",
+            PropertyFactory(
+                project=a1, planning_controls={"land_area": land_area}, financial_metrics=metrics
+            ),
+        )
+    for planning, metrics in (
+        ({"land_area": 0}, {"estimated_value": 900_000}),  # 0: unknown, skipped
+        ({"land_area": "134"}, {"estimated_value": 1_465_000}),  # not a number: not this check
+        ({"land_area": 100}, {"estimated_value": 1_000_000}),  # the bound itself
+        ({"land_area": 600}, {"last_sale_price": "lots"}),
+    ):
+        planted.clean["owner-org"].add(
+            PropertyFactory(project=a1, planning_controls=planning, financial_metrics=metrics).pk
+        )
+    planted.add(
+        "other-org",
+        "value_per_area",
+        PropertyFactory(
+            project=b2,
+            planning_controls={"land_area": 50_000},
+            financial_metrics={"estimated_value": 400_000},
+        ),
     )
 
     # orphaned_analysis: analyses of soft-deleted properties; the deleted property itself is

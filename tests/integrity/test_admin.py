@@ -43,7 +43,7 @@ def test_report_list_is_newest_first_in_colour_and_tenant_scoped(client, tenants
     assert listed == [reports["latest"].pk, reports["earlier"].pk, reports["old"].pk]
     html = response.content.decode()
     assert '<strong style="color:#c62828">9</strong>' in html
-    assert '<strong style="color:#ef6c00">14</strong>' in html
+    assert '<strong style="color:#ef6c00">16</strong>' in html
     assert "Run checks now" in html
 
     client.force_login(tenants.outsider)

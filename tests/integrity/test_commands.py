@@ -31,7 +31,7 @@ def test_prints_one_line_per_check_then_the_report_line(planted, tenants):
     ]
     report_id, org, total, errors, warnings, _ = REPORT_LINE.match(lines[-1]).groups()
     assert len(lines) == len(CHECKS) + 1
-    assert (org, total, errors, warnings) == ("other-org", "9", "4", "5")
+    assert (org, total, errors, warnings) == ("other-org", "10", "4", "6")
     report = DataIntegrityReport.objects.get(pk=report_id)
     assert report.organization == tenants.other_org
     assert report.trigger == "command"

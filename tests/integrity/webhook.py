@@ -1,12 +1,13 @@
-"""A real HTTP server on 127.0.0.1 that records the JSON posted to it."""
+"""A real HTTP(S) server on 127.0.0.1 that records the JSON posted to it."""
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class WebhookReceiver:
-    def __init__(self):
+    def __init__(self, *, certificate: str | None = None):
         self.received: list[dict] = []
         receiver = self
 
@@ -16,6 +17,7 @@ class WebhookReceiver:
                 receiver.received.append(
                     {
                         "path": self.path,
+                        "host": self.headers.get("Host"),
                         "content_type": self.headers.get("Content-Type"),
                         "json": json.loads(self.rfile.read(length)),
                     }
@@ -27,7 +29,12 @@ class WebhookReceiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/integrity"
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}/hooks/integrity"
+        if certificate:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certificate)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):

@@ -79,6 +79,14 @@ def _backup_rows(organization, marker):
     rows["backups.restoreexecution"] = RestoreExecution.objects.create(
         organization=organization, backup=execution
     )
+    from backups.models import BackupDrill, RecoveryPoint
+
+    rows["backups.recoverypoint"] = RecoveryPoint.objects.create(
+        organization=organization, description=f"point {marker}", backup=execution
+    )
+    rows["backups.backupdrill"] = BackupDrill.objects.create(
+        organization=organization, backup=execution, status="passed"
+    )
     return rows
 
 

@@ -190,13 +190,48 @@ def _organization_delete(t, rows):
     assert Organization.objects.filter(pk=empty.pk).exists()
 
 
+def _runs_fail_stopped(t, rows):
+    from backups.services.runs import runs_fail_stopped
+
+    stopped = RestoreExecution.objects.create(organization=t.owner_org, backup=rows["backup"])
+    assert runs_fail_stopped(actor=t.outsider) == 0
+    stopped.refresh_from_db()
+    assert stopped.status == RestoreExecution.Status.RUNNING
+
+
+def _require_restorer(t, rows):
+    from backups.services.restore import require_restorer
+
+    _refused(lambda: require_restorer(t.outsider, t.owner_org))
+
+
+def _restore_apply(t, rows):
+    from backups.engines import engine_for
+    from backups.services.restore import open_checked, restore_apply
+
+    restore = RestoreExecution.objects.create(backup=rows["backup"], organization=t.owner_org)
+    reader = open_checked(rows["backup"])
+    try:
+        _refused(
+            lambda: restore_apply(
+                restore, reader=lambda: reader, specs=None, engine=engine_for(), actor=t.outsider
+            )
+        )
+    finally:
+        reader.close()
+    assert restore.counts == {}
+
+
 CASES = {
+    "backups.services.restore.require_restorer": _require_restorer,
+    "backups.services.restore.restore_apply": _restore_apply,
     "backups.selectors.backup_execution_list": _backup_execution_list,
     "backups.selectors.restore_execution_list": _restore_execution_list,
     "backups.services.backup.backup_create": _backup_create,
     "backups.services.permissions.require_backup_permission": _require_backup_permission,
     "backups.services.restore.backup_restore": _backup_restore,
     "backups.services.verify.backup_verify": _backup_verify,
+    "backups.services.runs.runs_fail_stopped": _runs_fail_stopped,
     "backups.services.schedules.backup_config_save": _backup_config_save,
     "backups.services.schedules.backup_config_delete": _backup_config_delete,
     "integrity.selectors.report_get": _report_get,

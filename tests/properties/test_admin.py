@@ -184,12 +184,11 @@ def _property_form(project, **overrides):
         "project": project.pk,
         "external_id": "NEW-1",
         "status": "active",
-        "basic_info": '{"address": "5 New Road", "suburb": "Fitzroy", "state": "VIC", '
-        '"postcode": "3065"}',
-        "planning_controls": "{}",
-        "environmental_factors": "{}",
-        "financial_metrics": '{"estimated_value": 990000}',
-        "spatial_attributes": "{}",
+        "address": "5 New Road",
+        "suburb": "Fitzroy",
+        "state": "VIC",
+        "postcode": "3065",
+        "estimated_value": "990000",
         "analyses-TOTAL_FORMS": "0",
         "analyses-INITIAL_FORMS": "0",
     }
@@ -206,7 +205,10 @@ def test_user_role_can_edit_properties_but_not_add_or_delete(client, tenants, da
     form = _property_form(
         data.own_project,
         external_id=data.own_property.external_id,
-        financial_metrics='{"estimated_value": 1000000}',
+        address=OWN_ADDRESS,
+        suburb="Richmond",
+        postcode="3121",
+        estimated_value="1000000",
     )
     form["analyses-TOTAL_FORMS"] = "1"
     form["analyses-INITIAL_FORMS"] = "1"

@@ -3,6 +3,7 @@ import re
 import pytest
 from pytest_httpserver import HTTPServer
 
+from sources.portal_slots import portal_slots_close
 from tests.factories import ProjectFactory
 
 from .portal import Portal
@@ -16,6 +17,13 @@ def _sync_settings(settings):
     settings.SYNC_MAX_WAIT_SECONDS = 0.01
     settings.SYNC_RETRIES = 3
     settings.SYNC_READ_TIMEOUT = 2.0
+
+
+@pytest.fixture(autouse=True)
+def _close_portal_slots():
+    # The advisory locks' own connection would keep the test database from being dropped.
+    yield
+    portal_slots_close()
 
 
 @pytest.fixture(scope="session")

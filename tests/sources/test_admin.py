@@ -86,7 +86,7 @@ class TestSourceAdmin:
         assert response.status_code == 200
         body = response.content.decode()
         assert "is not a cron expression" in body
-        assert "private or local address" in body
+        assert "does not resolve to a public internet address" in body
         assert not DataSource.objects.exists()
 
     def test_sync_now_runs_the_source(

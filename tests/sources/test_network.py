@@ -186,7 +186,7 @@ class TestPublicAddressCheck:
         with pytest.raises(ValidationError) as refused:
             ckan_source(actor=tenants.admin, project=project, portal=portal)
 
-        assert "private or local address (127.0.0.1)" in str(refused.value)
+        assert "127.0.0.1 does not resolve to a public internet address" in str(refused.value)
 
     def test_private_hosts_are_refused_at_connect(self, tenants, project, ten, settings):
         source = ckan_source(actor=tenants.admin, project=project, portal=ten)

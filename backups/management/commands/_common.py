@@ -3,7 +3,7 @@ from django.core.management.base import CommandError
 
 from organizations.models import Organization
 
-from ...models import BackupExecution
+from ...models import BackupExecution, RecoveryPoint
 
 
 def organization_by_slug(slug: str) -> Organization:
@@ -31,3 +31,14 @@ def backup_by_id(backup_id: int) -> BackupExecution:
 
 def quoted(message: str) -> str:
     return '"' + message.replace('"', "'") + '"'
+
+
+def recovery_point_backup_id(point_id: int) -> int:
+    backup_id = (
+        RecoveryPoint.objects.filter(pk=point_id).values_list("backup_id", flat=True).first()
+    )
+    if backup_id is None:
+        raise CommandError(
+            f"status=refused reason=unknown_recovery_point recovery_point={point_id}"
+        )
+    return backup_id

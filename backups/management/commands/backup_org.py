@@ -34,8 +34,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"backup={backup.pk} status={backup.status} error={quoted(backup.error_message)}"
             )
-        self.stdout.write(
+        line = (
             f"backup={backup.pk} status={backup.status} records={backup.record_count} "
             f"bytes={backup.size_bytes} sha256={backup.sha256} "
             f"{organization.clock_fields('completed_at', backup.completed_at)}"
         )
+        if backup.backup_type == backup_type == "incremental":
+            line += f" type=incremental parent={backup.base_backup_id}"
+        self.stdout.write(line)

@@ -1,0 +1,124 @@
+"""A crafted archive whose rows point at another organisation's rows: refused by the dry run,
+the restore, verification and the drill, with nothing changed."""
+
+import json
+
+import pytest
+
+from backups.archive import TableDigest, spec_for
+from backups.models import BackupExecution, RestoreExecution
+from backups.services.backup import backup_create
+from backups.services.permissions import BackupRefused
+from backups.services.restore import backup_restore
+from backups.services.verify import backup_verify
+
+from .helpers import archive_members, manifest_of, org_history, org_rows, rewrite_archive
+
+pytestmark = pytest.mark.django_db
+
+
+def _forge(backup, table: str, column: str, value: int, *, row: int = 0) -> None:
+    """Points `column` of one row of `table` at `value`, then fixes the manifest's count and
+    hash and the recorded SHA-256, so only the reference check can catch it."""
+    members = archive_members(backup)
+    spec = spec_for(table)
+    index = spec.columns.index(column)
+    lines = members[spec.member].splitlines(keepends=True)
+    fields = lines[row].rstrip(b"\n").split(b"\t")
+    fields[index] = str(value).encode()
+    lines[row] = b"\t".join(fields) + b"\n"
+    members[spec.member] = b"".join(lines)
+    digest = TableDigest()
+    for line in lines:
+        digest.add_line(line)
+    manifest = manifest_of(members)
+    manifest["tables"][table].update(count=digest.count, hash=digest.hexdigest)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    rewrite_archive(backup, members, record_sha256=True)
+
+
+def _state(tenants):
+    return [(org_rows(org), org_history(org)) for org in (tenants.owner_org, tenants.other_org)]
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "target"),
+    [
+        ("properties_property", "project_id", "other_project"),
+        ("properties_propertyanalysis", "property_id", "other_property"),
+        ("properties_historicalproperty", "project_id", "other_project"),
+        ("properties_historicalpropertyanalysis", "property_id", "other_property"),
+    ],
+)
+def test_archive_pointing_at_another_organisations_row_is_refused_everywhere(
+    tenants, estate, table, column, target
+):
+    backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
+    estate.spare.delete()  # a change any restore that ran would undo
+    _forge(backup, table, column, getattr(estate, target).pk)
+    before = _state(tenants)
+
+    for dry_run in (True, False):
+        with pytest.raises(BackupRefused, match=f"{column} points outside the organisation"):
+            backup_restore(
+                backup=backup,
+                organization=tenants.owner_org,
+                actor=tenants.manager,
+                dry_run=dry_run,
+            )
+        assert RestoreExecution.objects.latest("id").status == RestoreExecution.Status.REFUSED
+    backup_verify(backup=backup, actor=tenants.manager)
+
+    backup.refresh_from_db()
+    assert backup.verification_status == BackupExecution.Verification.FAILED
+    assert "points outside the organisation" in backup.verification_message
+    assert _state(tenants) == before
+
+
+def test_reference_to_a_deleted_row_of_the_organisation_still_restores(tenants, estate):
+    """History rows may name a property deleted long ago: its own history keeps it inside."""
+    backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
+    estate.properties[2].delete()
+
+    restore = backup_restore(backup=backup, organization=tenants.owner_org, actor=tenants.manager)
+
+    assert restore.status == RestoreExecution.Status.COMPLETED
+    assert restore.counts["properties_property"]["inserted"] == 1
+    backup_verify(backup=backup)
+    backup.refresh_from_db()
+    assert backup.verification_status == BackupExecution.Verification.PASSED
+
+
+def test_an_archive_member_that_expands_too_far_is_refused_before_reading(
+    tenants, estate, settings
+):
+    """A zip bomb in place of a table: refused from its declared sizes, by restore and
+    verification alike, with nothing changed."""
+    import hashlib
+    import io
+    import zipfile
+
+    backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
+    members = archive_members(backup)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("manifest.json", members["manifest.json"])
+        with archive.open("properties_property.tsv", "w", force_zip64=True) as bomb:
+            for _ in range(8):
+                bomb.write(bytes(1024 * 1024))
+    storage = backup.archive.storage
+    storage.delete(backup.archive.name)
+    storage.save(backup.archive.name, io.BytesIO(buffer.getvalue()))
+    backup.sha256 = hashlib.sha256(buffer.getvalue()).hexdigest()
+    backup.save(update_fields=["sha256"])
+    before = _state(tenants)
+
+    with pytest.raises(BackupRefused, match=r"BACKUP_MAX_COMPRESSION_RATIO \(200\)"):
+        backup_restore(backup=backup, organization=tenants.owner_org, actor=tenants.manager)
+    settings.BACKUP_MAX_MEMBER_BYTES = 4 * 1024 * 1024
+    backup_verify(backup=backup, actor=tenants.manager)
+
+    backup.refresh_from_db()
+    assert backup.verification_status == BackupExecution.Verification.FAILED
+    assert "BACKUP_MAX_MEMBER_BYTES (4194304)" in backup.verification_message
+    assert _state(tenants) == before

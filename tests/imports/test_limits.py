@@ -1,0 +1,117 @@
+"""Hostile import files: values that cannot be stored are rejected rows the preview counts,
+oversize uploads and zip bombs are refused before they are read, and nothing is stored."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from imports.models import ImportJob
+from imports.services.jobs import import_job_create, import_preview
+from properties.models import Property
+
+from .conftest import csv_bytes, run_import, valid_row
+
+pytestmark = pytest.mark.django_db
+
+
+def _json_file(*items) -> bytes:
+    return json.dumps(list(items), ensure_ascii=True).encode()
+
+
+def _item(n: int, **overrides) -> dict:
+    item = {"propertyid": f"J-{n}", "address": f"{n} Chapel Street", "suburb": "Richmond",
+            "postcode": "3121", "state": "VIC"}  # fmt: skip
+    item.update(overrides)
+    return item
+
+
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        # After the first 64 KB, where the format sniffer no longer looks.
+        (
+            csv_bytes(
+                *(valid_row(n) for n in range(2, 1000)), valid_row(1, address="1 Nul\x00 St")
+            ),
+            "nul.csv",
+        ),
+        (_json_file(_item(1), _item(2, address="1 Nul\u0000 St")), "nul.json"),
+        (
+            b'[{"propertyid": "J-1", "address": "1 Chapel Street", "suburb": "Richmond", '
+            b'"postcode": "3121", "state": "VIC"}, {"propertyid": "J-2", "address": "\\ud800 St", '
+            b'"suburb": "Richmond", "postcode": "3121", "state": "VIC"}]',
+            "surrogate.json",
+        ),
+        (
+            _json_file(_item(1), _item(2, **{"estimated value": 10**5000 // 10**4000})),
+            "digits.json",
+        ),
+        (csv_bytes(valid_row(1), valid_row(2, address="x" * 20_000)), "long.csv"),
+    ],
+)
+def test_unstorable_values_are_rejected_rows_counted_by_the_preview(project, content, name):
+    job = import_job_create(actor=None, project=project, file=io.BytesIO(content), file_name=name)
+    job = import_preview(job=job, actor=None)
+    totals = job.preview.get("totals", {})
+    assert totals.get("reject") == 1, (job.status, job.error_summary)
+    valid = totals["new"]
+
+    job = run_import(project, content, name=name)
+
+    assert job.status == ImportJob.Status.COMPLETED_WITH_ERRORS, job.error_summary
+    assert (job.created_count, job.rejected_count) == (valid, 1)
+    assert Property.objects.filter(project=project).count() == valid
+
+
+def test_an_upload_over_the_size_limit_is_refused_and_not_stored(project, settings):
+    settings.IMPORT_MAX_UPLOAD_BYTES = 1000
+    content = csv_bytes(*(valid_row(n) for n in range(1, 40)))
+
+    with pytest.raises(ValidationError, match=r"IMPORT_MAX_UPLOAD_BYTES \(1,000 bytes\)"):
+        import_job_create(actor=None, project=project, file=io.BytesIO(content), file_name="a.csv")
+
+    assert not ImportJob.objects.exists()
+
+
+def _xlsx_bomb(path, *, member_bytes: int) -> None:
+    """A workbook whose shared-strings part expands `member_bytes` of one repeated byte."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb:
+        bomb.writestr("[Content_Types].xml", "<Types/>")
+        with bomb.open("xl/sharedStrings.xml", "w", force_zip64=True) as part:
+            block = b"A" * (1024 * 1024)
+            for _ in range(member_bytes // len(block)):
+                part.write(block)
+
+
+def test_an_xlsx_bomb_is_refused_before_it_is_decompressed(project, tmp_path, settings):
+    settings.XLSX_MAX_MEMBER_BYTES = 8 * 1024 * 1024  # a small limit keeps the bomb small
+    path = tmp_path / "bomb.xlsx"
+    _xlsx_bomb(path, member_bytes=16 * 1024 * 1024)
+
+    job = run_import(project, path.read_bytes(), name="bomb.xlsx")
+
+    assert job.status == ImportJob.Status.FAILED
+    assert "XLSX_MAX_MEMBER_BYTES (8388608)" in job.error_summary
+    assert not Property.objects.exists()
+
+
+def test_an_xlsx_part_that_expands_too_far_is_refused(project, tmp_path):
+    path = tmp_path / "ratio.xlsx"
+    _xlsx_bomb(path, member_bytes=4 * 1024 * 1024)  # about 1,000:1
+
+    job = run_import(project, path.read_bytes(), name="ratio.xlsx")
+
+    assert job.status == ImportJob.Status.FAILED
+    assert "XLSX_MAX_COMPRESSION_RATIO (100)" in job.error_summary
+    assert not Property.objects.exists()
+
+
+def test_an_outsider_cannot_start_an_import_into_the_project(project, tenants):
+    with pytest.raises(Exception):  # noqa: B017 (AccessDenied or DoesNotExist alike)
+        import_job_create(
+            actor=tenants.outsider, project=project, file=io.BytesIO(b"x"), file_name="a.csv"
+        )
+    assert not ImportJob.objects.exists()
