@@ -215,14 +215,19 @@ class IncrementalReader:
             for row in queryset.iterator(chunk_size=2000):
                 yield encode(row).encode()
             return
+        yield from self._copy(spec, self.history_where(spec))
+
+    def history_where(self, spec: TableSpec) -> str:
+        """PostgreSQL: the condition on `spec`'s rows that picks those written since the
+        parent (and some it already holds)."""
         qn = self.connection.ops.quote_name
+        floor = self._floor.get(spec.name, 0)
         # xmin is a 32-bit transaction id; every row above the floor is recent enough to be
         # placed against the current snapshot.
         full_xid = full_xid_sql("xmin", self._current)
-        yield from self._copy(
-            spec,
+        return (
             f"organization_id = {int(self.organization_id)} AND {qn(spec.pk_column)} > "
-            f"{int(floor)} AND {full_xid} >= {int(self._since)}",
+            f"{int(floor)} AND {full_xid} >= {int(self._since)}"
         )
 
     def live_lines(self, spec: TableSpec):

@@ -7,9 +7,10 @@ history rows written after it are those the database has and the archive lacks; 
 with the same baseline an incremental reads by (backups/incremental.py) and applied in time
 order while their `history_date` is at or before the instant: each `+`/`~` row is the object's
 whole state then, a `-` row its deletion. Without such a backup the history alone is used,
-where it reaches back to the creation of every row. The state is written as an ordinary
-archive and restored by the replace_all engines, so plan, refusals, one transaction and the
-restore's own history are those of every restore.
+where it reaches back to the creation of every row. The state is restored by the replace_all
+engines, so plan, refusals, one transaction and the restore's own history are those of every
+restore: on PostgreSQL built in the engine's temporary tables by set-based SQL
+(backups/pitr_postgres.py), elsewhere in Python and written as an ordinary archive.
 """
 
 import tempfile
@@ -31,6 +32,7 @@ from .chains import FoldWriter
 from .engines import engine_for
 from .incremental import IncrementalReader
 from .models import BackupExecution, BackupType, RestoreExecution
+from .pitr_postgres import PointInTimeEngine
 from .services.permissions import BackupRefused
 from .services.restore import (
     open_restorable,
@@ -248,13 +250,27 @@ def organization_restore_as_of(
         if restore.backup is not None:
             base_reader = open_restorable(restore.backup)
             restore.archive_note = base_reader.source_note
-        restore_apply(
-            restore, reader=target, specs=_live_specs(), engine=engine_for(connection), actor=actor
-        )
+        if connection.vendor == "postgresql":
+            # The state is rebuilt in the database (backups/pitr_postgres.py).
+            engine = PointInTimeEngine(connection, as_of=as_of, base=restore.backup)
+            restore_apply(
+                restore, reader=lambda: base_reader, specs=_live_specs(), engine=engine, actor=actor
+            )
+        else:
+            restore_apply(
+                restore,
+                reader=target,
+                specs=_live_specs(),
+                engine=engine_for(connection),
+                actor=actor,
+            )
     except BackupRefused as exc:
         restore_refused(restore, exc)
         raise
     except DatabaseError as exc:
         raise restore_failed(restore, exc) from exc
+    finally:
+        if base_reader is not None:
+            base_reader.close()
     restore_finish(restore)
     return restore

@@ -92,10 +92,7 @@ class PostgresEngine(OrmEngine):
                     f"CREATE TEMPORARY TABLE {temp} AS SELECT {columns} FROM {qn(spec.name)} "
                     "WITH NO DATA"
                 )
-                copy_in = f"COPY {temp} ({columns}) FROM STDIN"
-                with cursor.cursor.copy(copy_in) as copy, reader.open_table(spec.name) as member:
-                    while chunk := member.read(1 << 20):
-                        copy.write(chunk)
+                self._fill(cursor, spec, temp, reader)
                 cursor.execute(
                     f"SELECT count(*) FROM {temp} WHERE organization_id IS DISTINCT FROM %s",
                     [organization_id],
@@ -126,6 +123,17 @@ class PostgresEngine(OrmEngine):
             for spec in specs:
                 for field in reference_fields(spec):
                     self._check_reference(cursor, spec, field)
+
+    def _fill(self, cursor, spec: TableSpec, temp: str, reader: ArchiveReader) -> None:
+        """Puts the rows to restore into `temp`: the archive's, streamed by COPY."""
+        qn = self.connection.ops.quote_name
+        columns = ", ".join(qn(column) for column in spec.columns)
+        with (
+            cursor.cursor.copy(f"COPY {temp} ({columns}) FROM STDIN") as copy,
+            reader.open_table(spec.name) as member,
+        ):
+            while chunk := member.read(1 << 20):
+                copy.write(chunk)
 
     def _check_reference(self, cursor, spec: TableSpec, field) -> None:
         """Refuses rows whose `field` points at no row of the organisation: none in the
