@@ -226,7 +226,7 @@ class MergeEngine(OrmEngine):
                     }
                     for backup_pk, database_pk in conflicts[:SAMPLE_SIZE]
                 ]
-        self._check_references()
+        self._check_written_references()
         return counts
 
     def _orphans(self, spec: TableSpec, inserts: list) -> set:
@@ -252,7 +252,9 @@ class MergeEngine(OrmEngine):
             ids |= {b for b, d in self._actions[table]["conflicts"] if b != d}
         return ids
 
-    def _check_references(self) -> None:
+    # Not _check_references: that is OrmEngine.load's check of the archive's own references,
+    # which a merge must run too.
+    def _check_written_references(self) -> None:
         problems = []
         for child, (column, parent) in REFERENCES.items():
             # A parent merged alongside was settled by _orphans.
@@ -329,7 +331,10 @@ class MergeEngine(OrmEngine):
         renamed = []
         for (backup_pk, values), instance in zip(rows, instances, strict=True):
             values[pk_index] = instance.pk
-            renamed.append({"backup_id": backup_pk, "new_id": instance.pk, field: values[index]})
+            entry = {"backup_id": backup_pk, "new_id": instance.pk}
+            if field:
+                entry[field] = values[index]
+            renamed.append(entry)
         self._record(spec, [values for _, values in rows], "+", now, reason, actor_id)
         if renamed:
             self.report["renamed"][spec.name] = renamed

@@ -18,6 +18,7 @@ from ..archive import (
 from ..chains import chain_open
 from ..engines import RestoreConflict, engine_for
 from ..merge import MergeEngine, restore_mode, selective_replace_check
+from ..merge_postgres import PostgresMergeEngine
 from ..models import BackupExecution, BackupType, RestoreExecution
 from ..replica import ArchiveUnavailable, archive_fetch
 from .permissions import RESTORE_PERMISSION, BackupRefused, require_backup_permission
@@ -213,7 +214,8 @@ def _restore(restore, backup, organization, actor, allow_cross_org, tables) -> R
         restore.archive_note = reader.source_note
         specs = _restored_specs(reader, tables)
         if policy:
-            engine = MergeEngine(connection, conflict=policy, restore_id=restore.pk)
+            merge = PostgresMergeEngine if connection.vendor == "postgresql" else MergeEngine
+            engine = merge(connection, conflict=policy, restore_id=restore.pk)
         else:
             engine = engine_for(connection)
         check = None
