@@ -89,6 +89,33 @@ def test_merge_rename_keeps_both_versions_and_lists_the_renamed_row(tenants, div
     assert restore.counts["properties_property"]["renamed"] == 1
 
 
+def test_merge_rename_of_an_analysis_inserts_the_backups_version_as_a_new_row(tenants, estate):
+    backup = _backup(tenants)
+    analysis = estate.analysis
+    analysis.status = "failed"
+    analysis.save()
+    other_before = org_rows(tenants.other_org)
+
+    restore = _restore(tenants, backup, strategy="merge", conflict="rename")
+
+    # An analysis has no name to suffix: the backup's version comes back beside the edited one.
+    [renamed] = restore.report["renamed"]["properties_propertyanalysis"]
+    assert renamed["backup_id"] == analysis.pk and renamed["new_id"] != analysis.pk
+    copy = PropertyAnalysis.objects.get(pk=renamed["new_id"])
+    assert (copy.property_id, copy.status, copy.results) == (
+        analysis.property_id,
+        "pending",
+        {"score": 0.5},
+    )
+    analysis.refresh_from_db()
+    assert analysis.status == "failed"
+    assert restore.counts["properties_propertyanalysis"]["renamed"] == 1
+    assert PropertyAnalysis.history.filter(
+        id=copy.pk, history_type="+", history_change_reason=f"restore {restore.pk}"
+    ).exists()
+    assert org_rows(tenants.other_org) == other_before
+
+
 def test_the_dry_run_plan_samples_conflicts_field_by_field_and_changes_nothing(tenants, diverged):
     backup, edited, deleted_id, _, backed_up_address = diverged
     before = org_rows(tenants.owner_org)
