@@ -80,6 +80,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/bench_changelist.py $(BENCH_ROWS)
 	$(PY) bench/bench_imports_large.py $(BENCH_ROWS) 2000
 	$(PY) bench/bench_backups.py $(BENCH_ROWS)
+	$(PY) bench/bench_backups_recovery.py $(BENCH_ROWS)
 	$(PY) bench/bench_integrity.py --properties $(BENCH_ROWS)
 	$(PY) bench/bench_sources.py $(BENCH_ROWS)
 	$(MAKE) --no-print-directory bench-load
