@@ -199,12 +199,16 @@ def backup_restore(
         )
         lock = RunLock(restore)
     try:
-        return _restore(restore, backup, organization, actor, allow_cross_org, tables)
+        return restore_run(restore, allow_cross_org=allow_cross_org)
     finally:
         lock.release()
 
 
-def _restore(restore, backup, organization, actor, allow_cross_org, tables) -> RestoreExecution:
+def restore_run(restore: RestoreExecution, *, allow_cross_org: bool = False) -> RestoreExecution:
+    """Runs a recorded restore of a backup as its actor, under its run lock (held by the
+    caller): its strategy, tables and conflict policy are the row's."""
+    backup, organization, actor = restore.backup, restore.organization, restore.actor
+    tables = list(restore.tables or []) or None
     reader = None
     try:
         policy = _refuse_restore(backup, organization, restore, actor, allow_cross_org)
@@ -246,7 +250,7 @@ def restore_refused(restore: RestoreExecution, exc: BackupRefused) -> None:
     restore_finish(restore)
 
 
-def restore_failed(restore: RestoreExecution, exc: DatabaseError) -> BackupRefused:
+def restore_failed(restore: RestoreExecution, exc: Exception) -> BackupRefused:
     """Records the failure; returns the refusal to raise."""
     restore.status = RestoreExecution.Status.FAILED
     restore.error_message = f"{type(exc).__name__}: {exc}"
