@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from backups.models import BackupExecution, RestoreExecution
 from backups.services.runs import WORKER_STOPPED, RunLock, run_lock_held, runs_fail_stopped
-from organizations.locks import organization_lock
+from organizations.models import Organization
 
 pytestmark = pytest.mark.django_db
 
@@ -135,8 +135,9 @@ def test_killed_point_in_time_restore_is_marked_failed_and_changed_nothing(
     PropertyFactory(project__organization=tenants.owner_org)
     before = list(Property.objects.filter(organization=tenants.owner_org).values())
     with transaction.atomic():
-        # The organisation is busy (its lock held here), so the worker's restore waits.
-        organization_lock(tenants.owner_org)
+        # The organisation's row locked here, so the worker's restore waits at
+        # organization_lock(). NO KEY: the worker may still insert rows referencing it.
+        Organization.objects.select_for_update(no_key=True).filter(pk=tenants.owner_org.pk).get()
         worker = subprocess.Popen(
             [sys.executable, "-c", RESTORE_AS_OF, str(tenants.owner_org.pk)],
             cwd=ROOT,
