@@ -7,10 +7,11 @@ import os
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django_q.models import Schedule
 
+from organizations.admin_pages import page_urls
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
 from .admin_plans import plan_start, restore_options
@@ -35,6 +36,13 @@ def _human_size(size_bytes) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+def _back_up(model_admin, request, organizations) -> None:
+    for organization in organizations:
+        enqueue_backup_create(organization=organization, actor=request.user)
+    names = ", ".join(sorted(str(organization) for organization in organizations))
+    model_admin.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
 
 
 def _queue_completed(queryset, enqueue, actor) -> tuple[int, int]:
@@ -125,15 +133,14 @@ class BackupExecutionAdmin(TenantScopedAdmin):
 
     def get_urls(self):
         return [
-            path(
-                "back-up-now/",
-                self.admin_site.admin_view(self.back_up_now_view),
-                name="backups_backupexecution_back_up_now",
-            ),
-            path(
-                "<path:object_id>/download/",
-                self.admin_site.admin_view(self.download_view),
-                name="backups_backupexecution_download",
+            *page_urls(
+                self,
+                ("back-up-now/", self.back_up_now_view, "backups_backupexecution_back_up_now"),
+                (
+                    "<path:object_id>/download/",
+                    self.download_view,
+                    "backups_backupexecution_download",
+                ),
             ),
             *super().get_urls(),
         ]
@@ -206,11 +213,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         description="Back up now (the selected backups' organisations)", permissions=["backup"]
     )
     def back_up_now(self, request, queryset):
-        organizations = {backup.organization for backup in queryset}
-        for organization in organizations:
-            enqueue_backup_create(organization=organization, actor=request.user)
-        names = ", ".join(sorted(str(organization) for organization in organizations))
-        self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
+        _back_up(self, request, {backup.organization for backup in queryset})
 
     @admin.action(
         description="Verify the selected backups (checksum and restore drill)",
@@ -290,11 +293,7 @@ class BackupConfigAdmin(TenantScopedAdmin):
 
     @admin.action(description="Back up now", permissions=["backup"])
     def back_up_now(self, request, queryset):
-        organizations = {config.organization for config in queryset}
-        for organization in organizations:
-            enqueue_backup_create(organization=organization, actor=request.user)
-        names = ", ".join(sorted(str(organization) for organization in organizations))
-        self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
+        _back_up(self, request, {config.organization for config in queryset})
 
 
 from . import admin_recovery, admin_restores  # noqa: E402, F401  (register their admins)

@@ -5,10 +5,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from organizations.admin_pages import page_urls
 from organizations.tenancy import scope_of
 
 from .admin_plans import plan_start
@@ -57,10 +58,9 @@ class RecoveryPointAdmin(BackupRecordAdmin):
 
     def get_urls(self):
         return [
-            path(
-                "point-in-time/",
-                self.admin_site.admin_view(self.point_in_time_view),
-                name="backups_recoverypoint_point_in_time",
+            *page_urls(
+                self,
+                ("point-in-time/", self.point_in_time_view, "backups_recoverypoint_point_in_time"),
             ),
             *super().get_urls(),
         ]

@@ -6,11 +6,11 @@ from django.contrib import admin, messages
 from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from organizations.admin_records import RecordAdminMixin
+from organizations.admin_pages import RecordAdminMixin, page_urls
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
 from .admin_plans import plan_url, restore_plan_context
@@ -103,10 +103,8 @@ class RestoreExecutionAdmin(BackupRecordAdmin):
 
     def get_urls(self):
         return [
-            path(
-                "<path:object_id>/plan/",
-                self.admin_site.admin_view(self.plan_view),
-                name="backups_restoreexecution_plan",
+            *page_urls(
+                self, ("<path:object_id>/plan/", self.plan_view, "backups_restoreexecution_plan")
             ),
             *super().get_urls(),
         ]

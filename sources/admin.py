@@ -5,10 +5,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
-from organizations.admin_records import RecordAdminMixin
+from organizations.admin_pages import RecordAdminMixin, page_urls
 from organizations.tenancy import TenantScopedAdmin, scope_of
 from properties.admin import ChangeFormSection, register_change_form_section
 from properties.models import Property
@@ -176,12 +176,9 @@ class SyncRunAdmin(RecordAdminMixin, TenantScopedAdmin):
         )
 
     def get_urls(self):
-        view = self.admin_site.admin_view
         return [
-            path(
-                "<int:run_id>/rejected.csv",
-                view(self.rejected_view),
-                name="sources_syncrun_rejected",
+            *page_urls(
+                self, ("<int:run_id>/rejected.csv", self.rejected_view, "sources_syncrun_rejected")
             ),
             *super().get_urls(),
         ]

@@ -17,7 +17,7 @@ from .. import tasks
 from ..models import BackupExecution, RestoreExecution
 from ..pitr import restore_as_of_run
 from .permissions import BackupRefused
-from .restore import require_restorer, restore_failed, restore_run
+from .restore import require_restorer, restore_failed, restore_fields, restore_run
 from .runs import RunLock
 
 Status = RestoreExecution.Status
@@ -44,14 +44,16 @@ def restore_queue(
         as_of = timezone.make_aware(as_of)
     restore = RestoreExecution.objects.create(
         organization=organization,
-        backup=backup,
-        as_of=as_of,
-        strategy=strategy,
-        dry_run=dry_run,
         actor=actor,
-        conflict_policy=conflict or "",
-        tables=list(tables or []),
         status=Status.PENDING,
+        **restore_fields(
+            backup=backup,
+            strategy=strategy,
+            dry_run=dry_run,
+            tables=tables,
+            conflict=conflict,
+            as_of=as_of,
+        ),
     )
     tasks.enqueue_restore_execute(restore=restore, allow_cross_org=allow_cross_org)
     return restore

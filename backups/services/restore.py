@@ -189,19 +189,31 @@ def backup_restore(
     # Locked before the row is committed, so no one sees it running without its worker.
     with transaction.atomic():
         restore = RestoreExecution.objects.create(
-            backup=backup,
             organization=organization,
-            strategy=strategy,
-            dry_run=dry_run,
             actor=actor,
-            conflict_policy=conflict or "",
-            tables=list(tables or []),
+            **restore_fields(
+                backup=backup, strategy=strategy, dry_run=dry_run, tables=tables, conflict=conflict
+            ),
         )
         lock = RunLock(restore)
     try:
         return restore_run(restore, allow_cross_org=allow_cross_org)
     finally:
         lock.release()
+
+
+def restore_fields(
+    *, backup, strategy: str, dry_run: bool, tables=None, conflict=None, as_of=None
+) -> dict:
+    """A restore's recorded options, as the RestoreExecution's fields."""
+    return {
+        "backup": backup,
+        "strategy": strategy,
+        "dry_run": dry_run,
+        "tables": list(tables or []),
+        "conflict_policy": conflict or "",
+        "as_of": as_of,
+    }
 
 
 def restore_run(restore: RestoreExecution, *, allow_cross_org: bool = False) -> RestoreExecution:
