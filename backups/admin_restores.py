@@ -158,7 +158,8 @@ class RestoreExecutionAdmin(BackupRecordAdmin):
             "restore": plan,
             "unfinished": unfinished,
             "refresh_seconds": self.plan_refresh_seconds if unfinished else None,
-            "waited_seconds": int((timezone.now() - plan.started_at).total_seconds()),
+            "waited_seconds": _seconds(plan.started_at, timezone.now()),
+            "planned_seconds": plan.completed_at and _seconds(plan.started_at, plan.completed_at),
             "point_in_time": plan.strategy == RestoreExecution.Strategy.POINT_IN_TIME,
             "strategies": [
                 choice
@@ -202,6 +203,10 @@ class RestoreExecutionAdmin(BackupRecordAdmin):
         return HttpResponseRedirect(
             reverse("admin:backups_restoreexecution_change", args=[restore.pk])
         )
+
+
+def _seconds(start, end) -> int:
+    return max(0, round((end - start).total_seconds()))
 
 
 def _count_rows(restore: RestoreExecution) -> list[dict]:
