@@ -40,6 +40,10 @@ def restore_queue(
     restore the organisation is refused (BackupRefused) and nothing is recorded; every other
     refusal is the task's, recorded on the row."""
     require_restorer(actor, organization, allow_cross_org=allow_cross_org)
+    if strategy == RestoreExecution.Strategy.POINT_IN_TIME and as_of is None:
+        raise BackupRefused("A point-in-time restore needs the instant to restore to.")
+    if strategy != RestoreExecution.Strategy.POINT_IN_TIME and backup is None:
+        raise BackupRefused("The backup to restore from no longer exists.")
     if as_of is not None and timezone.is_naive(as_of):
         as_of = timezone.make_aware(as_of)
     restore = RestoreExecution.objects.create(

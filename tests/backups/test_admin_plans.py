@@ -253,3 +253,23 @@ def test_plan_page_of_a_real_restore_is_a_404(client, tenants, estate, backup):
     assert client.get(_plan_url(restore)).status_code == 404
     listed = client.get(reverse("admin:backups_restoreexecution_changelist")).content.decode()
     assert re.search(r'<meta http-equiv="refresh" content="5">', listed)
+
+
+def test_confirming_a_plan_whose_backup_was_deleted_is_refused_with_a_sentence(
+    client, tenants, estate, backup, django_capture_on_commit_callbacks
+):
+    from backups.models import BackupExecution
+
+    client.force_login(tenants.manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        _start_plan(client, backup)
+    plan = RestoreExecution.objects.get()
+    BackupExecution.objects.filter(pk=backup.pk).delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(_plan_url(plan), follow=True)
+
+    assert "Restore refused: The backup to restore from no longer exists." in (
+        response.content.decode()
+    )
+    assert not RestoreExecution.objects.filter(dry_run=False).exists()
