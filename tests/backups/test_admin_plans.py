@@ -41,6 +41,13 @@ def _start_plan(client, backup, **options):
     return client.post(reverse(BACKUPS), data)
 
 
+def _planned(client, backup, capture, **options) -> RestoreExecution:
+    """Starts a plan and lets the worker run it: the finished plan."""
+    with capture(execute=True):
+        _start_plan(client, backup, **options)
+    return RestoreExecution.objects.get(dry_run=True)
+
+
 def _run_queued(callbacks) -> None:
     """What the cluster does once the request's transaction has committed: django-q2 (sync
     mode in tests) runs the queued task."""
@@ -103,9 +110,7 @@ def test_restore_page_refreshes_while_the_confirmed_restore_is_pending(
     client, tenants, estate, backup, django_capture_on_commit_callbacks
 ):
     client.force_login(tenants.manager)
-    with django_capture_on_commit_callbacks(execute=True):
-        _start_plan(client, backup)
-    plan = RestoreExecution.objects.get()
+    plan = _planned(client, backup, django_capture_on_commit_callbacks)
 
     with django_capture_on_commit_callbacks() as queued:
         client.post(_plan_url(plan))
@@ -128,10 +133,10 @@ def test_merge_plan_shows_skips_and_conflicting_rows_and_confirms_the_same_optio
     edited.save()
     client.force_login(tenants.manager)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _start_plan(client, backup, strategy="merge", conflict="rename")
+    plan = _planned(
+        client, backup, django_capture_on_commit_callbacks, strategy="merge", conflict="rename"
+    )
 
-    plan = RestoreExecution.objects.get()
     page = client.get(_plan_url(plan)).content.decode()
     assert "<th>Skipped</th><th>Renamed</th>" in page
     assert "Conflicting rows (a sample)" in page and "7 Edited Rd" in page
@@ -150,10 +155,8 @@ def test_a_refused_plan_shows_its_sentence_and_offers_no_confirm(
     client, tenants, estate, backup, django_capture_on_commit_callbacks
 ):
     client.force_login(tenants.manager)
-    with django_capture_on_commit_callbacks(execute=True):
-        _start_plan(client, backup, strategy="selective")
+    plan = _planned(client, backup, django_capture_on_commit_callbacks, strategy="selective")
 
-    plan = RestoreExecution.objects.get()
     assert plan.status == Status.REFUSED
     page = client.get(_plan_url(plan)).content.decode()
     assert 'id="plan-refused"' in page and "A selective restore needs --tables." in page
@@ -167,9 +170,7 @@ def test_outsider_gets_404_for_another_organisations_plan_and_cannot_confirm_it(
 ):
     estate.spare.delete()
     client.force_login(tenants.manager)
-    with django_capture_on_commit_callbacks(execute=True):
-        _start_plan(client, backup)
-    plan = RestoreExecution.objects.get()
+    plan = _planned(client, backup, django_capture_on_commit_callbacks)
 
     client.force_login(tenants.outsider)
     assert client.get(_plan_url(plan)).status_code == 404
@@ -212,9 +213,7 @@ def test_superuser_sees_another_organisations_plan_but_restores_only_with_the_bo
     estate.spare.delete()
     root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(root)
-    with django_capture_on_commit_callbacks(execute=True):
-        _start_plan(client, backup)
-    plan = RestoreExecution.objects.get()
+    plan = _planned(client, backup, django_capture_on_commit_callbacks)
     assert plan.status == Status.COMPLETED
     assert "I am restoring Owner Org" in client.get(_plan_url(plan)).content.decode()
 
@@ -261,9 +260,7 @@ def test_confirming_a_plan_whose_backup_was_deleted_is_refused_with_a_sentence(
     from backups.models import BackupExecution
 
     client.force_login(tenants.manager)
-    with django_capture_on_commit_callbacks(execute=True):
-        _start_plan(client, backup)
-    plan = RestoreExecution.objects.get()
+    plan = _planned(client, backup, django_capture_on_commit_callbacks)
     BackupExecution.objects.filter(pk=backup.pk).delete()
 
     with django_capture_on_commit_callbacks(execute=True):
