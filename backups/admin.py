@@ -1,33 +1,30 @@
+"""Admin of backups (list, page with Download, Verify and Restore, the Back up now button and
+actions) and their configurations; restores are in admin_restores.py, recovery points, drills
+and point-in-time restores in admin_recovery.py."""
+
 import os
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseRedirect
-from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django_q.models import Schedule
 
+from organizations.admin_pages import page_urls
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
-from .admin_plans import restore_options, restore_plan_context
-from .archive import ArchiveError, spec_for, table_specs
-from .merge import CONFLICT_POLICIES
-from .models import BackupConfig, BackupExecution, RestoreExecution
-from .selectors import backup_execution_list, restore_execution_list
-from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
-from .services.restore import backup_restore
+from .admin_plans import plan_start, restore_options
+from .models import BackupConfig, BackupExecution
+from .selectors import backup_execution_list
+from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION
 from .services.runs import runs_fail_stopped
 from .services.schedules import backup_config_delete, backup_config_save
 from .tasks import (
     enqueue_backup_create,
     enqueue_backup_drill,
-    enqueue_backup_restore,
     enqueue_backup_verify,
 )
-
-COUNT_KEYS = ("inserted", "updated", "deleted")
 
 
 def _human_size(size_bytes) -> str:
@@ -39,6 +36,21 @@ def _human_size(size_bytes) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+def _back_up(model_admin, request, organizations) -> None:
+    for organization in organizations:
+        enqueue_backup_create(organization=organization, actor=request.user)
+    names = ", ".join(sorted(str(organization) for organization in organizations))
+    model_admin.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
+
+
+def _queue_completed(queryset, enqueue, actor) -> tuple[int, int]:
+    """Queues `enqueue` for each completed backup of `queryset`: (queued, skipped)."""
+    backups = list(queryset.filter(status=BackupExecution.Status.COMPLETED))
+    for backup in backups:
+        enqueue(backup=backup, actor=actor)
+    return len(backups), queryset.count() - len(backups)
 
 
 @admin.register(BackupExecution)
@@ -121,15 +133,14 @@ class BackupExecutionAdmin(TenantScopedAdmin):
 
     def get_urls(self):
         return [
-            path(
-                "back-up-now/",
-                self.admin_site.admin_view(self.back_up_now_view),
-                name="backups_backupexecution_back_up_now",
-            ),
-            path(
-                "<path:object_id>/download/",
-                self.admin_site.admin_view(self.download_view),
-                name="backups_backupexecution_download",
+            *page_urls(
+                self,
+                ("back-up-now/", self.back_up_now_view, "backups_backupexecution_back_up_now"),
+                (
+                    "<path:object_id>/download/",
+                    self.download_view,
+                    "backups_backupexecution_download",
+                ),
             ),
             *super().get_urls(),
         ]
@@ -202,22 +213,15 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         description="Back up now (the selected backups' organisations)", permissions=["backup"]
     )
     def back_up_now(self, request, queryset):
-        organizations = {backup.organization for backup in queryset}
-        for organization in organizations:
-            enqueue_backup_create(organization=organization, actor=request.user)
-        names = ", ".join(sorted(str(organization) for organization in organizations))
-        self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
+        _back_up(self, request, {backup.organization for backup in queryset})
 
     @admin.action(
         description="Verify the selected backups (checksum and restore drill)",
         permissions=["backup"],
     )
     def verify_backups(self, request, queryset):
-        backups = list(queryset.filter(status=BackupExecution.Status.COMPLETED))
-        for backup in backups:
-            enqueue_backup_verify(backup=backup, actor=request.user)
-        skipped = queryset.count() - len(backups)
-        message = f"Verification started for {len(backups)} backup(s)."
+        queued, skipped = _queue_completed(queryset, enqueue_backup_verify, request.user)
+        message = f"Verification started for {queued} backup(s)."
         if skipped:
             message += f" {skipped} not completed, skipped."
         self.message_user(request, message, messages.SUCCESS)
@@ -227,179 +231,30 @@ class BackupExecutionAdmin(TenantScopedAdmin):
         permissions=["backup"],
     )
     def drill_backups(self, request, queryset):
-        backups = list(queryset.filter(status=BackupExecution.Status.COMPLETED))
-        for backup in backups:
-            enqueue_backup_drill(backup=backup, actor=request.user)
+        queued, _ = _queue_completed(queryset, enqueue_backup_drill, request.user)
         self.message_user(
             request,
-            f"Restore drill started for {len(backups)} backup(s); results under Backup drills.",
+            f"Restore drill started for {queued} backup(s); results under Backup drills.",
             messages.SUCCESS,
         )
 
     @admin.action(
         description="Restore the organisation from the selected backup…", permissions=["restore"]
     )
-    def restore_backup(self, request, queryset, form_url=""):
+    def restore_backup(self, request, queryset):
+        """Queues the dry-run plan with the options posted (replace_all unless a plan page's
+        form chose others) and opens the plan page, where the restore is confirmed."""
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one backup to restore.", messages.ERROR)
             return None
         backup = queryset.get()
-        scope = scope_of(request)
-        cross_org = scope.sees_all and not scope.belongs_to(backup.organization_id)
-        options = restore_options(request.POST)
-        if request.POST.get("post") == "yes":
-            if cross_org and request.POST.get("allow_cross_org") != "yes":
-                self.message_user(
-                    request,
-                    f"Restoring {backup.organization} from outside it must be confirmed "
-                    "explicitly: tick the cross-organisation box.",
-                    messages.ERROR,
-                )
-                return None
-            enqueue_backup_restore(
-                backup=backup, actor=request.user, allow_cross_org=cross_org, **options
-            )
-            self.message_user(
-                request,
-                f"Restore of {backup.organization} from backup {backup.pk} started; its outcome "
-                "is listed under Restore executions.",
-                messages.SUCCESS,
-            )
-            return None
-        try:
-            # The preview changes nothing, so a superuser sees it before confirming.
-            preview = backup_restore(
-                backup=backup,
-                organization=backup.organization,
-                actor=request.user,
-                dry_run=True,
-                allow_cross_org=scope.sees_all,
-                **options,
-            )
-        except BackupRefused as exc:
-            self.message_user(request, f"Restore refused: {exc.messages[0]}", messages.ERROR)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Restore from backup: are you sure?",
-            "opts": self.model._meta,
-            "backup": backup,
-            **restore_plan_context(preview),
-            "options": options,
-            "strategies": RestoreExecution.Strategy.choices,
-            "policies": CONFLICT_POLICIES,
-            "all_tables": [spec.name for spec in table_specs()],
-            "cross_org": cross_org,
-            "form_url": form_url,
-            "queryset": queryset,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/backups/restore_confirmation.html", context)
-
-
-@admin.register(RestoreExecution)
-class RestoreExecutionAdmin(TenantScopedAdmin):
-    list_display = (
-        "id",
-        "organization",
-        "backup",
-        "strategy",
-        "dry_run",
-        "status",
-        "started_at",
-        "completed_at",
-        "changes",
-        "actor",
-        "error_message",
-    )
-    list_filter = ("status", "dry_run", "strategy")
-    list_select_related = ("organization", "backup", "actor")
-    readonly_fields = (
-        "organization",
-        "backup",
-        "strategy",
-        "dry_run",
-        "status",
-        "started_at",
-        "completed_at",
-        "counts_table",
-        "archive_note",
-        "error_message",
-        "actor",
-    )
-    fields = readonly_fields
-    change_list_template = "admin/backups/restoreexecution/change_list.html"
-    change_form_template = "admin/backups/restoreexecution/change_form.html"
-    #: Seconds between reloads of the restore pages while a restore runs.
-    refresh_seconds = 5
-
-    def get_queryset(self, request):
-        return restore_execution_list(user=request.user)
-
-    @admin.display(description="inserted / updated / deleted")
-    def changes(self, obj):
-        totals = [
-            sum(table.get(key, 0) for table in (obj.counts or {}).values())
-            for key in ("inserted", "updated", "deleted")
-        ]
-        return " / ".join(str(total) for total in totals)
-
-    @admin.display(description="counts")
-    def counts_table(self, obj):
-        return render_to_string("admin/backups/_restore_counts.html", {"rows": _count_rows(obj)})
-
-    def changelist_view(self, request, extra_context=None):
-        # Rows whose worker died read "failed: worker stopped" here rather than running forever.
-        runs_fail_stopped(actor=request.user)
-        running = self.get_queryset(request).filter(status=RestoreExecution.Status.RUNNING)
-        extra_context = {
-            **(extra_context or {}),
-            "refresh_seconds": self.refresh_seconds if running.exists() else None,
-        }
-        return super().changelist_view(request, extra_context)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        restore = self.get_object(request, object_id)
-        running = restore is not None and restore.status == RestoreExecution.Status.RUNNING
-        extra_context = {
-            **(extra_context or {}),
-            "refresh_seconds": self.refresh_seconds if running else None,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        # Restores are part of the backups' record: whoever may see backups sees them.
-        return scope_of(request).can("backups.view_backupexecution")
-
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)
-
-
-def _count_rows(restore: RestoreExecution) -> list[dict]:
-    """Per table (named as people call it), what the restore inserted, updated and deleted,
-    with a total row."""
-    rows = []
-    for table, counts in (restore.counts or {}).items():
-        try:
-            name = spec_for(table).model._meta.verbose_name_plural
-        except ArchiveError:
-            name = table
-        rows.append({"table": name, **{key: counts.get(key, 0) for key in COUNT_KEYS}})
-    if rows:
-        rows.append(
-            {"table": "Total", "total": True, **{k: sum(r[k] for r in rows) for k in COUNT_KEYS}}
+        return plan_start(
+            self,
+            request,
+            organization=backup.organization,
+            backup=backup,
+            **restore_options(request.POST),
         )
-    return rows
 
 
 @admin.register(BackupConfig)
@@ -438,11 +293,7 @@ class BackupConfigAdmin(TenantScopedAdmin):
 
     @admin.action(description="Back up now", permissions=["backup"])
     def back_up_now(self, request, queryset):
-        organizations = {config.organization for config in queryset}
-        for organization in organizations:
-            enqueue_backup_create(organization=organization, actor=request.user)
-        names = ", ".join(sorted(str(organization) for organization in organizations))
-        self.message_user(request, f"Backup started for {names}.", messages.SUCCESS)
+        _back_up(self, request, {config.organization for config in queryset})
 
 
-from . import admin_recovery  # noqa: E402, F401  (registers the recovery point admin)
+from . import admin_recovery, admin_restores  # noqa: E402, F401  (register their admins)

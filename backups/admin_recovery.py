@@ -1,22 +1,24 @@
-"""Admin of recovery points: listed newest first, created by a task, restored through the
-backup's confirmation page."""
+"""Admin of recovery points (listed newest first, created by a task, restored through a plan
+like a backup), point-in-time restores (an instant picked, then its plan) and restore drills."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from organizations.tenancy import TenantScopedAdmin, scope_of
+from organizations.admin_pages import page_urls
+from organizations.tenancy import scope_of
 
-from .admin_plans import restore_plan_context
-from .models import BackupDrill, BackupExecution, RecoveryPoint
-from .pitr import organization_restore_as_of, restorable_window
+from .admin_plans import plan_start
+from .admin_restores import BackupRecordAdmin
+from .models import BackupDrill, RecoveryPoint, RestoreExecution
+from .pitr import restorable_window
 from .selectors import backup_execution_list
-from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION, BackupRefused
-from .tasks import enqueue_point_in_time_restore, enqueue_recovery_point_create
+from .services.permissions import BACKUP_PERMISSION, RESTORE_PERMISSION
+from .tasks import enqueue_recovery_point_create
 
 
 class RecoveryPointForm(forms.Form):
@@ -26,7 +28,7 @@ class RecoveryPointForm(forms.Form):
 
 
 @admin.register(RecoveryPoint)
-class RecoveryPointAdmin(TenantScopedAdmin):
+class RecoveryPointAdmin(BackupRecordAdmin):
     list_display = ("created_at", "description", "organization", "backup", "created_by")
     list_select_related = ("organization", "backup", "created_by")
     search_fields = ("description",)
@@ -43,20 +45,8 @@ class RecoveryPointAdmin(TenantScopedAdmin):
             )
         )
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return self._is_member(request) and request.user.has_perm("backups.view_backupexecution")
-
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)
-
     def has_restore_permission(self, request):
-        return self._is_member(request) and request.user.has_perm(RESTORE_PERMISSION)
+        return scope_of(request).can(RESTORE_PERMISSION)
 
     def _restorable_organization(self, request):
         organization = scope_of(request).organization
@@ -68,10 +58,9 @@ class RecoveryPointAdmin(TenantScopedAdmin):
 
     def get_urls(self):
         return [
-            path(
-                "point-in-time/",
-                self.admin_site.admin_view(self.point_in_time_view),
-                name="backups_recoverypoint_point_in_time",
+            *page_urls(
+                self,
+                ("point-in-time/", self.point_in_time_view, "backups_recoverypoint_point_in_time"),
             ),
             *super().get_urls(),
         ]
@@ -90,14 +79,24 @@ class RecoveryPointAdmin(TenantScopedAdmin):
         return super().changelist_view(request, extra_context)
 
     def point_in_time_view(self, request):
-        """A date-time picker, the dry-run plan for the chosen instant, then the restore as a
-        task."""
+        """A date-time picker; the instant chosen is planned as a task, on the plan page."""
         organization = self._restorable_organization(request)
         if organization is None:
             raise Http404
         as_of_value = request.POST.get("as_of") or timezone.localtime().strftime(
             "%Y-%m-%dT%H:%M:%S"
         )
+        if request.method == "POST":
+            as_of = parse_datetime(as_of_value)
+            if as_of is not None:
+                return plan_start(
+                    self,
+                    request,
+                    organization=organization,
+                    strategy=RestoreExecution.Strategy.POINT_IN_TIME,
+                    as_of=as_of,
+                )
+            self.message_user(request, f"{as_of_value} is not a date and time.", messages.ERROR)
         context = {
             **self.admin_site.each_context(request),
             "title": "Restore to a point in time",
@@ -107,33 +106,6 @@ class RecoveryPointAdmin(TenantScopedAdmin):
             "as_of_value": as_of_value,
             "time_zone": timezone.get_current_timezone_name(),
         }
-        if request.method == "POST":
-            as_of = parse_datetime(as_of_value)
-            if as_of is None:
-                self.message_user(request, f"{as_of_value} is not a date and time.", messages.ERROR)
-            elif request.POST.get("post") == "yes":
-                enqueue_point_in_time_restore(
-                    organization=organization, actor=request.user, as_of=as_of
-                )
-                self.message_user(
-                    request,
-                    f"Restore of {organization} to {as_of_value} started; its outcome is listed "
-                    "under Restore executions.",
-                    messages.SUCCESS,
-                )
-                return HttpResponseRedirect(reverse("admin:backups_restoreexecution_changelist"))
-            else:
-                try:
-                    preview = organization_restore_as_of(
-                        organization=organization, as_of=as_of, actor=request.user, dry_run=True
-                    )
-                except BackupRefused as exc:
-                    self.message_user(
-                        request, f"Restore refused: {exc.messages[0]}", messages.ERROR
-                    )
-                else:
-                    context.update(restore_plan_context(preview))
-                    context.update({"as_of": preview.as_of, "base": preview.backup})
         return TemplateResponse(request, "admin/backups/recoverypoint/point_in_time.html", context)
 
     def add_view(self, request, form_url="", extra_context=None):
@@ -172,16 +144,14 @@ class RecoveryPointAdmin(TenantScopedAdmin):
             self.message_user(request, "Select exactly one recovery point.", messages.ERROR)
             return None
         point = queryset.get()
-        backups = backup_execution_list(user=request.user).filter(pk=point.backup_id)
-        backup_admin = self.admin_site._registry[BackupExecution]
-        # The backup's own confirmation page, posting back to the backups' changelist.
-        return backup_admin.restore_backup(
-            request, backups, form_url=reverse("admin:backups_backupexecution_changelist")
-        )
+        backup = backup_execution_list(user=request.user).filter(pk=point.backup_id).first()
+        if backup is None:
+            raise Http404(f"Recovery point {point.pk} has no backup you may see.")
+        return plan_start(self, request, organization=point.organization, backup=backup)
 
 
 @admin.register(BackupDrill)
-class BackupDrillAdmin(TenantScopedAdmin):
+class BackupDrillAdmin(BackupRecordAdmin):
     list_display = ("started_at", "organization", "backup", "status", "fingerprint_matches")
     list_filter = ("status",)
     list_select_related = ("organization", "backup")
@@ -196,18 +166,3 @@ class BackupDrillAdmin(TenantScopedAdmin):
         "message",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return self._is_member(request) and request.user.has_perm("backups.view_backupexecution")
-
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)

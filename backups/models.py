@@ -190,6 +190,8 @@ class RestoreExecution(models.Model):
         POINT_IN_TIME = "point_in_time", "Point in time"
 
     class Status(models.TextChoices):
+        #: Queued from the admin, waiting for a worker (backups/services/queued.py).
+        PENDING = "pending", "Pending"
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"

@@ -16,7 +16,7 @@ restore: on PostgreSQL built in the engine's temporary tables by set-based SQL
 import tempfile
 from datetime import datetime
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .archive import (
@@ -42,6 +42,7 @@ from .services.restore import (
     restore_finish,
     restore_refused,
 )
+from .services.runs import RunLock
 
 _HISTORY_TYPE = "history_type"
 
@@ -218,13 +219,27 @@ def organization_restore_as_of(
     after recording a refused RestoreExecution."""
     if timezone.is_naive(as_of):
         as_of = timezone.make_aware(as_of)
-    restore = RestoreExecution.objects.create(
-        organization=organization,
-        strategy=RestoreExecution.Strategy.POINT_IN_TIME,
-        dry_run=dry_run,
-        actor=actor,
-        as_of=as_of,
-    )
+    # Locked before the row is committed, as every restore: a killed worker's row is found
+    # running with a free lock and marked failed (backups/services/runs.py).
+    with transaction.atomic():
+        restore = RestoreExecution.objects.create(
+            organization=organization,
+            strategy=RestoreExecution.Strategy.POINT_IN_TIME,
+            dry_run=dry_run,
+            actor=actor,
+            as_of=as_of,
+        )
+        lock = RunLock(restore)
+    try:
+        return restore_as_of_run(restore)
+    finally:
+        lock.release()
+
+
+def restore_as_of_run(restore: RestoreExecution) -> RestoreExecution:
+    """Runs a recorded point-in-time restore as its actor, under its run lock (held by the
+    caller)."""
+    organization, as_of, actor = restore.organization, restore.as_of, restore.actor
     base_reader = None
 
     def target():

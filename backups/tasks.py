@@ -4,14 +4,13 @@ commits, so a job never starts before its rows exist or after a rollback."""
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
 from django_q.tasks import async_task
 
 from organizations.models import Organization
 
-from . import drills, pitr, recovery_points
-from .models import BackupConfig, BackupExecution
-from .services import backup, restore, schedules, verify
+from . import drills, recovery_points
+from .models import BackupConfig, BackupExecution, RestoreExecution
+from .services import backup, queued, schedules, verify
 
 
 def _user(user_id):
@@ -34,24 +33,9 @@ def enqueue_backup_drill(*, backup: BackupExecution, actor=None) -> None:
     _enqueue("backups.tasks.backup_drill_task", backup.pk, getattr(actor, "pk", None))
 
 
-def enqueue_backup_restore(
-    *,
-    backup: BackupExecution,
-    actor=None,
-    allow_cross_org: bool = False,
-    strategy: str = "replace_all",
-    tables: list[str] | None = None,
-    conflict: str | None = None,
-) -> None:
-    _enqueue(
-        "backups.tasks.backup_restore_task",
-        backup.pk,
-        getattr(actor, "pk", None),
-        allow_cross_org,
-        strategy,
-        tables,
-        conflict,
-    )
+def enqueue_restore_execute(*, restore: RestoreExecution, allow_cross_org: bool = False) -> None:
+    """Runs a pending restore (a dry-run plan or a confirmed restore) in a worker."""
+    _enqueue("backups.tasks.restore_execute_task", restore.pk, allow_cross_org)
 
 
 def enqueue_recovery_point_create(*, organization: Organization, actor, description: str) -> None:
@@ -60,15 +44,6 @@ def enqueue_recovery_point_create(*, organization: Organization, actor, descript
         organization.pk,
         getattr(actor, "pk", None),
         description,
-    )
-
-
-def enqueue_point_in_time_restore(*, organization: Organization, actor, as_of) -> None:
-    _enqueue(
-        "backups.tasks.point_in_time_restore_task",
-        organization.pk,
-        getattr(actor, "pk", None),
-        as_of.isoformat(),
     )
 
 
@@ -82,24 +57,12 @@ def backup_verify_task(backup_id: int, user_id: int | None = None) -> str:
     return verify.backup_verify(backup=execution, actor=_user(user_id)).verification_status
 
 
-def backup_restore_task(
-    backup_id: int,
-    user_id: int | None,
-    allow_cross_org: bool = False,
-    strategy: str = "replace_all",
-    tables: list[str] | None = None,
-    conflict: str | None = None,
-):
-    execution = BackupExecution.objects.select_related("organization").get(pk=backup_id)
-    return restore.backup_restore(
-        backup=execution,
-        organization=execution.organization,
-        actor=_user(user_id),
-        allow_cross_org=allow_cross_org,
-        strategy=strategy,
-        tables=tables,
-        conflict=conflict,
-    ).pk
+def restore_execute_task(restore_id: int, allow_cross_org: bool = False) -> str:
+    execution = RestoreExecution.objects.select_related("organization", "backup", "actor").get(
+        pk=restore_id
+    )
+    execution = queued.restore_execute(restore=execution, allow_cross_org=allow_cross_org)
+    return f"restore {execution.pk}: {execution.status}"
 
 
 def backup_scheduled_run(config_id: int) -> int | None:
@@ -114,13 +77,6 @@ def recovery_point_create_task(organization_id: int, user_id: int | None, descri
     organization = Organization.objects.get(pk=organization_id)
     return recovery_points.recovery_point_create(
         organization=organization, description=description, actor=_user(user_id)
-    ).pk
-
-
-def point_in_time_restore_task(organization_id: int, user_id: int | None, as_of: str):
-    organization = Organization.objects.get(pk=organization_id)
-    return pitr.organization_restore_as_of(
-        organization=organization, as_of=parse_datetime(as_of), actor=_user(user_id)
     ).pk
 
 

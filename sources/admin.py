@@ -5,9 +5,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
+from organizations.admin_pages import RecordAdminMixin, page_urls
 from organizations.tenancy import TenantScopedAdmin, scope_of
 from properties.admin import ChangeFormSection, register_change_form_section
 from properties.models import Property
@@ -16,6 +17,9 @@ from .admin_provenance import provenance_html
 from .models import DataSource, SyncRun
 from .selectors import run_get
 from .services import run_rejected_csv, source_clean, source_confirm, source_save, source_sync_start
+
+#: What a sync run counts, on its list and its page.
+RUN_COUNTS = ("fetched", "created", "updated", "unchanged", "rejected")
 
 
 class DataSourceForm(forms.ModelForm):
@@ -115,17 +119,13 @@ class DataSourceAdmin(TenantScopedAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(TenantScopedAdmin):
+class SyncRunAdmin(RecordAdminMixin, TenantScopedAdmin):
     list_display = (
         "__str__",
         "status",
         "trigger",
         "progress",
-        "fetched",
-        "created",
-        "updated",
-        "unchanged",
-        "rejected",
+        *RUN_COUNTS,
         "vanished",
         "created_at",
     )
@@ -138,11 +138,7 @@ class SyncRunAdmin(TenantScopedAdmin):
         "dry_run",
         "full",
         "progress",
-        "fetched",
-        "created",
-        "updated",
-        "unchanged",
-        "rejected",
+        *RUN_COUNTS,
         "warned",
         "vanished",
         "requests",
@@ -162,15 +158,6 @@ class SyncRunAdmin(TenantScopedAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="progress")
     def progress(self, run):
         return format_html(
@@ -189,12 +176,9 @@ class SyncRunAdmin(TenantScopedAdmin):
         )
 
     def get_urls(self):
-        view = self.admin_site.admin_view
         return [
-            path(
-                "<int:run_id>/rejected.csv",
-                view(self.rejected_view),
-                name="sources_syncrun_rejected",
+            *page_urls(
+                self, ("<int:run_id>/rejected.csv", self.rejected_view, "sources_syncrun_rejected")
             ),
             *super().get_urls(),
         ]

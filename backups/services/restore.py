@@ -190,22 +190,38 @@ def backup_restore(
     # Locked before the row is committed, so no one sees it running without its worker.
     with transaction.atomic():
         restore = RestoreExecution.objects.create(
-            backup=backup,
             organization=organization,
-            strategy=strategy,
-            dry_run=dry_run,
             actor=actor,
-            conflict_policy=conflict or "",
-            tables=list(tables or []),
+            **restore_fields(
+                backup=backup, strategy=strategy, dry_run=dry_run, tables=tables, conflict=conflict
+            ),
         )
         lock = RunLock(restore)
     try:
-        return _restore(restore, backup, organization, actor, allow_cross_org, tables)
+        return restore_run(restore, allow_cross_org=allow_cross_org)
     finally:
         lock.release()
 
 
-def _restore(restore, backup, organization, actor, allow_cross_org, tables) -> RestoreExecution:
+def restore_fields(
+    *, backup, strategy: str, dry_run: bool, tables=None, conflict=None, as_of=None
+) -> dict:
+    """A restore's recorded options, as the RestoreExecution's fields."""
+    return {
+        "backup": backup,
+        "strategy": strategy,
+        "dry_run": dry_run,
+        "tables": list(tables or []),
+        "conflict_policy": conflict or "",
+        "as_of": as_of,
+    }
+
+
+def restore_run(restore: RestoreExecution, *, allow_cross_org: bool = False) -> RestoreExecution:
+    """Runs a recorded restore of a backup as its actor, under its run lock (held by the
+    caller): its strategy, tables and conflict policy are the row's."""
+    backup, organization, actor = restore.backup, restore.organization, restore.actor
+    tables = list(restore.tables or []) or None
     reader = None
     try:
         policy = _refuse_restore(backup, organization, restore, actor, allow_cross_org)
@@ -248,7 +264,7 @@ def restore_refused(restore: RestoreExecution, exc: BackupRefused) -> None:
     restore_finish(restore)
 
 
-def restore_failed(restore: RestoreExecution, exc: DatabaseError) -> BackupRefused:
+def restore_failed(restore: RestoreExecution, exc: Exception) -> BackupRefused:
     """Records the failure; returns the refusal to raise."""
     restore.status = RestoreExecution.Status.FAILED
     restore.error_message = f"{type(exc).__name__}: {exc}"

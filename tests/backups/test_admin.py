@@ -1,14 +1,11 @@
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django_q.models import Schedule
 
 from backups.models import BackupConfig, BackupExecution, RestoreExecution
 from backups.services.backup import backup_create
 from properties.models import Property
-
-from .helpers import org_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -120,37 +117,6 @@ def test_verify_action_stores_and_shows_the_result(client, tenants, backups, run
     assert "passed" in response.content.decode()
 
 
-def test_restore_action_shows_the_dry_run_plan_then_restores(
-    client, tenants, estate, backups, run_on_commit
-):
-    owner, _ = backups
-    before = org_rows(tenants.owner_org)
-    spare_pk = estate.spare.pk
-    estate.spare.delete()
-    client.force_login(tenants.manager)
-
-    preview = _action(client, "restore_backup", owner)
-
-    page = preview.content.decode()
-    assert "Restore from backup: are you sure?" in page
-    assert "<td>properties</td><td>1</td><td>0</td><td>0</td>" in page
-    assert not Property.objects.filter(pk=spare_pk).exists()
-
-    with run_on_commit():
-        response = client.post(
-            reverse(CHANGELIST),
-            {"action": "restore_backup", ACTION_CHECKBOX_NAME: [owner.pk], "post": "yes"},
-            follow=True,
-        )
-
-    assert "started" in response.content.decode()
-    assert org_rows(tenants.owner_org) == before
-    restore = RestoreExecution.objects.get(dry_run=False)
-    assert restore.status == RestoreExecution.Status.COMPLETED and restore.actor == tenants.manager
-    listed = client.get(reverse("admin:backups_restoreexecution_changelist")).content.decode()
-    assert "1 / 0 / 0" in listed
-
-
 def test_member_cannot_restore(client, tenants, estate, backups):
     owner, _ = backups
     estate.spare.delete()
@@ -162,26 +128,6 @@ def test_member_cannot_restore(client, tenants, estate, backups):
     assert response.status_code in (200, 302, 403)
     assert not RestoreExecution.objects.exists()
     assert Property.objects.filter(organization=tenants.owner_org).count() == 3
-
-
-def test_superuser_restore_of_another_organisation_needs_the_explicit_box(
-    client, tenants, estate, backups, run_on_commit
-):
-    owner, _ = backups
-    estate.spare.delete()
-    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client.force_login(root)
-    data = {"action": "restore_backup", ACTION_CHECKBOX_NAME: [owner.pk], "post": "yes"}
-
-    assert "I am restoring Owner Org" in _action(client, "restore_backup", owner).content.decode()
-    with run_on_commit():
-        refused = client.post(reverse(CHANGELIST), data, follow=True)
-    assert "must be confirmed explicitly" in refused.content.decode()
-    assert Property.objects.filter(organization=tenants.owner_org).count() == 3
-
-    with run_on_commit():
-        client.post(reverse(CHANGELIST), {**data, "allow_cross_org": "yes"}, follow=True)
-    assert Property.objects.filter(organization=tenants.owner_org).count() == 4
 
 
 def test_restore_executions_are_scoped_to_the_organisation(client, tenants, backups):

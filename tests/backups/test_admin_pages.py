@@ -81,15 +81,15 @@ def test_restore_button_leads_to_the_plan_and_restores(
     estate.spare.delete()
     client.force_login(tenants.manager)
     url, fields = _form(client.get(_page(owner)).content.decode(), "backup-restore")
-    plan = client.post(url, fields)
-    html = plan.content.decode()
-    assert "Restore from backup: are you sure?" in html
+    with run_on_commit():
+        plan_url = client.post(url, fields)["Location"]
+    html = client.get(plan_url).content.decode()
+    assert "Restore plan" in html and "Confirm restore" in html
     assert "<td>properties</td><td>1</td><td>0</td><td>0</td>" in html
     assert not Property.objects.filter(pk=spare_pk).exists()
-    # The plan's own "Yes, restore" form posts back to where it was shown.
-    confirm = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    # The plan's own Confirm form posts back to the plan page.
     with run_on_commit():
-        client.post(url, confirm, follow=True)
+        client.post(plan_url)
     assert org_rows(tenants.owner_org) == before
     restore = RestoreExecution.objects.get(dry_run=False)
     assert restore.status == RestoreExecution.Status.COMPLETED

@@ -240,9 +240,11 @@ def test_admin_previews_a_merge_with_its_conflicts_then_runs_it(
     options = {"strategy": "merge", "conflict": "rename"}
     client.force_login(tenants.manager)
 
-    page = client.post(
-        changelist, {"action": "restore_backup", ACTION_CHECKBOX_NAME: [backup.pk], **options}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        plan_url = client.post(
+            changelist, {"action": "restore_backup", ACTION_CHECKBOX_NAME: [backup.pk], **options}
+        )["Location"]
+    page = client.get(plan_url)
     text = page.content.decode()
     assert page.status_code == 200 and "Conflicting rows" in text
     assert "7 Edited Rd" in text and backed_up_address in text
@@ -250,15 +252,7 @@ def test_admin_previews_a_merge_with_its_conflicts_then_runs_it(
     assert not Property.objects.filter(pk=deleted_id).exists()
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            changelist,
-            {
-                "action": "restore_backup",
-                ACTION_CHECKBOX_NAME: [backup.pk],
-                "post": "yes",
-                **options,
-            },
-        )
+        client.post(plan_url)
 
     restore = RestoreExecution.objects.filter(dry_run=False).get()
     assert (restore.strategy, restore.conflict_policy, restore.status) == (

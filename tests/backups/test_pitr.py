@@ -13,6 +13,7 @@ from backups.models import BackupExecution, RestoreExecution
 from backups.pitr import organization_restore_as_of, restorable_window
 from backups.services.backup import backup_create
 from backups.services.permissions import BackupRefused
+from backups.services.runs import run_lock_held
 from properties.models import Property
 from tests.factories import PropertyAnalysisFactory, PropertyFactory
 
@@ -133,7 +134,7 @@ def test_restore_org_command_prints_its_summary_and_refuses_bad_instants(tenants
     assert BackupExecution.objects.count() == 1
 
 
-def test_admin_shows_the_window_previews_an_instant_then_restores_to_it(
+def test_admin_shows_the_window_plans_an_instant_as_a_task_then_restores_to_it(
     client, tenants, estate, django_capture_on_commit_callbacks
 ):
     from django.urls import reverse
@@ -147,17 +148,47 @@ def test_admin_shows_the_window_previews_an_instant_then_restores_to_it(
     listing = client.get(reverse("admin:backups_recoverypoint_changelist"))
     assert listing.context["window"]["start"] <= backup.completed_at
     assert page_url in listing.content.decode()
-    preview = client.post(page_url, {"as_of": as_of})
-    assert preview.status_code == 200 and preview.context["base"] == backup
-    assert preview.context["totals"]["inserted"] == 1
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(page_url, {"as_of": as_of})
+    plan = RestoreExecution.objects.get()
+    plan_url = reverse("admin:backups_restoreexecution_plan", args=[plan.pk])
+    assert response["Location"] == plan_url
+    assert (plan.status, plan.strategy, plan.as_of) == ("pending", "point_in_time", instant)
+    assert "Waiting for a worker" in client.get(plan_url).content.decode()
+
+    for callback in queued:
+        callback()
+
+    shown = client.get(plan_url)
+    assert shown.context["restore"].backup == backup
+    assert shown.context["totals"]["inserted"] == 1
+    assert f"from backup {backup.pk} and the history written since" in shown.content.decode()
     assert fingerprint(tenants.owner_org) != state
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(page_url, {"as_of": as_of, "post": "yes"})
+        client.post(plan_url)
 
     assert RestoreExecution.objects.filter(
         strategy="point_in_time", dry_run=False
     ).get().status == ("completed")
     assert fingerprint(tenants.owner_org) == state
+
+
+def test_admin_plan_of_an_instant_out_of_reach_shows_the_refusal(
+    client, tenants, estate, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    client.force_login(tenants.manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:backups_recoverypoint_point_in_time"),
+            {"as_of": "2999-01-01T00:00:00"},
+        )
+    plan = RestoreExecution.objects.get()
+    assert plan.status == "refused"
+    page = client.get(reverse("admin:backups_restoreexecution_plan", args=[plan.pk]))
+    assert "is in the future" in page.content.decode()
+    assert "Confirm restore" not in page.content.decode()
 
 
 def test_admin_point_in_time_page_is_for_restoring_members_only(client, tenants, estate):
@@ -169,3 +200,38 @@ def test_admin_point_in_time_page_is_for_restoring_members_only(client, tenants,
     client.force_login(tenants.outsider)
     client.post(page_url, {"as_of": timezone.now().isoformat(), "post": "yes"})
     assert not RestoreExecution.objects.filter(organization=tenants.owner_org).exists()
+
+
+def test_a_point_in_time_restore_holds_its_run_lock_and_waits_for_a_running_import(
+    tenants, estate, monkeypatch
+):
+    from imports.models import ImportJob
+    from organizations import locks
+
+    backup_create(organization=tenants.owner_org)
+    instant, state = _edits_around_an_instant(tenants, estate)
+    held = []
+
+    def lock_seen_by_the_busy_check(organization):
+        # Busy checks run under the organisation lock, inside the restore's transaction.
+        running = RestoreExecution.objects.get(organization=organization, status="running")
+        held.append(run_lock_held(running))
+
+    monkeypatch.setattr(locks, "_busy_checks", [*locks._busy_checks, lock_seen_by_the_busy_check])
+
+    restore = _restore(tenants, instant)
+
+    assert held == [True]
+    assert restore.status == "completed" and not run_lock_held(restore)
+    assert fingerprint(tenants.owner_org) == state
+    job = ImportJob.objects.create(
+        organization=tenants.owner_org,
+        project=estate.project,
+        file_name="big.csv",
+        status=ImportJob.Status.IMPORTING,
+    )
+    with pytest.raises(BackupRefused, match=f"Import {job.pk} into owner-org is running"):
+        _restore(tenants, timezone.now())
+    refused = RestoreExecution.objects.latest("pk")
+    assert refused.status == "refused" and not run_lock_held(refused)
+    assert fingerprint(tenants.owner_org) == state

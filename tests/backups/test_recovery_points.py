@@ -135,17 +135,16 @@ def test_admin_restores_to_a_recovery_point_after_the_confirmation(
     estate.spare.delete()
     client.force_login(tenants.manager)
 
-    page = client.post(
-        reverse(POINTS), {"action": "restore_to_point", ACTION_CHECKBOX_NAME: [point.pk]}
-    )
-    assert page.status_code == 200 and b"Yes, restore" in page.content
-    assert page.context["form_url"] == reverse("admin:backups_backupexecution_changelist")
+    with django_capture_on_commit_callbacks(execute=True):
+        plan_url = client.post(
+            reverse(POINTS), {"action": "restore_to_point", ACTION_CHECKBOX_NAME: [point.pk]}
+        )["Location"]
+    page = client.get(plan_url)
+    assert page.status_code == 200 and b"Confirm restore" in page.content
+    assert page.context["restore"].backup == point.backup
     assert Property.objects.filter(organization=tenants.owner_org).count() == 3
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            page.context["form_url"],
-            {"action": "restore_backup", ACTION_CHECKBOX_NAME: [point.backup_id], "post": "yes"},
-        )
+        client.post(plan_url)
 
     assert Property.objects.filter(organization=tenants.owner_org).count() == 4
     assert RestoreExecution.objects.filter(backup=point.backup, dry_run=False).count() == 1

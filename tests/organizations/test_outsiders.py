@@ -98,6 +98,28 @@ def _backup_restore(t, rows):
     assert RestoreExecution.objects.get().status == RestoreExecution.Status.REFUSED
 
 
+def _restore_queue(t, rows):
+    from backups.services.queued import restore_queue
+
+    _refused(
+        lambda: restore_queue(
+            organization=t.owner_org, actor=t.outsider, backup=rows["backup"], dry_run=True
+        )
+    )
+    assert not RestoreExecution.objects.exists()
+
+
+def _restore_confirm(t, rows):
+    from backups.services.queued import restore_confirm, restore_execute, restore_queue
+
+    plan = restore_queue(
+        organization=t.owner_org, actor=t.manager, backup=rows["backup"], dry_run=True
+    )
+    restore_execute(restore=plan)
+    _refused(lambda: restore_confirm(plan=plan, actor=t.outsider))
+    assert not RestoreExecution.objects.filter(dry_run=False).exists()
+
+
 def _backup_verify(t, rows):
     from backups.services.verify import backup_verify
 
@@ -230,6 +252,8 @@ CASES = {
     "backups.services.backup.backup_create": _backup_create,
     "backups.services.permissions.require_backup_permission": _require_backup_permission,
     "backups.services.restore.backup_restore": _backup_restore,
+    "backups.services.queued.restore_queue": _restore_queue,
+    "backups.services.queued.restore_confirm": _restore_confirm,
     "backups.services.verify.backup_verify": _backup_verify,
     "backups.services.runs.runs_fail_stopped": _runs_fail_stopped,
     "backups.services.schedules.backup_config_save": _backup_config_save,
