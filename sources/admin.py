@@ -126,6 +126,7 @@ class SyncRunAdmin(TenantScopedAdmin):
         "updated",
         "unchanged",
         "rejected",
+        "warned",
         "vanished",
         "created_at",
     )
@@ -179,14 +180,17 @@ class SyncRunAdmin(TenantScopedAdmin):
             run.progress_percent,
         )
 
-    @admin.display(description="rejected records")
+    @admin.display(description="rejected and warned records")
     def rejected_link(self, run):
-        if not run.rejected:
+        if not run.rejected and not run.warned:
             return "—"
+        parts = []
+        if run.rejected:
+            parts.append(f"the {run.rejected} rejected records")
+        if run.warned:
+            parts.append(f"the {run.warned} records kept with warnings")
         url = reverse("admin:sources_syncrun_rejected", args=[run.pk])
-        return format_html(
-            '<a href="{}">Download the {} rejected records (CSV)</a>', url, run.rejected
-        )
+        return format_html('<a href="{}">Download {} (CSV)</a>', url, " and ".join(parts))
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -173,13 +173,16 @@ FINISHED_STATUSES = frozenset(
 
 
 class SyncRejectedRecord(models.Model):
-    """A record the rules refused, kept for the run's rejected-records CSV."""
+    """A record the rules refused (its errors), or kept with a warning (no errors, its
+    warnings), for the run's rejected-records CSV."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="rejected_records")
     number = models.PositiveBigIntegerField(help_text="The record's _id, or its row in the file.")
     values = models.JSONField(default=dict)
     errors = models.JSONField(default=list)
+    #: The rules' warnings; a record with warnings and no errors was kept (written).
+    warnings = models.JSONField(default=list)
 
     class Meta:
         ordering = ["run", "id"]

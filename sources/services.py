@@ -156,7 +156,8 @@ def _user(actor):
 
 
 def run_rejected_csv(*, run: SyncRun) -> str:
-    """The run's rejected records with their errors, as CSV text (formulas neutralised)."""
+    """The run's rejected records with their errors, and the records it kept with a warning
+    (their errors empty), as CSV text (formulas neutralised), as an import's report has them."""
     from properties.resources import neutralise_formula
 
     buffer = io.StringIO()
@@ -165,8 +166,10 @@ def run_rejected_csv(*, run: SyncRun) -> str:
     headers = []
     for record in records:
         headers.extend(name for name in record.values if name not in headers)
-    writer.writerow([*headers, "record", "errors"])
+    writer.writerow([*headers, "record", "errors", "warnings"])
     for record in records:
         cells = [neutralise_formula(record.values.get(name) or "") for name in headers]
-        writer.writerow([*cells, record.number, "; ".join(record.errors)])
+        writer.writerow(
+            [*cells, record.number, "; ".join(record.errors), "; ".join(record.warnings)]
+        )
     return buffer.getvalue()
