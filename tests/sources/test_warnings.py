@@ -21,9 +21,7 @@ pytestmark = pytest.mark.django_db
 
 # 650,020 on 10 m² is 65,002 per m², above the default bound of 10,000: a warning.
 WARNED = {"land_area_m2": 10}
-WARNING = (
-    "landarea: 650,020 on 10 m² is 65,002.00 per m², outside 10–10,000; check the land area"
-)
+WARNING = "landarea: 650,020 on 10 m² is 65,002.00 per m², outside 10–10,000; check the land area"
 
 
 @pytest.fixture(params=["inline", "forked"])
