@@ -1,12 +1,16 @@
 """Sync speed: a CKAN datastore resource of N records served on 127.0.0.1, synced end to end
 (HTTP, JSON, rules, hashing, writer, provenance), then synced again unchanged.
 
-Usage: python bench/bench_sources.py [N]   (N defaults to 100,000;
+Usage: python bench/bench_sources.py [N] [--cold-portal]   (N defaults to 100,000;
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/property_bench_sources)
 
 The portal is the tests' CKAN Action API server (pytest-httpserver), with keyset paging and
-the default 32,000-record pages, in a process of its own (so its JSON encoding is not counted
-against the sync's). Each step prints one key=value line:
+the default 32,000-record pages, in a process of its own. A real portal is another machine:
+so that its work (filtering, sorting and JSON-encoding 32,000 records a page in Python) does
+not take the cores the sync runs on, it answers each request from a cache filled by one
+untimed pass of the same requests before the steps. --cold-portal leaves the cache out (the
+portal then encodes every page during the timed steps, on the same two cores).
+Each step prints one key=value line:
   first     a new source into an empty project: every record created, with history
   unchanged the same resource again: every record hashed, counted unchanged, nothing written
   changed   1% of the records changed: those updated, the rest unchanged
@@ -37,7 +41,27 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def serve(count: int, changed_every: int, ready) -> None:
+def cached(handle):
+    """The portal's handler, answering a request it has answered before from the bytes it sent
+    then (the records do not change while this portal process lives)."""
+    from werkzeug import Response
+
+    answers = {}
+
+    def handler(request):
+        key = (request.path, request.get_data())
+        if key not in answers:
+            response = handle(request)
+            if response.status_code != 200:
+                return response
+            answers[key] = (response.get_data(), response.content_type)
+        body, content_type = answers[key]
+        return Response(body, status=200, content_type=content_type)
+
+    return handler
+
+
+def serve(count: int, changed_every: int, ready, cold: bool) -> None:
     """The portal process: N records (every `changed_every`-th one revalued), until killed."""
     from pytest_httpserver import HTTPServer
 
@@ -46,7 +70,8 @@ def serve(count: int, changed_every: int, ready) -> None:
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     portal = Portal(url=server.url_for("").rstrip("/"), server=server)
-    server.expect_request(re.compile(".*")).respond_with_handler(portal.handle)
+    handler = portal.handle if cold else cached(portal.handle)
+    server.expect_request(re.compile(".*")).respond_with_handler(handler)
     records = [make_record(n) for n in range(1, count + 1)]
     if changed_every:
         for index in range(0, count, changed_every):
@@ -57,18 +82,41 @@ def serve(count: int, changed_every: int, ready) -> None:
         time.sleep(3600)
 
 
-def start_portal(count: int, changed_every: int = 0):
+def start_portal(count: int, changed_every: int = 0, cold: bool = False):
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
     ready = context.Queue()
-    process = context.Process(target=serve, args=(count, changed_every, ready), daemon=True)
+    process = context.Process(target=serve, args=(count, changed_every, ready, cold), daemon=True)
     process.start()
-    return process, ready.get(timeout=300)
+    url = ready.get(timeout=300)
+    if not cold:
+        warm(url)
+    return process, url
+
+
+def warm(url: str) -> None:
+    """One untimed pass of the requests a sync makes, so the portal has every answer."""
+    from django.conf import settings
+
+    from sources.ckan import CkanClient
+    from tests.sources.portal import RESOURCE_ID
+
+    client = CkanClient(url=url, resource_id=RESOURCE_ID)
+    try:
+        client.resource()
+        for _ in client.pages(
+            after_id=0, offset=0, page_size=settings.SYNC_PAGE_SIZE, strategy=None
+        ):
+            pass
+    finally:
+        client.close()
 
 
 def main():
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    cold = "--cold-portal" in sys.argv
+    count = int(args[0]) if args else 100_000
     ensure_database(os.environ["DATABASE_URL"])
     import django
 
@@ -85,7 +133,7 @@ def main():
 
     call_command("migrate", verbosity=0)
     connection.close()  # not shared with the forked portal
-    process, url = start_portal(count)
+    process, url = start_portal(count, cold=cold)
 
     organization, _ = Organization.objects.get_or_create(
         slug="bench-sources", defaults={"name": "Bench sources"}
@@ -100,7 +148,7 @@ def main():
         name="bench",
         column_overrides=OVERRIDES,
     )
-    print(f"database={connection.vendor} records={count:,}")
+    print(f"database={connection.vendor} records={count:,} portal={'cold' if cold else 'cached'}")
 
     def step(name):
         started = time.perf_counter()
@@ -121,7 +169,7 @@ def main():
     step("unchanged")
     process.kill()
     connection.close()
-    process, url = start_portal(count, changed_every=100)
+    process, url = start_portal(count, changed_every=100, cold=cold)
     DataSource.objects.filter(pk=source.pk).update(url=url)
     source.refresh_from_db()
     step("changed")

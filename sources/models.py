@@ -193,10 +193,20 @@ class SyncRejectedRecord(models.Model):
 
 class SourceRecord(models.Model):
     """Provenance: one record of a source, the property it became, and the SHA-256 of its
-    normalised form (so an unchanged record is neither written nor given a history row)."""
+    normalised form (so an unchanged record is neither written nor given a history row).
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="records")
+    A first sync writes one of these per record, so, as for the property table, the columns
+    that are bookkeeping carry no key constraint (each costs the commit one check per row;
+    docs/sources.md gives the figures): the tenant key follows the source, and the runs are
+    the source's own. Django still applies their on_delete. The source and the property keep
+    theirs; the unique (source, key) index serves every lookup by source."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    source = models.ForeignKey(
+        DataSource, on_delete=models.CASCADE, related_name="records", db_index=False
+    )
     key = models.CharField(max_length=255, help_text="The record's property id in the source.")
     property = models.ForeignKey(
         Property, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_records"
@@ -205,11 +215,22 @@ class SourceRecord(models.Model):
     # The digest of the record as the source sent it (its mapped fields, under this mapping):
     # equal next time, the record is unchanged without running the rules again.
     raw_digest = models.CharField(max_length=64, blank=True)
-    first_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Nothing looks records up by their first run; deleting a run (only with its source) may
+    # scan for it.
+    first_run = models.ForeignKey(
+        SyncRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     # The last run that wrote this row: created or changed the property, or re-recorded the
     # record's raw digest. An unchanged record is not written at all; a record is present as
     # of the source's last complete pass unless it vanished.
-    changed_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    changed_run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, related_name="+", db_constraint=False
+    )
     vanished_run = models.ForeignKey(
         SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
