@@ -10,7 +10,10 @@ so that its work (filtering, sorting and JSON-encoding 32,000 records a page in 
 not take the cores the sync runs on, it answers each request from a cache filled by one
 untimed pass of the same requests before the steps. --cold-portal leaves the cache out (the
 portal then encodes every page during the timed steps, on the same two cores).
-Each step prints one key=value line:
+Each step prints one key=value line, with the CPU seconds the step took in this process
+(cpu_sync), in its forked validator (cpu_validator) and in its PostgreSQL backend
+(cpu_postgres, when the server runs here), which the machine's load does not change as much as
+the seconds:
   first     a new source into an empty project: every record created, with history
   unchanged the same resource again: every record hashed, counted unchanged, nothing written
   changed   1% of the records changed: those updated, the rest unchanged
@@ -113,6 +116,31 @@ def warm(url: str) -> None:
         client.close()
 
 
+def cpu_seconds() -> tuple[float, float, float]:
+    """CPU seconds so far of this process, of its reaped children (the forked validators), and
+    of this connection's PostgreSQL backend when the server runs on this machine (else 0)."""
+    from django.db import connection
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    backend = 0.0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (pid,) = cursor.fetchone()
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            backend = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return (
+        own.ru_utime + own.ru_stime,
+        children.ru_utime + children.ru_stime,
+        backend,
+    )
+
+
 def main():
     args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
     cold = "--cold-portal" in sys.argv
@@ -151,9 +179,11 @@ def main():
     print(f"database={connection.vendor} records={count:,} portal={'cold' if cold else 'cached'}")
 
     def step(name):
+        cpu_before = cpu_seconds()
         started = time.perf_counter()
         run = services.source_sync(source=source, actor=None)
         seconds = time.perf_counter() - started
+        cpu = [after - before for after, before in zip(cpu_seconds(), cpu_before, strict=True)]
         run.refresh_from_db()
         if run.status != "completed":
             raise SystemExit(f"step={name} status={run.status} error={run.error}")
@@ -162,12 +192,15 @@ def main():
             f"step={name} status={run.status} seconds={seconds:.2f} "
             f"records_per_second={count / seconds:,.0f} created={run.created} "
             f"updated={run.updated} unchanged={run.unchanged} requests={run.requests} "
-            f"bytes={run.bytes_received:,} history_rows={history:,}"
+            f"bytes={run.bytes_received:,} history_rows={history:,} "
+            f"cpu_sync={cpu[0]:.2f} cpu_validator={cpu[1]:.2f} cpu_postgres={cpu[2]:.2f} "
+            f"load={os.getloadavg()[0]:.1f}"
         )
 
     step("first")
     step("unchanged")
     process.kill()
+    process.join()  # reaped here, so its CPU is not counted as the next step's validator's
     connection.close()
     process, url = start_portal(count, changed_every=100, cold=cold)
     DataSource.objects.filter(pk=source.pk).update(url=url)
