@@ -56,6 +56,8 @@ def test_a_record_with_a_warning_is_written_counted_and_listed(
     (row,) = _csv_rows(run)
     assert (row["property_pfi"], row["record"], row["errors"]) == ("PFI0000002", "2", "")
     assert row["warnings"] == WARNING
+    # A plain number (a negative latitude) is not taken for a formula.
+    assert row["latitude"] == str(make_record(2)["latitude"])
 
 
 def test_an_unchanged_resync_counts_the_warning_again_and_writes_nothing(
