@@ -172,7 +172,7 @@ def run_rejected_csv(*, run: SyncRun) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     records = list(run.rejected_records.order_by("id"))
-    headers = []
+    headers = [name for name in (run.details or {}).get("headers", []) if isinstance(name, str)]
     for record in records:
         headers.extend(name for name in record.values if name not in headers)
     writer.writerow([*headers, "record", "errors", "warnings"])

@@ -151,6 +151,8 @@ def _schema(run: SyncRun, field_types: dict):
         "mapped": report.mapped,
         "new_fields": report.new_fields,
         "ignored": list(report.cmap.ignored),
+        # In the source's order (a list keeps it; the stored records' keys do not).
+        "headers": list(report.cmap.headers),
     }
     if report.problems:
         message = "Schema changed: " + "; ".join(report.problems) + "."

@@ -15,7 +15,7 @@ from sources.models import DataSource, SourceRecord, SyncRejectedRecord, SyncRun
 from sources.services import run_rejected_csv, source_create
 
 from .helpers import ckan_source, history_reasons, sync
-from .portal import make_record
+from .portal import FIELDS, make_record
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +58,8 @@ def test_a_record_with_a_warning_is_written_counted_and_listed(
     assert row["warnings"] == WARNING
     # A plain number (a negative latitude) is not taken for a formula.
     assert row["latitude"] == str(make_record(2)["latitude"])
+    # The source's fields in the source's order, then the record number, errors and warnings.
+    assert list(row) == [field["id"] for field in FIELDS] + ["record", "errors", "warnings"]
 
 
 def test_an_unchanged_resync_counts_the_warning_again_and_writes_nothing(
