@@ -19,7 +19,7 @@ from .selectors import run_get
 from .services import run_rejected_csv, source_clean, source_confirm, source_save, source_sync_start
 
 #: What a sync run counts, on its list and its page.
-RUN_COUNTS = ("fetched", "created", "updated", "unchanged", "rejected")
+RUN_COUNTS = ("fetched", "created", "updated", "unchanged", "rejected", "warned")
 
 
 class DataSourceForm(forms.ModelForm):
@@ -139,7 +139,6 @@ class SyncRunAdmin(RecordAdminMixin, TenantScopedAdmin):
         "full",
         "progress",
         *RUN_COUNTS,
-        "warned",
         "vanished",
         "requests",
         "bytes_received",
@@ -166,14 +165,17 @@ class SyncRunAdmin(RecordAdminMixin, TenantScopedAdmin):
             run.progress_percent,
         )
 
-    @admin.display(description="rejected records")
+    @admin.display(description="rejected and warned records")
     def rejected_link(self, run):
-        if not run.rejected:
+        if not run.rejected and not run.warned:
             return "—"
+        parts = []
+        if run.rejected:
+            parts.append(f"the {run.rejected} rejected records")
+        if run.warned:
+            parts.append(f"the {run.warned} records kept with warnings")
         url = reverse("admin:sources_syncrun_rejected", args=[run.pk])
-        return format_html(
-            '<a href="{}">Download the {} rejected records (CSV)</a>', url, run.rejected
-        )
+        return format_html('<a href="{}">Download {} (CSV)</a>', url, " and ".join(parts))
 
     def get_urls(self):
         return [

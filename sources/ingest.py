@@ -5,7 +5,7 @@ the import services are restructured, or the rules gain severities, only this mo
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import orjson
 
@@ -18,12 +18,12 @@ from imports.columns import (
     normalise_header,
 )
 from imports.errors import FileRefused
-from imports.pipeline.prefetch import INLINE, PROCESS, prefetched, process_available
+from imports.pipeline.prefetch import INLINE, PROCESS, THREAD, prefetched, process_available
 from imports.pipeline.rows import ALL_GROUPS, IMPORTED_GROUPS, NewRow
 from imports.pipeline.rows import BatchRows as NewRows
 from imports.pipeline.writers import writer_for
 from imports.readers import open_table
-from imports.rules import merge_groups, validate_row
+from imports.rules import RuleSettings, merge_groups, validate_row
 
 __all__ = [
     "ALL_GROUPS",
@@ -34,8 +34,10 @@ __all__ = [
     "FileRefused",
     "INLINE",
     "PROCESS",
+    "THREAD",
     "NewRow",
     "NewRows",
+    "RuleSettings",
     "Validated",
     "column_map",
     "merge_groups",
@@ -63,14 +65,16 @@ def column_map(fields: list[str], overrides: dict) -> ColumnMap:
     return ColumnMap(headers=tuple(fields), positions=mapped.positions, ignored=mapped.ignored)
 
 
-def raw_digester(cmap: ColumnMap, overrides: dict):
+def raw_digester(cmap: ColumnMap, overrides: dict, rule_settings: RuleSettings | None = None):
     """A function of a record's values giving the SHA-256 of its mapped fields as sent, keyed
-    by the mapping (so a new mapping or new overrides make every record look changed once)."""
+    by the mapping and the organisation's rule settings (so a new mapping, new overrides or new
+    bounds or severities make every record go through the rules again once)."""
     positions = sorted(cmap.positions.items())
     signature = orjson.dumps(
         {
             "mapped": [[name, cmap.headers[index]] for name, index in positions],
             "overrides": sorted((overrides or {}).items()),
+            "rules": asdict(rule_settings or RuleSettings()),
         }
     )
     indexes = [index for _, index in positions]
@@ -93,27 +97,27 @@ class Validated:
 
 
 def validate_record(
-    cmap: ColumnMap, values: list, *, number: int
+    cmap: ColumnMap, values: list, *, number: int, rule_settings: RuleSettings | None = None
 ) -> tuple[Validated | None, list[str]]:
-    """A record through the import's rules. Returns the normalised record (its groups as JSON
-    texts in ALL_GROUPS order and their SHA-256), or None and every error as "field: message".
-
-    Warnings are passed through when the rules report them (a `warnings` attribute on the
-    result); until they do, every accepted record has none."""
-    valid, errors = validate_row(cells_by_column(cmap, values), row=number)
+    """A record through the import's rules with the organisation's settings. Returns the
+    normalised record (its groups as JSON texts in ALL_GROUPS order, their SHA-256, and the
+    findings of warning severity as "field: message"), or None and every error."""
+    valid, errors = validate_row(
+        cells_by_column(cmap, values), row=number, settings=rule_settings or RuleSettings()
+    )
     if errors:
         return None, [f"{error.field}: {error.message}" for error in errors]
     groups = valid.groups
     texts = tuple(
-        orjson.dumps(groups[g], option=orjson.OPT_SORT_KEYS).decode() if g in groups else "{}"
-        for g in ALL_GROUPS
+        _dumps(groups[g], option=_SORTED).decode() if g in groups else "{}" for g in ALL_GROUPS
     )
-    digest = hashlib.sha256(valid.external_id.encode())
-    for text in texts:
-        digest.update(b"\x1f")
-        digest.update(text.encode())
-    warnings = [str(w) for w in getattr(valid, "warnings", ()) or ()]
-    return Validated(valid.external_id, texts, digest.hexdigest(), warnings), []
+    # The external id and the texts joined by a unit separator: one hash call per record.
+    digest = hashlib.sha256("\x1f".join((valid.external_id, *texts)).encode()).hexdigest()
+    warnings = [f"{finding.field}: {finding.message}" for finding in valid.warnings]
+    return Validated(valid.external_id, texts, digest, warnings), []
+
+
+_dumps, _SORTED = orjson.dumps, orjson.OPT_SORT_KEYS
 
 
 def property_writer(*, project, actor, change_reason: str, dry_run: bool = False):

@@ -173,13 +173,16 @@ FINISHED_STATUSES = frozenset(
 
 
 class SyncRejectedRecord(models.Model):
-    """A record the rules refused, kept for the run's rejected-records CSV."""
+    """A record the rules refused (its errors), or kept with a warning (no errors, its
+    warnings), for the run's rejected-records CSV."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="rejected_records")
     number = models.PositiveBigIntegerField(help_text="The record's _id, or its row in the file.")
     values = models.JSONField(default=dict)
     errors = models.JSONField(default=list)
+    #: The rules' warnings; a record with warnings and no errors was kept (written).
+    warnings = models.JSONField(default=list)
 
     class Meta:
         ordering = ["run", "id"]
@@ -190,25 +193,69 @@ class SyncRejectedRecord(models.Model):
 
 class SourceRecord(models.Model):
     """Provenance: one record of a source, the property it became, and the SHA-256 of its
-    normalised form (so an unchanged record is neither written nor given a history row)."""
+    normalised form (so an unchanged record is neither written nor given a history row).
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="records")
+    A first sync writes one of these per record, so, as for the property table, only the
+    source's key is checked by the database (each check costs the commit a lookup per row, and
+    the property's a row lock on the property just written; docs/sources.md gives the figures):
+    the tenant key follows the source, the runs are the source's own, and the property is
+    cleared by Django's on_delete (SET_NULL), as a restore clears it. Three indexes: the
+    primary key, the unique (source, key), which serves every lookup by source, and the
+    property (its provenance on the property page). An organisation is deleted rarely enough
+    to scan for."""
+
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    source = models.ForeignKey(
+        DataSource, on_delete=models.CASCADE, related_name="records", db_index=False
+    )
     key = models.CharField(max_length=255, help_text="The record's property id in the source.")
     property = models.ForeignKey(
-        Property, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_records"
+        Property,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="source_records",
+        db_constraint=False,
     )
     sha256 = models.CharField(max_length=64)
     # The digest of the record as the source sent it (its mapped fields, under this mapping):
     # equal next time, the record is unchanged without running the rules again.
     raw_digest = models.CharField(max_length=64, blank=True)
-    first_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    # The runs' columns have no index of their own: undo looks records up by run within the
+    # run's source (the unique index), and a run is deleted only with its source.
+    first_run = models.ForeignKey(
+        SyncRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     # The last run that wrote this row: created or changed the property, or re-recorded the
     # record's raw digest. An unchanged record is not written at all; a record is present as
     # of the source's last complete pass unless it vanished.
-    changed_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    changed_run = models.ForeignKey(
+        SyncRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     vanished_run = models.ForeignKey(
-        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        SyncRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:

@@ -8,7 +8,7 @@ vendor is chosen here once per function.
 
 import json
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from properties.models import Property
 
@@ -54,6 +54,59 @@ def properties_by_external_id(*, project, external_ids: list[str]) -> dict[str, 
             for prop in Property.objects.filter(project=project, external_id__in=chunk)
         )
     return found
+
+
+def any_property_with_external_id(*, project, external_ids: list[str]) -> bool:
+    """Whether the project stores a property under any of these ids (one indexed query)."""
+    if not external_ids:
+        return False
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {_PROPERTIES} WHERE project_id = %s AND external_id = ANY(ARRAY("
+                "SELECT jsonb_array_elements_text(%s::jsonb))) LIMIT 1",
+                [project.pk, json.dumps(external_ids)],
+            )
+            return cursor.fetchone() is not None
+    return any(
+        Property.objects.filter(project=project, external_id__in=chunk).exists()
+        for chunk in _chunks(external_ids)
+    )
+
+
+# COPY's text format: backslash, tab, newline and carriage return are escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_COLUMNS = (
+    "organization_id, source_id, key, property_id, sha256, raw_digest, first_run_id, changed_run_id"
+)
+
+
+def records_created(*, source, run, keys: list[str], ids: list, hashes: list[tuple]) -> None:
+    """Provenance of records the source never sent before, whose properties the writer has
+    just created under `ids` (same order as `keys` and their (sha256, raw digest)): one COPY
+    on PostgreSQL. Should a key be recorded already after all, the batch takes the upsert."""
+    if not _postgres():
+        records_written(source=source, run=run, written=dict(zip(keys, hashes, strict=True)))
+        return
+    head = f"{source.organization_id}\t{source.pk}\t"
+    tail = f"\t{run.pk}\t{run.pk}\n"
+    data = "".join(
+        [
+            f"{head}{key.translate(_COPY_ESCAPES)}\t{pk}\t{sha}\t{raw}{tail}"
+            for key, pk, (sha, raw) in zip(keys, ids, hashes, strict=True)
+        ]
+    )
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _copy_into(cursor, data)
+    # psycopg's own error: its COPY does not go through Django's error wrapper.
+    except (IntegrityError, connection.Database.IntegrityError):
+        records_written(source=source, run=run, written=dict(zip(keys, hashes, strict=True)))
+
+
+def _copy_into(cursor, data: str) -> None:
+    with cursor.cursor.copy(f"COPY {_RECORDS} ({_COPY_COLUMNS}) FROM STDIN") as copy:
+        copy.write(data)
 
 
 _UPSERT = f"""

@@ -3,6 +3,7 @@ paused source, and run a sync inline or in the background."""
 
 import csv
 import io
+import re
 
 from croniter import croniter
 from django.core.exceptions import ValidationError
@@ -155,18 +156,29 @@ def _user(actor):
     return actor.actor if isinstance(actor, Scope) else actor
 
 
+_PLAIN_NUMBER = re.compile(r"\s*[+-]?[\d.,]+(?:[eE][+-]?\d+)?\s*")
+
+
 def run_rejected_csv(*, run: SyncRun) -> str:
-    """The run's rejected records with their errors, as CSV text (formulas neutralised)."""
+    """The run's rejected records with their errors, and the records it kept with a warning
+    (their errors empty), as CSV text (formulas neutralised), as an import's report has them."""
     from properties.resources import neutralise_formula
+
+    def cell(value):
+        # A plain number such as a negative latitude stays as it is, as in an import's report.
+        text = value or ""
+        return text if _PLAIN_NUMBER.fullmatch(text) else neutralise_formula(text)
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     records = list(run.rejected_records.order_by("id"))
-    headers = []
+    headers = [name for name in (run.details or {}).get("headers", []) if isinstance(name, str)]
     for record in records:
         headers.extend(name for name in record.values if name not in headers)
-    writer.writerow([*headers, "record", "errors"])
+    writer.writerow([*headers, "record", "errors", "warnings"])
     for record in records:
-        cells = [neutralise_formula(record.values.get(name) or "") for name in headers]
-        writer.writerow([*cells, record.number, "; ".join(record.errors)])
+        cells = [cell(record.values.get(name)) for name in headers]
+        writer.writerow(
+            [*cells, record.number, "; ".join(record.errors), "; ".join(record.warnings)]
+        )
     return buffer.getvalue()

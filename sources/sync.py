@@ -19,11 +19,11 @@ from .files import FileClient
 from .ingest import (
     INLINE,
     PROCESS,
+    THREAD,
     FileRefused,
     open_table,
     prefetched,
     process_available,
-    validate_record,
 )
 from .models import DataSource, SyncRun
 from .network import SourceUnreachable
@@ -33,6 +33,10 @@ from .vanish import GuardTripped, vanish_apply, vanish_guard_check
 logger = logging.getLogger(__name__)
 
 FILE_BATCH_SIZE = 5000
+#: Records per write of a CKAN page (one transaction with its cursor): a page of 32,000 is
+#: written in parts, so the writer starts on a page's first part while the validator
+#: classifies the rest.
+PAGE_BATCH_SIZE = 8000
 COUNTS = ("fetched", "created", "updated", "unchanged", "rejected", "warned")
 
 
@@ -147,6 +151,8 @@ def _schema(run: SyncRun, field_types: dict):
         "mapped": report.mapped,
         "new_fields": report.new_fields,
         "ignored": list(report.cmap.ignored),
+        # In the source's order (a list keeps it; the stored records' keys do not).
+        "headers": list(report.cmap.headers),
     }
     if report.problems:
         message = "Schema changed: " + "; ".join(report.problems) + "."
@@ -209,34 +215,31 @@ def _sync_ckan(run: SyncRun, client: CkanClient, actor) -> None:
         return
     fields = list(info.field_types)
     applier = RecordApplier(run=run, cmap=cmap, actor=actor, dry_run=run.dry_run)
-    after_id, offset = _resume_point(run, client, cmap, fields, info.fingerprint)
+    after_id, offset = _resume_point(run, client, applier, fields, info.fingerprint)
     if not vanish_guard_check(run, present=info.total):
         return
     strategy = source.state.get("paging")
 
+    mode = _validation_mode(info.total)
+
     def pages():
         # In a forked validator for a large resource: the next pages are fetched, decoded and
-        # classified there while this process writes the current one.
-        for page in client.pages(
-            after_id=after_id, offset=offset, page_size=settings.SYNC_PAGE_SIZE, strategy=strategy
-        ):
-            items = [(int(r["_id"]), [r.get(name) for name in fields], "") for r in page.records]
-            last = validate_record(cmap, items[-1][1], number=items[-1][0])[0]
-            cursor = {
-                "after_id": page.last_id,
-                "offset": page.offset,
-                "sha256": last.sha256 if last else "",
-                "fingerprint": info.fingerprint,
-            }
-            yield FetchedPage(
-                applier.classify(items),
-                cursor,
-                page.strategy,
-                client.requests_made,
-                client.bytes_received,
+        # classified there while this process writes the current one; within the validator a
+        # thread reads the next page from the portal (one request in flight, as always) while
+        # this one is classified.
+        def portal_pages():
+            return client.pages(
+                after_id=after_id,
+                offset=offset,
+                page_size=settings.SYNC_PAGE_SIZE,
+                strategy=strategy,
             )
 
-    with prefetched(pages, _validation_mode(info.total)) as fetched:
+        with prefetched(portal_pages, THREAD if mode == PROCESS else INLINE) as fetched_pages:
+            for page in fetched_pages:
+                yield from _page_batches(page, fields, applier, client, info.fingerprint)
+
+    with prefetched(pages, mode) as fetched:
         for page in fetched:
             # The validator's session counted the requests; the run reports them from here.
             client.session.requests_made = page.requests
@@ -249,7 +252,31 @@ def _sync_ckan(run: SyncRun, client: CkanClient, actor) -> None:
     _complete_pass(run, actor)
 
 
-def _resume_point(run, client, cmap, fields, fingerprint) -> tuple[int, int]:
+def _page_batches(page, fields, applier: RecordApplier, client, fingerprint):
+    """A page's records, classified in parts of PAGE_BATCH_SIZE, each with the cursor after
+    its last record (the `_id` and the offset after it, and that record's hash)."""
+    records = page.records
+    start_offset = page.offset - len(records)
+    for start in range(0, len(records), PAGE_BATCH_SIZE):
+        part = records[start : start + PAGE_BATCH_SIZE]
+        items = [(int(r["_id"]), [r.get(name) for name in fields], "") for r in part]
+        last = applier.validate(items[-1][1], number=items[-1][0])[0]
+        cursor = {
+            "after_id": items[-1][0],
+            "offset": start_offset + start + len(part),
+            "sha256": last.sha256 if last else "",
+            "fingerprint": fingerprint,
+        }
+        yield FetchedPage(
+            applier.classify(items),
+            cursor,
+            page.strategy,
+            client.requests_made,
+            client.bytes_received,
+        )
+
+
+def _resume_point(run, client, applier, fields, fingerprint) -> tuple[int, int]:
     """Where this run starts: after the cursor of an interrupted pass, unless the resource was
     reloaded since (the record at the cursor is gone or different) or --full was asked."""
     source = run.source
@@ -260,7 +287,7 @@ def _resume_point(run, client, cmap, fields, fingerprint) -> tuple[int, int]:
     checked = None
     if record is not None:
         values = [record.get(name) for name in fields]
-        checked = validate_record(cmap, values, number=cursor["after_id"])[0]
+        checked = applier.validate(values, number=cursor["after_id"])[0]
     if checked is None or checked.sha256 != cursor.get("sha256"):
         run.details["restarted"] = "the resource was reloaded since the interrupted pass"
         return 0, 0

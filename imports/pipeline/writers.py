@@ -185,6 +185,9 @@ class CopyWriter:
         self.actor_id = actor.pk if actor is not None else None
         self.change_reason = change_reason
         self._id_sequence = None
+        #: The ids the last create() gave its rows by COPY, in row order (as text); None when
+        #: it took the staged path. A sync records its provenance with them.
+        self.last_created_ids: list[str] | None = None
 
     @staticmethod
     def prepare(external_id: str, group_texts: tuple) -> str:
@@ -211,6 +214,7 @@ class CopyWriter:
             return False
 
     def create(self, rows):
+        self.last_created_ids = None
         if not rows or self.create_new(rows):
             return []
         return self._staged(
@@ -252,6 +256,7 @@ class CopyWriter:
             with cursor.cursor.copy(f"COPY {_PROPERTY} (id, {_COLUMNS}) FROM STDIN") as copy:
                 copy.write(data)
             cursor.execute(_HISTORY_INSERT, {**params, "ids": f"{{{id_list}}}"})
+        self.last_created_ids = ids
 
     def _prepared(self, rows: BatchRows) -> list[str]:
         prepared = rows.prepared()

@@ -42,7 +42,7 @@ class TestCommands:
         run = source.runs.get()
         assert out.getvalue().strip() == (
             f"sync={run.pk} status=completed fetched=5 created=5 updated=0 unchanged=0 "
-            f"rejected=0 vanished=0 requests={run.requests}"
+            f"rejected=0 warned=0 vanished=0 requests={run.requests}"
         )
 
     def test_sync_source_dry_run_writes_nothing(self, project, portal):

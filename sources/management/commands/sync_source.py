@@ -10,7 +10,7 @@ def summary(run: SyncRun) -> str:
     line = (
         f"sync={run.pk} status={run.status} fetched={run.fetched} created={run.created} "
         f"updated={run.updated} unchanged={run.unchanged} rejected={run.rejected} "
-        f"vanished={run.vanished} requests={run.requests}"
+        f"warned={run.warned} vanished={run.vanished} requests={run.requests}"
     )
     if run.error:
         line += ' error="' + run.error.replace('"', "'") + '"'
