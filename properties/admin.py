@@ -309,7 +309,7 @@ class PropertyAdmin(
 
     def action_checkbox(self, obj):
         # The same markup as Django's, without a pass through the form widget templates for
-        # each of the page's rows: that pass was a quarter of a changelist page's CPU time.
+        # each of the page's rows: that pass was a large share of a page's CPU time.
         label = format_html(gettext("Select this object for an action - {}"), str(obj))
         return format_html(
             '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
