@@ -499,6 +499,16 @@ def test_the_changelist_lists_newest_first_and_a_column_sort_still_applies(clien
         return sorted(shown, key=page.index)
 
     assert order(tenants.manager) == [newer.address, older.address]
+    # Each row's selection checkbox, as Django's widget writes it, selects for an action.
+    page = client.get(url).content.decode()
+    assert (
+        f'<input type="checkbox" name="_selected_action" value="{newer.pk}" '
+        f'class="action-select" aria-label="Select this object for an action - {newer.address}">'
+    ) in page
+    response = client.post(
+        url, {"action": "delete_selected", "_selected_action": [newer.pk]}, follow=True
+    )
+    assert response.status_code == 200 and newer.address in response.content.decode()
     assert order(tenants.manager, {"o": "-6"}) == [older.address, newer.address]  # value, desc
     assert order(tenants.manager, {"o": "6"}) == [newer.address, older.address]
     # The other organisation's newest row never shows; its own member sees only it.
