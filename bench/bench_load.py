@@ -7,16 +7,20 @@ postgres://postgres@127.0.0.1:5432/property_bench_load)
 Environment (all optional): LOAD_USERS (20), LOAD_THINK_SECONDS (mean pause between one
 manager's requests, 1.0), LOAD_MAX_SECONDS (cap on the measured phase, 600), IMPORT_ROWS
 (rows of the concurrent CSV import, 200,000), BACKUP_ROWS (properties of the organisation
-backed up, 200,000), WEB_CONCURRENCY (gunicorn workers, config/gunicorn.py's default).
+backed up, 200,000), WEB_CONCURRENCY (gunicorn workers, config/gunicorn.py's default),
+LOAD_JOBS_NICE (niceness of the concurrent import and backup processes, 0: the same CPU
+priority as the web workers; a task cluster sharing a machine with them can be given less).
 
 Steps: create and migrate the scratch database; seed the load organisation with N properties
 and the backed-up one with BACKUP_ROWS through bench_changelist's generator; create the
 managers; collect static files; start gunicorn from config/gunicorn.py on a free loopback
 port with DEBUG off and plain-HTTP cookies; log every manager in once through the admin's
-login form (CSRF token included); then start `import_properties` (into a third organisation)
-and `backup_org` as subprocesses and let the managers browse until both have finished, or
-LOAD_MAX_SECONDS have passed. Only 127.0.0.1 is contacted. Prints per-endpoint count, errors,
-p50/p95/p99 and overall, what ran concurrently and for how long, and the load average.
+login form (CSRF token included); time each request kind alone (one manager, one request at
+a time: the service time without queueing); then start `import_properties` (into a third
+organisation) and `backup_org` as subprocesses and let the managers browse until both have
+finished, or LOAD_MAX_SECONDS have passed. Only 127.0.0.1 is contacted. Prints those medians, then
+per-endpoint count, errors, p50/p95/p99 and overall, what ran concurrently and for how long,
+and the load average.
 """
 
 import os
@@ -47,6 +51,7 @@ THINK_SECONDS = float(os.environ.get("LOAD_THINK_SECONDS", "1.0"))
 MAX_SECONDS = float(os.environ.get("LOAD_MAX_SECONDS", "600"))
 IMPORT_ROWS = int(os.environ.get("IMPORT_ROWS", "200000"))
 BACKUP_ROWS = int(os.environ.get("BACKUP_ROWS", "200000"))
+JOBS_NICE = int(os.environ.get("LOAD_JOBS_NICE", "0"))
 TARGET_P95_MS = 500
 PASSWORD = "load-" + secrets.token_hex(8)
 CHANGELIST = "/admin/properties/property/"
@@ -255,7 +260,8 @@ def report(recorder: Recorder, seconds: float) -> bool:
 
 
 def background_jobs(context: dict, csv_path: Path, environment: dict) -> dict:
-    manage = [sys.executable, str(ROOT / "manage.py")]
+    manage = [*(["nice", "-n", str(JOBS_NICE)] if JOBS_NICE else []), sys.executable]
+    manage.append(str(ROOT / "manage.py"))
     import_command = [
         *manage,
         "import_properties",
@@ -292,10 +298,28 @@ def wait_until_serving(base: str, server: subprocess.Popen) -> None:
     raise SystemExit("gunicorn did not answer within 120 s")
 
 
+def service_times(base: str, session: requests.Session, context: dict) -> None:
+    """Each request kind on its own, one at a time, before the load and the jobs start: what
+    a request costs when it does not queue behind others (the machine's other work aside)."""
+    rng = random.Random(0)
+    paths: dict[str, list[str]] = {}
+    while min((len(v) for v in paths.values()), default=0) < 5 or len(paths) < 12:
+        endpoint, path = pick_request(context, rng)
+        paths.setdefault(endpoint, []).append(path)
+    for endpoint, chosen in sorted(paths.items()):
+        times = []
+        for path in chosen[:5]:
+            started = time.perf_counter()
+            session.get(base + path, allow_redirects=False, timeout=60)
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"alone endpoint={endpoint} median_ms={sorted(times)[2]:.0f}")
+
+
 def run_load(base: str, context: dict, csv_path: Path, environment: dict) -> bool:
     started = time.perf_counter()
     sessions = [log_in(base, username) for username in context["managers"]]
     print(f"logged_in={len(sessions)} via=login_form seconds={time.perf_counter() - started:.1f}")
+    service_times(base, sessions[0], context)
     recorder, stop = Recorder(), threading.Event()
     load_started = time.perf_counter()
     jobs = background_jobs(context, csv_path, environment)
@@ -335,7 +359,8 @@ def main() -> int:
     context = prepare(count)
     print(
         f"properties={context['properties']} managers={USERS} think_seconds_mean={THINK_SECONDS} "
-        f"import_rows={IMPORT_ROWS} backup_properties={context['backup_properties']}"
+        f"import_rows={IMPORT_ROWS} backup_properties={context['backup_properties']} "
+        f"jobs_nice={JOBS_NICE}"
     )
     csv_path = write_csv(IMPORT_ROWS)
     port = free_port()

@@ -11,6 +11,10 @@ wsgi_app = "config.wsgi:application"
 bind = os.environ.get("HOST", "127.0.0.1:8000")
 # Sync workers: each holds one request and one database connection at a time.
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+# Each sync worker keeps its database connection between requests: opening one per request
+# (Django's default, CONN_MAX_AGE=0) cost about as much as the request itself (docs/deploy.md).
+# Behind PgBouncer in transaction mode, set CONN_MAX_AGE=0 instead.
+os.environ.setdefault("CONN_MAX_AGE", "60")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 # Recycled workers keep memory bounded after large previews or exports.

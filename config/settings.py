@@ -162,6 +162,9 @@ def _database_from_env() -> dict:
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
     else:
         config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+        # A kept connection is checked at the start of each request, so one the database has
+        # dropped (a restart, a failover) is replaced instead of failing that request.
+        config["CONN_HEALTH_CHECKS"] = config["CONN_MAX_AGE"] != 0
     config.setdefault("TEST", {})
     test_name = env.str("TEST_DATABASE_NAME", default="")
     if test_name:

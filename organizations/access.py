@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import F, Lookup, Model, QuerySet
 
 from .models import Organization, Profile
 
@@ -107,6 +107,13 @@ class Scope:
         """The organisations this actor may see."""
         return self.filter(Organization.objects.all(), "pk")
 
+    def organization_ids(self) -> list[int]:
+        """The ids of the organisations this actor may see; a member's own without a query."""
+        if self.sees_all:
+            return list(Organization.objects.values_list("pk", flat=True))
+        organization = self.organization
+        return [organization.pk] if organization is not None else []
+
     def includes(self, organization: Organization | int | None) -> bool:
         """Whether `organization` (a row or an id) is inside this scope."""
         if organization is None:
@@ -131,6 +138,19 @@ class Scope:
         if organization is None:
             return queryset.none()
         return queryset.filter(**{lookup: organization.pk})
+
+    def filter_in_tenant_order(self, queryset: QuerySet, lookup: str = "organization") -> QuerySet:
+        """Like `filter`, for a query ordered by (organisation, id) and read from an index on
+        those columns: the organisation is compared with `= ANY(array)`, which PostgreSQL does not
+        fold into a constant as it does `=`. Folded, the organisation drops out of the sort key
+        and the planner may read the primary key backwards instead, filtering out every newer
+        row of the other tenants first (docs/deploy.md, "Load")."""
+        if self.sees_all:
+            return queryset
+        organization = self.organization
+        if organization is None:
+            return queryset.none()
+        return queryset.filter(_AnyOf(F(lookup), [organization.pk]))
 
     def get(self, queryset: QuerySet, lookup: str = "organization", **kwargs) -> Model:
         """One row inside this scope; `DoesNotExist` for a missing row and another
@@ -170,6 +190,23 @@ class Scope:
 
     def __repr__(self) -> str:
         return "Scope(system)" if self.is_system else f"Scope({self.actor})"
+
+
+class _AnyOf(Lookup):
+    """`column = ANY(array)` on PostgreSQL; `column IN (...)` elsewhere (SQLite), where the
+    planner question above does not arise."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        column, params = compiler.compile(self.lhs)
+        values = [int(value) for value in self.rhs]
+        if connection.vendor == "postgresql":
+            array_type = self.lhs.output_field.db_type(connection)
+            return f"{column} = ANY(%s::{array_type}[])", [*params, values]
+        placeholders = ", ".join(["%s"] * len(values))
+        return f"{column} IN ({placeholders})", [*params, *values]
 
 
 def lookup_to_organization(model: type[Model]) -> str | None:

@@ -3,8 +3,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Model, Q
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
@@ -266,6 +268,7 @@ class PropertyAdmin(
     search_fields = ("external_id",)  # widened in get_search_results
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    tenant_order_index = True  # property_org_recent_idx
     # Facet counts would run a COUNT per filter choice over the whole organisation.
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
@@ -303,6 +306,17 @@ class PropertyAdmin(
         super().save_model(request, obj, form, change)
         for warning in getattr(form, "warnings", ()):
             self.message_user(request, f"Saved with a warning: {warning}", messages.WARNING)
+
+    def action_checkbox(self, obj):
+        # The same markup as Django's, without a pass through the form widget templates for
+        # each of the page's rows: that pass was a large share of a page's CPU time.
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )
 
     @admin.display(description="stored attributes (JSON)")
     def raw_attributes(self, obj):

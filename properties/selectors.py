@@ -75,7 +75,7 @@ def suburb_values(*, actor, limit: int = 100) -> list[str]:
 
 def _distinct_values(actor, key: str, limit: int) -> list[str]:
     values = set()
-    for organization_id in Scope.of(actor).organizations().values_list("pk", flat=True):
+    for organization_id in Scope.of(actor).organization_ids():
         values.update(_organization_values(organization_id, key, limit))
     return sorted(values)[:limit]
 
