@@ -101,8 +101,7 @@ def test_the_integrity_report_names_the_organisation_once_and_separates_samples(
     from integrity.services.reports import integrity_report_create
 
     project = ProjectFactory(organization=tenants.owner_org)
-    for n in range(3):
-        PropertyFactory(project=project, basic_info={"address": "", "suburb": "Richmond"})
+    PropertyFactory.create_batch(3, project=project, basic_info={"address": "", "suburb": "X"})
     report = integrity_report_create(organization=tenants.owner_org, actor=None)
     client.force_login(tenants.manager)
     page = client.get(
