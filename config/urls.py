@@ -8,6 +8,8 @@ PRODUCT_NAME = "Property data platform"
 admin.site.site_header = PRODUCT_NAME
 admin.site.site_title = PRODUCT_NAME
 admin.site.index_title = "Start page"
+# The site is the admin: no "View site" link back to where the reader already is.
+admin.site.site_url = None
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

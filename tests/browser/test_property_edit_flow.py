@@ -43,6 +43,7 @@ def test_user_edit_is_saved_and_shown_with_old_and_new_value_in_the_managers_his
     assert prop.basic_info["address"] == "10 Chapel Street"  # keys not typed are kept
     edit = prop.history.latest()
     assert edit.history_type == "~" and edit.history_user == estate.user
+    assert edit.history_change_reason == "edited in admin"
 
     manager = log_in_as(estate.manager)
     manager.goto(change_url(prop))
@@ -52,6 +53,8 @@ def test_user_edit_is_saved_and_shown_with_old_and_new_value_in_the_managers_his
     expect(changes).to_contain_text("875000")
     expect(changes).to_contain_text("910000")
     expect(changes).to_contain_text("planning_controls.zoning.primary")
+    expect(changes).to_contain_text("edited in admin")
+    expect(changes).not_to_contain_text("None")
     snapshot(manager, "property-history")
 
 
