@@ -48,8 +48,9 @@ class ImportJobAdmin(TenantScopedAdmin):
         "id",
         "file_name",
         "project",
+        "kind",
         "status",
-        "total_rows",
+        "rows",
         "created_count",
         "updated_count",
         "skipped_count",
@@ -137,6 +138,19 @@ class ImportJobAdmin(TenantScopedAdmin):
             )
             parts.append(format_html('<a href="{}" id="import-rejected-link">{}</a>', url, label))
         return format_html(" · ".join(["{}"] * len(parts)), *parts) if parts else "—"
+
+    @admin.display(description="kind")
+    def kind(self, job):
+        if not job.is_preview:
+            return "import"
+        return "dry run" if job.started_at else "preview"
+
+    @admin.display(description="rows", ordering="total_rows")
+    def rows(self, job):
+        # A preview wrote nothing; its row count is what it read.
+        if job.is_preview and not job.started_at:
+            return f"{int((job.preview or {}).get('totals', {}).get('total') or 0):,}"
+        return f"{job.total_rows:,}"
 
     @admin.display(description="rows")
     def summary(self, job):

@@ -21,7 +21,7 @@ COUNTS = (
 def job_counts(job: ImportJob) -> tuple[str, list[tuple[str, int]]]:
     """A caption and the (label, count) pairs: what the run wrote, or for a job that never
     ran (a preview) what its preview found."""
-    if job.started_at is not None:
+    if job.started_at is not None or not job.is_preview:
         caption = (
             "What the dry run found (nothing written)"
             if job.options.get("dry_run")

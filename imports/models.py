@@ -105,7 +105,16 @@ class ImportJob(models.Model):
         """A dry run that wrote nothing: a preview (from the admin or `import_properties
         --dry-run`), confirmed or not, cancelled or refused, or a run with the dry-run
         option. Its figures are never import throughput."""
-        return self.started_at is None or bool(self.options.get("dry_run"))
+        if self.options.get("dry_run"):
+            return True
+        if self.status in {
+            self.Status.IMPORTING,
+            self.Status.COMPLETED,
+            self.Status.COMPLETED_WITH_ERRORS,
+        }:
+            return False
+        # Pending, validating, or cancelled / refused before it was ever claimed.
+        return self.started_at is None
 
     @property
     def seconds_silent(self) -> float:

@@ -286,3 +286,28 @@ def test_the_job_page_reads_well_and_has_no_history_button(project, tenants, cli
     assert 'class="historylink"' not in page
     client.force_login(tenants.outsider)
     assert client.get(reverse("admin:imports_importjob_change", args=[job.pk])).status_code == 404
+
+
+def test_the_job_list_tells_previews_from_imports(project, tenants, client):
+    cancelled = import_preview(job=new_job(project, six_rows()), actor=None)
+    import_cancel(job=cancelled, actor=tenants.manager)
+    imported = import_run(job=new_job(project, six_rows()), actor=None)
+    client.force_login(tenants.viewer)
+    response = client.get(reverse("admin:imports_importjob_changelist"))
+    rows = {
+        job.pk: [
+            response.context["cl"].model_admin.kind(job),
+            job.get_status_display(),
+            response.context["cl"].model_admin.rows(job),
+        ]
+        for job in response.context["cl"].result_list
+    }
+    assert rows == {
+        cancelled.pk: ["preview", "Cancelled", "6"],
+        imported.pk: ["import", "Completed with errors", "6"],
+    }
+    page = response.content.decode()
+    assert '<td class="field-kind">preview</td>' in page
+    client.force_login(tenants.outsider)
+    response = client.get(reverse("admin:imports_importjob_changelist"))
+    assert list(response.context["cl"].result_list) == []
