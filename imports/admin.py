@@ -256,7 +256,8 @@ class ImportJobAdmin(TenantScopedAdmin):
             "can_confirm": job.status == ImportJob.Status.PENDING
             and self._can_import(request)
             and bool(preview.get("totals")),
-            "can_cancel": job.can_cancel and self._can_import(request),
+            # Once confirmed the job is cancelled from its own page, not as a preview.
+            "can_cancel": job.can_cancel and job.started_at is None and self._can_import(request),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/imports/importjob/preview.html", context)

@@ -193,6 +193,9 @@ def test_a_running_import_offers_cancel_only_and_refuses_resume(project, tenants
     assert job.status == Status.IMPORTING and job.can_cancel and not job.can_resume
     client.force_login(tenants.manager)
     assert buttons(job_page(client, job)) == {"import-cancel"}
+    # A confirmed job is no longer a preview: its preview page offers no preview cancel.
+    preview = client.get(reverse("admin:imports_importjob_preview", args=[job.pk]))
+    assert 'id="import-preview-cancel"' not in preview.content.decode()
     response = client.post(reverse("admin:imports_importjob_resume", args=[job.pk]), follow=True)
     assert "its worker is alive" in response.content.decode()
     job.refresh_from_db()
