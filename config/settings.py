@@ -130,6 +130,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The admin header names the member's organisation.
+                "organizations.context_processors.acting_organization",
             ],
         },
     },

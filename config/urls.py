@@ -4,6 +4,13 @@ from django.views.generic import RedirectView
 
 from health import views as health_views
 
+PRODUCT_NAME = "Property data platform"
+admin.site.site_header = PRODUCT_NAME
+admin.site.site_title = PRODUCT_NAME
+admin.site.index_title = "Start page"
+# The site is the admin: no "View site" link back to where the reader already is.
+admin.site.site_url = None
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", health_views.healthz, name="healthz"),

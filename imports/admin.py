@@ -12,6 +12,7 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -22,9 +23,16 @@ from properties.admin import TenantProjectFilter, register_changelist_extension
 from properties.models import Property
 
 from .admin_import import PROPERTY_IMPORT
+from .admin_summary import column_rows, job_summary_table
 from .models import ImportJob
 from .selectors import import_job_get, import_progress
-from .services.jobs import IMPORT_PERMISSION, import_cancel, import_resume, import_run
+from .services.jobs import (
+    DEFAULT_BATCH_SIZE,
+    IMPORT_PERMISSION,
+    import_cancel,
+    import_resume,
+    import_run,
+)
 
 REJECTED_PER_PAGE = 50
 
@@ -40,8 +48,9 @@ class ImportJobAdmin(TenantScopedAdmin):
         "id",
         "file_name",
         "project",
+        "kind",
         "status",
-        "total_rows",
+        "rows",
         "created_count",
         "updated_count",
         "skipped_count",
@@ -55,29 +64,15 @@ class ImportJobAdmin(TenantScopedAdmin):
     search_fields = ("file_name", "sha256")
     date_hierarchy = "created_at"
     fieldsets = (
-        (None, {"fields": ("project", "user", "status", "links", "error_summary")}),
-        (
-            "Counts",
-            {
-                "fields": (
-                    "total_rows",
-                    "processed_rows",
-                    "created_count",
-                    "updated_count",
-                    "skipped_count",
-                    "rejected_count",
-                    "warned_count",
-                    "rows_per_second",
-                )
-            },
-        ),
+        (None, {"fields": ("project", "user", "status", "error_summary", "links")}),
+        ("Summary", {"fields": ("summary",)}),
         (
             "File",
-            {"fields": ("file_name", "file_format", "size_bytes", "sha256", "options")},
+            {"fields": ("file_name", "file_format", "file_size", "sha256", "settings_display")},
         ),
-        ("Timing", {"fields": ("created_at", "started_at", "finished_at")}),
+        ("Timing", {"fields": ("created_at", "started_at", "finished_at", "rate")}),
     )
-    readonly_fields = ("links",)
+    readonly_fields = ("links", "summary", "file_size", "settings_display", "rate")
     change_form_template = "admin/imports/importjob/change_form.html"
     actions = ["cancel_imports", "resume_imports"]
 
@@ -121,8 +116,10 @@ class ImportJobAdmin(TenantScopedAdmin):
         job = self.get_queryset(request).filter(pk=object_id).first()
         extra_context = {
             **(extra_context or {}),
-            "progress": import_progress(job=job) if job else None,
+            "progress": import_progress(job=job) if job and not job.is_preview else None,
             "can_import": self._can_import(request),
+            # A job is written by the pipeline only: the admin's change log has nothing.
+            "show_history_link": False,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -131,11 +128,56 @@ class ImportJobAdmin(TenantScopedAdmin):
         parts = []
         if job.status == ImportJob.Status.PENDING or job.preview:
             url = reverse("admin:imports_importjob_preview", args=[job.pk])
-            parts.append(format_html('<a href="{}">Preview</a>', url))
+            parts.append(format_html('<a href="{}" id="import-preview-link">Preview</a>', url))
         if job.rejected_file:
             url = reverse("admin:imports_importjob_rejected", args=[job.pk])
-            parts.append(format_html('<a href="{}">Download the rejected rows (CSV)</a>', url))
+            label = (
+                "Download the rejected rows, with their errors (CSV)"
+                if job.rejected_count or (job.preview or {}).get("totals", {}).get("reject")
+                else "Download the rows kept with warnings (CSV)"
+            )
+            parts.append(format_html('<a href="{}" id="import-rejected-link">{}</a>', url, label))
         return format_html(" · ".join(["{}"] * len(parts)), *parts) if parts else "—"
+
+    @admin.display(description="kind")
+    def kind(self, job):
+        if not job.is_preview:
+            return "import"
+        return "dry run" if job.started_at else "preview"
+
+    @admin.display(description="rows", ordering="total_rows")
+    def rows(self, job):
+        # A preview wrote nothing; its row count is what it read.
+        if job.is_preview and not job.started_at:
+            return f"{int((job.preview or {}).get('totals', {}).get('total') or 0):,}"
+        return f"{job.total_rows:,}"
+
+    @admin.display(description="rows")
+    def summary(self, job):
+        return job_summary_table(job)
+
+    @admin.display(description="size")
+    def file_size(self, job):
+        return filesizeformat(job.size_bytes)
+
+    @admin.display(description="settings")
+    def settings_display(self, job):
+        options = job.options or {}
+        parts = [
+            f"duplicates: {options.get('on_duplicate', 'skip')}",
+            f"batches of {int(options.get('batch_size') or DEFAULT_BATCH_SIZE):,} rows",
+        ]
+        if options.get("dry_run"):
+            parts.append("dry run (nothing written)")
+        if options.get("background"):
+            parts.append("ran in the background")
+        return " · ".join(parts)
+
+    @admin.display(description="throughput")
+    def rate(self, job):
+        if job.is_preview or not job.rows_per_second:
+            return "—"
+        return f"{job.rows_per_second:,.0f} rows/s"
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -206,6 +248,7 @@ class ImportJobAdmin(TenantScopedAdmin):
             "totals": preview.get("totals", {}),
             "samples": preview.get("samples", {}),
             "columns": preview.get("columns", {}),
+            "column_rows": column_rows(preview.get("columns", {})),
             "warning_samples": preview.get("warning_samples", []),
             "details": preview.get("details", {}),
             "page": page,
@@ -213,6 +256,8 @@ class ImportJobAdmin(TenantScopedAdmin):
             "can_confirm": job.status == ImportJob.Status.PENDING
             and self._can_import(request)
             and bool(preview.get("totals")),
+            # Once confirmed the job is cancelled from its own page, not as a preview.
+            "can_cancel": job.can_cancel and job.started_at is None and self._can_import(request),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/imports/importjob/preview.html", context)

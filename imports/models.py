@@ -100,6 +100,53 @@ class ImportJob(models.Model):
             self.Status.CANCELLED,
         }
 
+    @property
+    def is_preview(self) -> bool:
+        """A dry run that wrote nothing: a preview (from the admin or `import_properties
+        --dry-run`), confirmed or not, cancelled or refused, or a run with the dry-run
+        option. Its figures are never import throughput."""
+        if self.options.get("dry_run"):
+            return True
+        if self.status in {
+            self.Status.IMPORTING,
+            self.Status.COMPLETED,
+            self.Status.COMPLETED_WITH_ERRORS,
+        }:
+            return False
+        # Pending, validating, or cancelled / refused before it was ever claimed.
+        return self.started_at is None
+
+    @property
+    def seconds_silent(self) -> float:
+        """Seconds since the worker last committed a batch (or started)."""
+        last = self.progress_at or self.started_at
+        return (timezone.now() - last).total_seconds() if last else 0.0
+
+    @property
+    def worker_lost(self) -> bool:
+        """Importing, but silent for IMPORT_STALE_SECONDS: its worker died."""
+        return (
+            self.status == self.Status.IMPORTING
+            and self.seconds_silent >= settings.IMPORT_STALE_SECONDS
+        )
+
+    @property
+    def can_cancel(self) -> bool:
+        """Pending (a preview waiting for its confirmation), validating or importing."""
+        return self.status in {self.Status.PENDING, self.Status.VALIDATING, self.Status.IMPORTING}
+
+    @property
+    def can_resume(self) -> bool:
+        """Stopped part-way with a resume point: its worker died while importing, or the run
+        failed after committing batches (`resume_point`, set by the run that failed)."""
+        if self.worker_lost:
+            return True
+        return (
+            self.status == self.Status.FAILED
+            and self.started_at is not None
+            and bool(self.options.get("resume_point"))
+        )
+
 
 class ImportRejectedRow(models.Model):
     """One rejected (or flagged) row of a running import, stored in the transaction of its

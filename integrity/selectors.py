@@ -114,8 +114,10 @@ def dashboard_rows(*, user) -> list[dict]:
                 :RECENT_IMPORTS
             ]
         )
-        rates = [job.rows_per_second for job in jobs if job.rows_per_second]
+        # Throughput of real imports only: a preview or dry run wrote nothing.
+        rates = [job.rows_per_second for job in jobs if job.rows_per_second and not job.is_preview]
         row["imports"] = jobs
         row["import_rows_per_second"] = sum(rates) / len(rates) if rates else None
+        row["timed_imports"] = len(rates)
         rows.append(row)
     return rows

@@ -6,14 +6,17 @@ models); the scoping lives here once instead of in each admin.
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ORDER_VAR
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from .access import AccessDenied, Scope, lookup_to_organization
+from .change_reasons import IN_ADMIN, NOT_RECORDED, REVERTED
 from .models import Organization
 
 
@@ -212,6 +215,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
             exclude.append("organization")
         return exclude or None
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        widget = getattr(formfield, "widget", None)
+        if isinstance(widget, RelatedFieldWidgetWrapper):
+            # The pencil, x and + beside a choice open the related admin's pages, whose
+            # permissions are model-wide: for a member they lead to a refusal or, through a
+            # popup's changelist, to rows this form could not choose. The choice itself stays
+            # (scoped in formfield_for_foreignkey).
+            widget.can_add_related = False
+            widget.can_change_related = False
+            widget.can_delete_related = False
+            widget.can_view_related = False
+        return formfield
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         lookup = lookup_to_organization(db_field.related_model)
         if lookup is not None:
@@ -268,6 +285,7 @@ class TenantHistoryAdmin(TenantScopedAdmin, SimpleHistoryAdmin):
 
     #: Lookup from the historical model to the organisation id it belongs to.
     history_tenant_lookup = "organization_id"
+    object_history_list_template = "admin/object_history_list.html"
 
     def get_history_queryset(self, request, history_manager, pk_name, object_id):
         queryset = super().get_history_queryset(request, history_manager, pk_name, object_id)
@@ -294,7 +312,19 @@ class TenantHistoryAdmin(TenantScopedAdmin, SimpleHistoryAdmin):
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    def save_model(self, request, obj, form, change):
+        # The history row says where the change came from (a revert names its version).
+        obj._change_reason = (
+            getattr(request, "_revert_reason", None) or IN_ADMIN["~" if change else "+"]
+        )
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        obj._change_reason = IN_ADMIN["-"]
+        super().delete_model(request, obj)
+
     def render_history_view(self, request, template, context, **kwargs):
+        context["reason_not_recorded"] = NOT_RECORDED
         show_unreachable_links_as_text(self, request, context)
         return super().render_history_view(request, template, context, **kwargs)
 
@@ -319,4 +349,8 @@ class TenantHistoryAdmin(TenantScopedAdmin, SimpleHistoryAdmin):
             current = self.get_queryset(request).filter(pk=object_id).first()
             if current is None or not self.has_change_history_permission(request, current):
                 raise scope_of(request).refusal(self._history_permission("change"))
+            version = versions.get(history_id=version_id)
+            request._revert_reason = REVERTED.format(
+                date=f"{timezone.localtime(version.history_date):%Y-%m-%d %H:%M}"
+            )
         return super().history_form_view(request, object_id, version_id, extra_context)

@@ -14,7 +14,7 @@ from organizations.tenancy import TenantHistoryAdmin, scope_of
 
 from . import selectors
 from .exports import export_file_name, export_sheet_title
-from .forms import FIELDSETS, PropertyForm, raw_attributes
+from .forms import FIELDSETS, PropertyAnalysisForm, PropertyForm, raw_attributes
 from .history import JSONKeyHistoryContextHelper
 from .models import (
     ADDRESS,
@@ -30,6 +30,7 @@ from .models import (
 from .pagination import EstimatedCountPaginator
 from .resources import PropertyExportResource
 from .rules import RuleSettings
+from .templatetags.property_format import format_money
 
 STATES = ["ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA"]
 
@@ -346,9 +347,7 @@ class PropertyAdmin(
     @admin.display(description="estimated value", ordering=ESTIMATED_VALUE)
     def estimated_value_display(self, obj):
         value = (obj.financial_metrics or {}).get("estimated_value")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return f"${value:,.0f}"
-        return "—"
+        return format_money(value) if value is not None else "—"
 
     def get_search_results(self, request, queryset, search_term):
         # Each kind of term goes to the expression an index serves: a 4-digit term is a
@@ -413,6 +412,7 @@ class ProjectAdmin(TenantHistoryAdmin):
 
 @admin.register(PropertyAnalysis)
 class PropertyAnalysisAdmin(ChangelistExtensionsMixin, TenantHistoryAdmin):
+    form = PropertyAnalysisForm
     list_display = ("property", "analysis_type", "status", "started_at", "completed_at")
     list_filter = ("analysis_type", "status")
     list_select_related = ("property",)

@@ -16,6 +16,8 @@ from organizations.services import member_create, organization_create
 from .models import Project, Property, PropertyAnalysis
 
 DEMO_PASSWORD = "property-demo"
+#: The history reason of the demo rows (`manage.py seed_demo`).
+DEMO_CHANGE_REASON = "demo data (seed_demo)"
 
 # (suburb, state, postcode, latitude, longitude): real combinations, centres inside the state.
 SUBURBS = [
@@ -219,7 +221,7 @@ def _seed_properties(organization, projects, user, count: int) -> int:
             )
         )
     bulk_create_with_history(
-        new, Property, batch_size=1000, default_user=user, default_change_reason="seed_demo"
+        new, Property, batch_size=1000, default_user=user, default_change_reason=DEMO_CHANGE_REASON
     )
     return len(new)
 
@@ -253,6 +255,6 @@ def _seed_analyses(organization, user) -> int:
         PropertyAnalysis,
         batch_size=1000,
         default_user=user,
-        default_change_reason="seed_demo",
+        default_change_reason=DEMO_CHANGE_REASON,
     )
     return len(new)

@@ -1,5 +1,6 @@
 """The property form people use: one field per attribute, validated by the property rules
-(`properties.rules`, the import's own), mapped to and from the JSON groups.
+(`properties.rules`, the import's own), mapped to and from the JSON groups; and the analysis
+form, validated by the same rules package.
 
 Keys of the JSON groups the form does not show (an analyst's notes, environmental factors,
 other zoning details) are kept untouched; a field emptied removes its key.
@@ -9,8 +10,9 @@ import json
 
 from django import forms
 
-from .models import Property, derive_external_id
-from .rules import WARNING, RuleSettings, validate_attributes
+from .limits import PropertyJSONFormField
+from .models import Property, PropertyAnalysis, derive_external_id
+from .rules import WARNING, RuleSettings, validate_analysis, validate_attributes
 
 STATE_CHOICES = [("", "—")] + [
     (code, code) for code in ("ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA")
@@ -31,6 +33,7 @@ ATTRIBUTES = {
     "latitude": ("latitude", ("spatial_attributes", "coordinates", "coordinates", 1)),
     "longitude": ("longitude", ("spatial_attributes", "coordinates", "coordinates", 0)),
 }
+MONEY_FIELDS = ("estimated_value", "last_sale_price")
 FIELD_OF_RULE = {rule_name: name for name, (rule_name, _) in ATTRIBUTES.items()}
 FIELD_OF_RULE["coordinates"] = "latitude"
 #: The keys each group's fields own; `spatial_attributes.coordinates` is the whole point.
@@ -105,6 +108,9 @@ class PropertyForm(forms.ModelForm):
         instance_groups = self._groups_of(self.instance)
         for name, (_, path) in ATTRIBUTES.items():
             value = _read(instance_groups, path)
+            if name in MONEY_FIELDS and isinstance(value, (int, float)):
+                # Shown as people write money; the rules read "1,250,000" back as 1250000.
+                value = f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
             if value is not None and not isinstance(value, (dict, list)):
                 self.initial.setdefault(name, value)
         if "external_id" in self.fields:
@@ -158,3 +164,44 @@ def raw_attributes(instance) -> str:
     """Every JSON group of the property, as stored, for the read-only "advanced" fieldset."""
     groups = {group: getattr(instance, group) for group in (*OWNED_KEYS, "environmental_factors")}
     return json.dumps(groups, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+class PropertyAnalysisForm(forms.ModelForm):
+    """The analysis form, validated by the property rules (`properties.rules.validate_analysis`):
+    its JSON objects must be storable, its status agree with its results and times. Each
+    finding stands beside its field; nothing is saved while one stands."""
+
+    input_parameters = PropertyJSONFormField(required=False, initial=dict)
+    results = PropertyJSONFormField(required=False)
+
+    class Meta:
+        model = PropertyAnalysis
+        fields = (
+            "property",
+            "analysis_type",
+            "status",
+            "input_parameters",
+            "results",
+            "started_at",
+            "completed_at",
+            "error_message",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if any(name in self.errors for name in ("input_parameters", "results")):
+            return cleaned  # already refused in words by the JSON field
+        findings = validate_analysis(
+            input_parameters=cleaned.get("input_parameters"),
+            results=cleaned.get("results"),
+            status=cleaned.get("status"),
+            started_at=cleaned.get("started_at"),
+            completed_at=cleaned.get("completed_at"),
+            error_message=cleaned.get("error_message", ""),
+        )
+        for finding in findings:
+            field = finding.field if finding.field in self.fields else None
+            self.add_error(field, finding.message)
+        if "input_parameters" in cleaned and cleaned["input_parameters"] is None:
+            cleaned["input_parameters"] = {}
+        return cleaned

@@ -36,12 +36,18 @@ def json_key_changes(field: str, old: Any, new: Any) -> list[dict[str, Any]]:
     return changes
 
 
-def display_value(value: Any) -> str:
+#: Keys whose numbers are money: shown as the rest of the admin shows money ($1,250,000).
+MONEY_KEYS = {"financial_metrics.estimated_value", "financial_metrics.last_sale_price"}
+
+
+def display_value(value: Any, key: str = "") -> str:
     """A value of a change as the history pages show it ("—" for a key that was not there)."""
     if value is _MISSING:
         return "—"
     if value is None:
         return "null"
+    if key in MONEY_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
     return str(value)
 
 
@@ -59,8 +65,8 @@ class JSONKeyHistoryContextHelper(HistoricalRecordContextHelper):
                     entries.append(
                         {
                             "field": key_change["field"],
-                            "old": display_value(key_change["old"]),
-                            "new": display_value(key_change["new"]),
+                            "old": display_value(key_change["old"], key_change["field"]),
+                            "new": display_value(key_change["new"], key_change["field"]),
                         }
                     )
             else:

@@ -118,6 +118,8 @@ def _run_failed(job: ImportJob, headers, message: str, *, refused: bool = True) 
             f"The {job.last_committed_row:,} rows of committed batches stay imported; resume "
             "the job to continue after them once the cause is fixed."
         )
+        # What makes the failed job resumable (ImportJob.can_resume).
+        job.options = {**job.options, "resume_point": job.last_committed_row}
     elif not refused:
         message = f"The import failed and nothing was written: {message}"
     return _mark_failed(job, message)
@@ -136,9 +138,14 @@ def _run_stopped(job: ImportJob, headers) -> ImportJob:
 
 
 def preview(job: ImportJob, *, actor) -> ImportJob:
-    """Validate and classify every row of the job's file without writing a property."""
-    job.status = Status.VALIDATING
-    job.save(update_fields=["status"])
+    """Validate and classify every row of the job's file without writing a property. A job
+    cancelled meanwhile (before its task started, or while it ran) stays cancelled."""
+    started = ImportJob.objects.filter(
+        pk=job.pk, status__in=[Status.PENDING, Status.VALIDATING]
+    ).update(status=Status.VALIDATING)
+    job.refresh_from_db()
+    if not started:
+        return job
 
     @contextlib.contextmanager
     def count_rows(result):
@@ -173,9 +180,18 @@ def preview(job: ImportJob, *, actor) -> ImportJob:
         "details": reader.details,
         "seconds": round(result.elapsed, 3),
     }
-    job.status = Status.PENDING
     job.processed_rows = 0  # the counts describe only what an import wrote
-    job.save()
+    with transaction.atomic():
+        current = (
+            ImportJob.objects.select_for_update()
+            .filter(pk=job.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+        job.status = Status.CANCELLED if current == Status.CANCELLED else Status.PENDING
+        if job.status == Status.CANCELLED:
+            job.refresh_from_db(fields=["error_summary", "finished_at"])
+        job.save()
     return job
 
 
@@ -337,6 +353,8 @@ def execute(job: ImportJob, *, actor) -> ImportJob:
 def _finish(job: ImportJob, headers, result) -> ImportJob:
     job.refresh_from_db()
     rejected_report_save(job=job, headers=headers)
+    # The whole file was read: nothing is left to resume, whatever the outcome.
+    job.options.pop("resume_point", None)
     job.rows_per_second = round(result.rows_this_run / result.elapsed, 1) if result.elapsed else 0.0
     job.finished_at = timezone.now()
     if not job.rejected_count:

@@ -163,47 +163,60 @@ def import_job_execute(*, job: ImportJob) -> ImportJob:
 
 
 def import_resume(*, job: ImportJob, actor, background: bool = False) -> ImportJob:
-    """Re-run a job whose worker died (still 'importing' but silent for IMPORT_STALE_SECONDS)
-    or that failed half-way: it continues after its last committed batch. The history keeps
-    naming the job's own user."""
+    """Re-run a job stopped part-way: its worker died (still 'importing' but silent for
+    IMPORT_STALE_SECONDS) or it failed after committing batches. It continues after its last
+    committed batch. The history keeps naming the job's own user."""
     _require_import(actor, job.project)
     job.refresh_from_db()
-    if job.status == Status.IMPORTING:
-        silent = (timezone.now() - (job.progress_at or job.started_at)).total_seconds()
-        if silent < stale_seconds():
-            raise ValidationError(
-                f"Import {job.pk} committed a batch {silent:.0f} s ago: its worker is alive. "
-                f"Resume is for a job silent for {stale_seconds()} s (a killed worker)."
-            )
-    elif job.status == Status.FAILED and job.started_at:
+    if not job.can_resume:
+        raise ValidationError(_why_not_resumable(job))
+    if job.status == Status.FAILED:
         execution.claim(job, from_statuses=[Status.FAILED], expected_rows=job.expected_rows)
-    else:
-        raise ValidationError(
-            f"Import {job.pk} is {job.get_status_display().lower()}; only an interrupted or "
-            "failed import can be resumed."
-        )
     if background:
         return _enqueue(job)
     return import_job_execute(job=job)
 
 
+def _why_not_resumable(job: ImportJob) -> str:
+    if job.status == Status.IMPORTING:
+        return (
+            f"Import {job.pk} committed a batch {job.seconds_silent:.0f} s ago: its worker is "
+            f"alive. Resume is for a job silent for {stale_seconds()} s (a killed worker)."
+        )
+    if job.status == Status.FAILED and job.started_at:
+        return (
+            f"Import {job.pk} failed before committing any batch, or after reading the whole "
+            "file: there is no point to resume from. Upload the file again."
+        )
+    return (
+        f"Import {job.pk} is {job.get_status_display().lower()}; only an interrupted or "
+        "failed import can be resumed."
+    )
+
+
 def import_cancel(*, job: ImportJob, actor) -> ImportJob:
-    """Stop a pending or running import. The worker notices before its next batch; batches
-    committed before that stay imported."""
+    """Stop a pending, validating or running import. A pending one is a preview nobody
+    confirmed: cancelling it records that it will not run. A running worker notices before
+    its next batch; batches committed before that stay imported."""
     _require_import(actor, job.project)
     name = getattr(actor, "username", "") or "a user"
+    was_preview = job.started_at is None
     cancelled = ImportJob.objects.filter(
-        pk=job.pk, status__in=[Status.PENDING, Status.IMPORTING]
+        pk=job.pk, status__in=[Status.PENDING, Status.VALIDATING, Status.IMPORTING]
     ).update(status=Status.CANCELLED, finished_at=timezone.now())
     job.refresh_from_db()
     if not cancelled:
         raise ValidationError(
             f"Import {job.pk} is {job.get_status_display().lower()}; it can no longer be cancelled."
         )
-    job.error_summary = (
-        f"Cancelled by {name} after {job.processed_rows:,} rows. The rows of committed batches "
-        f"stay imported ({job.created_count:,} created, {job.updated_count:,} updated)."
-    )
+    if was_preview and job.started_at is None:
+        job.error_summary = f"Cancelled by {name} at the preview; nothing was imported."
+    else:
+        job.error_summary = (
+            f"Cancelled by {name} after {job.processed_rows:,} rows. The rows of committed "
+            f"batches stay imported ({job.created_count:,} created, "
+            f"{job.updated_count:,} updated)."
+        )
     job.save(update_fields=["error_summary"])
     return job
 

@@ -3,10 +3,13 @@ all validate with (`validate_attributes`; `validate_row` for an import row).
 
 - `values`: reading one cell (text, numbers, postcodes, sale dates);
 - `groups`: the rules, one function per JSON group, and the transform into the groups;
+- `analysis`: the rules of a property analysis (its JSON objects storable, its status agreeing
+  with its results and times), for the admin's analysis form;
 - `findings`: what a rule reports (`Finding`, with its severity), the organisation's settings
   (`RuleSettings.of(organization)`) and the list of rules (`RULES`).
 """
 
+from .analysis import validate_analysis
 from .findings import (
     ERROR,
     RULES,
@@ -17,6 +20,7 @@ from .findings import (
     RowError,
     Rule,
     RuleSettings,
+    settings_problem,
     settings_problems,
 )
 from .groups import (
@@ -25,6 +29,7 @@ from .groups import (
     MAX_TEXT_LENGTH,
     MIN_ADDRESS_LENGTH,
     STATES,
+    STORED_AT,
     ValidRow,
     is_blank,
     merge_groups,
@@ -42,6 +47,7 @@ __all__ = [
     "RULES",
     "SEVERITIES",
     "STATES",
+    "STORED_AT",
     "VALUE_PER_AREA_SETTINGS",
     "WARNING",
     "Finding",
@@ -51,7 +57,9 @@ __all__ = [
     "ValidRow",
     "is_blank",
     "merge_groups",
+    "settings_problem",
     "settings_problems",
+    "validate_analysis",
     "validate_attributes",
     "validate_row",
     "value_per_area_outside",

@@ -4,6 +4,7 @@ Every rule has a severity: an `ERROR` rejects the row (or refuses the form), a `
 the row and flags it. `RULES` lists them all, for the documentation and the tests.
 """
 
+import math
 from dataclasses import dataclass
 
 ERROR = "error"
@@ -68,21 +69,33 @@ class RuleSettings:
 
 def settings_problems(stored: dict) -> list[str]:
     """Sentences for the organisation settings form: what is wrong with the rules' keys."""
+    if not isinstance(stored, dict):
+        return []  # Organization.clean says the settings must be an object
     problems = []
     for key in ("value_per_m2_min", "value_per_m2_max"):
         value = stored.get(key)
         if value is not None and (
-            not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
         ):
-            problems.append(f"{key} must be a number not below 0.")
+            problems.append(f"{key} must be a number not below 0, got {value!r}.")
     low = stored.get("value_per_m2_min", VALUE_PER_AREA_SETTINGS["value_per_m2_min"])
     high = stored.get("value_per_m2_max", VALUE_PER_AREA_SETTINGS["value_per_m2_max"])
     if not problems and low > high:
-        problems.append("value_per_m2_min must not be above value_per_m2_max.")
+        problems.append(
+            f"value_per_m2_min ({low:,}) must not be above value_per_m2_max ({high:,})."
+        )
     severity = stored.get("value_per_m2_severity")
     if severity is not None and severity not in SEVERITIES:
-        problems.append("value_per_m2_severity must be 'error' or 'warning'.")
+        problems.append(f"value_per_m2_severity must be 'error' or 'warning', got {severity!r}.")
     return problems
+
+
+def settings_problem(stored: dict) -> str | None:
+    """`settings_problems` as the one sentence an organisation settings check returns."""
+    return " ".join(settings_problems(stored)) or None
 
 
 @dataclass(frozen=True)

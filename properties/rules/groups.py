@@ -24,6 +24,24 @@ MAX_ESTIMATED_VALUE = 50_000_000
 #: Fields written on one line: inner runs of blanks collapse to one space.
 SINGLE_LINE_FIELDS = ("address", "suburb")
 DEFAULT_SETTINGS = RuleSettings()
+#: Where each attribute is stored, as `group.key` (the property's own column for the id): what
+#: an import preview says of each column of the file.
+STORED_AT = {
+    "propertyid": "external_id",
+    "address": "basic_info.address",
+    "suburb": "basic_info.suburb",
+    "state": "basic_info.state",
+    "postcode": "basic_info.postcode",
+    "description": "basic_info.description",
+    "zoning": "planning_controls.zoning.primary",
+    "landarea": "planning_controls.land_area",
+    "estimatedvalue": "financial_metrics.estimated_value",
+    "lastsaleprice": "financial_metrics.last_sale_price",
+    "lastsaledate": "financial_metrics.last_sale_date",
+    "latitude": "spatial_attributes.coordinates (latitude)",
+    "longitude": "spatial_attributes.coordinates (longitude)",
+    "coordinates": "spatial_attributes.coordinates",
+}
 
 _SUBURB_PUNCTUATION_DELETE = str.maketrans(dict.fromkeys(" '’-."))
 

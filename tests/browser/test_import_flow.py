@@ -26,6 +26,11 @@ def test_manager_imports_a_file_with_bad_rows_and_downloads_the_rejected_ones(
     estate, log_in_as, snapshot
 ):
     page = log_in_as(estate.manager)
+    # The start page: the product and the manager's organisation in the header, Data health.
+    expect(page.locator("#site-name")).to_contain_text("Property data platform")
+    expect(page.locator("#site-organization")).to_contain_text(estate.harbour.name)
+    expect(page.locator("#integrity-dashboard")).to_be_visible()
+    snapshot(page, "admin-index")
     open_from_index(page, "property", "Properties")
     page.get_by_role("link", name="Import", exact=True).click()
     page.get_by_label("Project").select_option(label=estate.project.name)
@@ -44,6 +49,11 @@ def test_manager_imports_a_file_with_bad_rows_and_downloads_the_rejected_ones(
     expect(rejected.nth(0)).to_contain_text("4 digits")
     expect(rejected.nth(1)).to_contain_text("6")
     expect(rejected.nth(1)).to_contain_text("address")
+    # The file's columns in file order, each with where it went.
+    columns = page.locator("#columns-read tbody tr")
+    expect(columns).to_have_count(7)
+    expect(columns.nth(5)).to_contain_text("estimated value")
+    expect(columns.nth(5)).to_contain_text("financial_metrics.estimated_value")
     snapshot(page, "import-preview")
     assert not Property.objects.filter(external_id__startswith="MEL-").exists()
 
@@ -54,7 +64,7 @@ def test_manager_imports_a_file_with_bad_rows_and_downloads_the_rejected_ones(
     snapshot(page, "import-job")
 
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download the rejected rows (CSV)").click()
+        page.get_by_role("link", name="Download the rejected rows, with their errors (CSV)").click()
     download = download_info.value
     assert download.suggested_filename.endswith(".csv")
     rows = list(csv.DictReader(io.StringIO(download.path().read_text(encoding="utf-8-sig"))))

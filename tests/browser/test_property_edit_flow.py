@@ -43,15 +43,18 @@ def test_user_edit_is_saved_and_shown_with_old_and_new_value_in_the_managers_his
     assert prop.basic_info["address"] == "10 Chapel Street"  # keys not typed are kept
     edit = prop.history.latest()
     assert edit.history_type == "~" and edit.history_user == estate.user
+    assert edit.history_change_reason == "edited in admin"
 
     manager = log_in_as(estate.manager)
     manager.goto(change_url(prop))
     manager.get_by_role("link", name="History").click()
     changes = manager.locator("#change-history")
     expect(changes).to_contain_text("financial_metrics.estimated_value")
-    expect(changes).to_contain_text("875000")
-    expect(changes).to_contain_text("910000")
+    expect(changes).to_contain_text("$875,000")
+    expect(changes).to_contain_text("$910,000")
     expect(changes).to_contain_text("planning_controls.zoning.primary")
+    expect(changes).to_contain_text("edited in admin")
+    expect(changes).not_to_contain_text("None")
     snapshot(manager, "property-history")
 
 

@@ -6,6 +6,7 @@ are kept and flagged on the land area; an outsider's project is untouched."""
 import csv
 import io
 import random
+import re
 
 import pytest
 
@@ -185,7 +186,22 @@ def test_melbourne_preview_says_which_column_went_where_and_shows_the_warnings(
     assert job.preview["totals"]["reject"] == 1 and job.preview["totals"]["warn"] >= 1
     client.force_login(tenants.manager)
     page = client.get(reverse("admin:imports_importjob_preview", args=[job.pk])).content.decode()
-    assert "Price → lastsaleprice" in page and "Date → lastsaledate" in page
+    # The file's columns in file order, each with where it went.
+    columns = [
+        (header, stored_at)
+        for header, stored_at in re.findall(
+            r'<tr class="column-\w+"><td>([^<]+)</td>\s*<td>(?:→ <code>([^<]+)</code>|<span)',
+            page,
+        )
+    ]
+    assert [header for header, _ in columns] == MELBOURNE_HEADER.split(",")
+    stored = dict(columns)
+    assert stored["Price"] == "financial_metrics.last_sale_price"
+    assert stored["Date"] == "financial_metrics.last_sale_date"
+    assert stored["Landsize"] == "planning_controls.land_area"
+    assert stored["Lattitude"] == "spatial_attributes.coordinates (latitude)"
+    assert stored["SellerG"] == ""  # ignored
+    assert "ignored (not imported)" in page
     assert 'id="warned-rows"' in page and "check the land area" in page
     assert not Property.objects.exists()
 

@@ -99,13 +99,36 @@ def test_dashboard_shows_latest_backup_and_import_throughput_to_members_only(
         status=ImportJob.Status.COMPLETED,
         total_rows=20000,
         rows_per_second=21500.0,
+        started_at=timezone.now(),
+    )
+    # A preview and a dry run wrote nothing: never part of the throughput.
+    ImportJob.objects.create(
+        organization=tenants.owner_org,
+        project=project,
+        file_name="preview.csv",
+        status=ImportJob.Status.PENDING,
+        rows_per_second=999.0,
+        preview={"totals": {"total": 7}},
+    )
+    ImportJob.objects.create(
+        organization=tenants.owner_org,
+        project=project,
+        file_name="dry-run.csv",
+        status=ImportJob.Status.COMPLETED,
+        total_rows=10,
+        rows_per_second=100.0,
+        started_at=timezone.now(),
+        options={"dry_run": True},
     )
 
     client.force_login(tenants.manager)
     page = client.get(reverse("admin:index")).content.decode()
     assert "Owner Org" in page
     assert "Failed" in page
-    assert "21500 rows/s" in page
+    assert "21,500 rows/s on average over 1 import<" in page
+    assert "completed, 20,000 rows at 21,500 rows/s" in page
+    assert "preview (pending), 7 rows" in page and "dry run (completed), 10 rows" in page
+    assert "999 rows/s" not in page
 
     client.force_login(tenants.outsider)
     page = client.get(reverse("admin:index")).content.decode()

@@ -68,7 +68,7 @@ def test_the_form_shows_each_attribute_in_its_field_and_the_raw_json_read_only(
     page = client.get(change_url(prop)).content.decode()
     assert 'name="address" value="10 Chapel Street"' in page
     assert '<option value="VIC" selected>VIC</option>' in page
-    assert 'name="estimated_value" value="875000"' in page
+    assert 'name="estimated_value" value="875,000"' in page  # money with separators
     assert 'name="latitude" value="-37.82"' in page
     assert 'id="raw-attributes"' in page and "heritage_note" in page
     assert 'name="basic_info"' not in page  # no raw JSON box to type into

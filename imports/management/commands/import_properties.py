@@ -6,7 +6,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from imports.models import ImportJob
 from imports.pipeline import OnDuplicate
-from imports.services.jobs import DEFAULT_BATCH_SIZE, import_job_create, import_run
+from imports.services.jobs import (
+    DEFAULT_BATCH_SIZE,
+    import_job_create,
+    import_preview,
+    import_run,
+)
 from properties.models import Project
 from properties.selectors import project_get
 
@@ -23,7 +28,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", metavar="USERNAME", help="Import as this user (history, tenancy check)."
         )
-        parser.add_argument("--dry-run", action="store_true", help="Write no property.")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Write no property: the job is recorded as a preview, which a manager may "
+            "confirm in the admin.",
+        )
         parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
         parser.add_argument("--on-duplicate", choices=OnDuplicate.CHOICES, default=OnDuplicate.SKIP)
         parser.add_argument(
@@ -55,9 +65,11 @@ class Command(BaseCommand):
                     file_name=path.name,
                     on_duplicate=options["on_duplicate"],
                     batch_size=options["batch_size"],
-                    dry_run=options["dry_run"],
                 )
-            job = import_run(job=job, actor=actor)
+            if options["dry_run"]:
+                job = import_preview(job=job, actor=actor)
+            else:
+                job = import_run(job=job, actor=actor)
         except (PermissionDenied, ValidationError) as exc:
             raise CommandError(_message(exc)) from None
 
@@ -70,15 +82,34 @@ class Command(BaseCommand):
                 # A stale report from an earlier run would be mistaken for this one's.
                 errors_path.unlink()
 
-        self.stdout.write(
-            f"import={job.pk} status={job.status} total={job.total_rows} "
-            f"created={job.created_count} updated={job.updated_count} "
-            f"skipped={job.skipped_count} rejected={job.rejected_count} "
-            f"rows_per_s={round(job.rows_per_second)} "
-            f"{project.organization.clock_fields('finished_at', job.finished_at)}"
-        )
+        self.stdout.write(_summary(job, project, dry_run=options["dry_run"]))
+        totals = (job.preview or {}).get("totals", {})
+        if options["dry_run"] and totals and totals.get("reject") == totals.get("total"):
+            raise CommandError(
+                f"No valid row: all {totals['total']} rows would be rejected. "
+                "See the rejected rows for why."
+            )
         if job.status in {ImportJob.Status.FAILED, ImportJob.Status.CANCELLED}:
             raise CommandError(job.error_summary or f"Import {job.pk} {job.status}.")
+
+
+def _summary(job: ImportJob, project, *, dry_run: bool) -> str:
+    if dry_run:
+        # A preview: what the import would do, and no throughput, since nothing was written.
+        totals = (job.preview or {}).get("totals", {})
+        return (
+            f"import={job.pk} status={job.status} dry_run=preview "
+            f"total={totals.get('total', 0)} created={totals.get('new', 0)} "
+            f"updated={totals.get('update', 0)} skipped={totals.get('skip', 0)} "
+            f"rejected={totals.get('reject', 0)}"
+        )
+    return (
+        f"import={job.pk} status={job.status} total={job.total_rows} "
+        f"created={job.created_count} updated={job.updated_count} "
+        f"skipped={job.skipped_count} rejected={job.rejected_count} "
+        f"rows_per_s={round(job.rows_per_second)} "
+        f"{project.organization.clock_fields('finished_at', job.finished_at)}"
+    )
 
 
 def _message(exc) -> str:
