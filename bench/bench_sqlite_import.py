@@ -6,11 +6,13 @@ of the import command there; BENCH_POSTGRES_URL=postgres://.../name runs the sam
 PostgreSQL database instead, dropped and created afresh, for the figure beside SQLite's)
 
 Each run makes a temporary folder holding a fresh SQLite database (or uses the fresh PostgreSQL
-one) and the media storage, migrates it, generates an N-row CSV (the rows of bench_imports_large.py: 1% with a two-digit postcode, so
-the rejected-rows path is part of the figure), and runs the command as a user, as an operator
-would: `import_properties FILE --project ID --user NAME`. It prints the command's wall time and
-rows/s (file storage, hashing and the import itself), the job's own rows/s, the history rows the
-import wrote, and the CPU seconds of this process and of the forked validator. Nothing is kept (the PostgreSQL database is dropped at the end).
+one) and the media storage, migrates it, generates an N-row CSV (the rows of
+bench_imports_large.py: 1% with a two-digit postcode, so the rejected-rows path is part of the
+figure), and runs the command as a user, as an operator would: `import_properties FILE --project
+ID --user NAME`. It prints the command's wall time and rows/s (file storage, hashing and the
+import itself), the job's own rows/s, the history rows the import wrote, and the CPU seconds of
+this process and of the forked validator. Nothing is kept (the PostgreSQL database is dropped at
+the end).
 """
 
 import io
