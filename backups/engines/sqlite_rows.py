@@ -112,7 +112,7 @@ def _archive_json(value) -> str:
             decoded = json.loads(value)
         except json.JSONDecodeError:
             decoded = value
-    return copy_escape(canonical_json(decoded))
+    return _archive_text(canonical_json(decoded))
 
 
 _TO_ARCHIVE = {
