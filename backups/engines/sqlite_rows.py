@@ -123,10 +123,36 @@ _TO_ARCHIVE = {
 }
 
 
+#: JSON texts remembered per column: many repeat from row to row (`{}`, a zoning, a value
+#: band), and parsing and re-serialising is most of a line's cost. Short texts only, and a
+#: bounded number, so the memory stays a few megabytes.
+_JSON_CACHE_ENTRIES = 4096
+_JSON_CACHE_MAX_CHARS = 512
+
+
+def _cached_json():
+    cache: dict[str, str] = {}
+
+    def convert(value) -> str:
+        text = cache.get(value)
+        if text is None:
+            text = _archive_json(value)
+            if type(value) is str and len(value) <= _JSON_CACHE_MAX_CHARS:
+                if len(cache) >= _JSON_CACHE_ENTRIES:
+                    cache.clear()
+                cache[value] = text
+        return text
+
+    return convert
+
+
 def stored_to_line(spec: TableSpec):
     """A function of a row of stored values (in `spec.columns` order) giving its archive line,
     newline included, as the ORM path would write it."""
-    converters = [_TO_ARCHIVE[_kind(field)] for field in spec.fields]
+    converters = [
+        _cached_json() if _kind(field) == "JSONField" else _TO_ARCHIVE[_kind(field)]
+        for field in spec.fields
+    ]
 
     def encode(row) -> bytes:
         return (
