@@ -241,9 +241,12 @@ class SqliteEngine(OrmEngine):
                 result = empty_counts()
                 for name in ("ins", "upd", "del"):
                     cursor.execute(f"DELETE FROM {temp}_{name}")
+                # A bare key column: SQLite then probes the table's rowid for each id instead
+                # of listing every organisation's ids (a key is never NULL: the real tables'
+                # is the rowid, a drill's scratch tables are still empty here).
                 cursor.execute(
                     f"INSERT INTO {temp}_ins SELECT {pk} FROM {temp} "
-                    f"WHERE {pk} NOT IN (SELECT {pk} FROM {table} WHERE {pk} IS NOT NULL)"
+                    f"WHERE {pk} NOT IN (SELECT {pk} FROM {table})"
                 )
                 result["inserted"] = cursor.rowcount
                 if not spec.is_history:
