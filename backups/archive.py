@@ -23,6 +23,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
+from json.encoder import encode_basestring
 
 from django.db import models
 from django.db.migrations.recorder import MigrationRecorder
@@ -108,6 +109,13 @@ def _json_key(key: str) -> tuple[int, bytes]:
     return (len(encoded), encoded)
 
 
+def _item_key(item) -> tuple:
+    """_json_key of an item's key; an ASCII key's length and text order the same way, without
+    encoding it (code point order is UTF-8's byte order)."""
+    key = item[0]
+    return (len(key) if key.isascii() else len(key.encode()), key)
+
+
 def canonical_json(value) -> str:
     """`value` as PostgreSQL prints the equal jsonb value."""
     if value is None:
@@ -123,11 +131,13 @@ def canonical_json(value) -> str:
         # jsonb stores numbers as numeric, which prints without an exponent.
         return format(Decimal(text), "f") if "e" in text or "E" in text else text
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        # What json.dumps(value, ensure_ascii=False) returns, without building an encoder
+        # per string (a backup serialises millions).
+        return encode_basestring(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(canonical_json(item) for item in value) + "]"
     if isinstance(value, dict):
-        items = sorted(value.items(), key=lambda item: _json_key(item[0]))
+        items = sorted(value.items(), key=_item_key)
         return "{" + ", ".join(f"{canonical_json(k)}: {canonical_json(v)}" for k, v in items) + "}"
     raise ArchiveError(f"Cannot serialise {type(value).__name__} in a JSON column.")
 

@@ -20,7 +20,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .archive import ArchiveError
-from .engines import OrmEngine, RestoreConflict, engine_for
+from .engines import RestoreConflict, engine_for
 from .models import BackupDrill, BackupExecution, BackupType
 from .services.permissions import BackupRefused, require_backup_permission
 from .services.restore import open_restorable, specs_of
@@ -84,8 +84,7 @@ def _restore_and_check(reader, organization) -> tuple[bool, list[dict], list[str
     try:
         with transaction.atomic():
             _shadow_tables(specs)
-            # The ORM engine on SQLite: its temporary tables must not be PostgreSQL's path.
-            engine = engine_for(connection) if connection.vendor == "postgresql" else OrmEngine()
+            engine = engine_for(connection)
             engine.load(reader, specs, organization.pk)
             engine.plan()
             engine.apply(reason="restore drill", actor_id=None)

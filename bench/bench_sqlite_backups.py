@@ -8,6 +8,7 @@ seeded with N properties and a history row each (by SQL, in seconds), then:
   backup    backup_create (full)
   dry_run   backup_restore dry run (verify the archive, load, plan)
   restore   backup_restore replace_all into the organisation emptied of its properties
+  verify    backup_verify (checksums, manifest, and a restore drill rolled back)
 Each prints its seconds, its CPU seconds (the machine may be shared), its SQL statements (and
 the three most repeated statement shapes, which show a query made per row or per chunk) and the
 process's peak RSS so far. Nothing is kept.
@@ -110,6 +111,7 @@ def main():
 
     from backups.services.backup import backup_create
     from backups.services.restore import backup_restore
+    from backups.services.verify import backup_verify
     from organizations.models import Organization
     from properties.models import Project, Property
 
@@ -141,6 +143,8 @@ def main():
         f"properties={Property.objects.count()} "
         f"history_rows={Property.history.filter(history_type='+').count()}"
     )
+    verified = _measured("verify", lambda: backup_verify(backup=backup))
+    print(f"    verification={verified.verification_status}")
 
 
 if __name__ == "__main__":

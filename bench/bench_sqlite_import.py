@@ -2,14 +2,17 @@
 
 Usage: python bench/bench_sqlite_import.py [N]   (N defaults to 100,000; BENCH_WRITER=orm forces
 the bulk ORM writer, for comparison with the SQLite writer; BENCH_PROFILE=path writes a cProfile
-of the import command there)
+of the import command there; BENCH_POSTGRES_URL=postgres://.../name runs the same steps on that
+PostgreSQL database instead, dropped and created afresh, for the figure beside SQLite's)
 
-Each run makes a temporary folder holding a fresh SQLite database and the media storage, migrates
-it, generates an N-row CSV (the rows of bench_imports_large.py: 1% with a two-digit postcode, so
-the rejected-rows path is part of the figure), and runs the command as a user, as an operator
-would: `import_properties FILE --project ID --user NAME`. It prints the command's wall time and
-rows/s (file storage, hashing and the import itself), the job's own rows/s, the history rows the
-import wrote, and the CPU seconds of this process and of the forked validator. Nothing is kept.
+Each run makes a temporary folder holding a fresh SQLite database (or uses the fresh PostgreSQL
+one) and the media storage, migrates it, generates an N-row CSV (the rows of
+bench_imports_large.py: 1% with a two-digit postcode, so the rejected-rows path is part of the
+figure), and runs the command as a user, as an operator would: `import_properties FILE --project
+ID --user NAME`. It prints the command's wall time and rows/s (file storage, hashing and the
+import itself), the job's own rows/s, the history rows the import wrote, and the CPU seconds of
+this process and of the forked validator. Nothing is kept (the PostgreSQL database is dropped at
+the end).
 """
 
 import io
@@ -23,15 +26,37 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 WORK = Path(tempfile.mkdtemp(prefix="bench-sqlite-"))
-os.environ["DATABASE_URL"] = f"sqlite:///{WORK / 'bench.sqlite3'}"
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "")
+os.environ["DATABASE_URL"] = POSTGRES_URL or f"sqlite:///{WORK / 'bench.sqlite3'}"
 os.environ["MEDIA_ROOT"] = str(WORK / "media")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from bench_imports_large import write_csv  # noqa: E402
 
 
+def _fresh_postgres(url: str, *, create: bool = True) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://", 1) + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _database_mb(connection) -> float:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            return cursor.fetchone()[0] / 1e6
+    return (WORK / "bench.sqlite3").stat().st_size / 1e6
+
+
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    if POSTGRES_URL:
+        _fresh_postgres(POSTGRES_URL)
     import django
 
     django.setup()
@@ -96,7 +121,7 @@ def main():
         f"step=import writer={writer} status={job.status} seconds={seconds:.1f} "
         f"rows_per_s={count / seconds:,.0f} job_rows_per_s={job.rows_per_second:,.0f} "
         f"created={job.created_count} rejected={job.rejected_count} properties={stored} "
-        f"history_rows={history} db_mb={(WORK / 'bench.sqlite3').stat().st_size / 1e6:.0f}",
+        f"history_rows={history} db_mb={_database_mb(connection):.0f}",
         flush=True,
     )
     # On a machine shared with other work the wall figure drops while the CPU seconds stay
@@ -119,3 +144,8 @@ if __name__ == "__main__":
         main()
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
+        if POSTGRES_URL:
+            from django.db import connections
+
+            connections.close_all()
+            _fresh_postgres(POSTGRES_URL, create=False)

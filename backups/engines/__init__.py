@@ -1,8 +1,10 @@
 """How rows move between the database and an archive: one interface, two implementations.
 
 `PostgresEngine` streams with COPY and applies a restore as set-based SQL over temporary tables;
-`OrmEngine` does the same through the ORM and runs on any database (SQLite in development and
-CI). Both write the same archive bytes and make the same changes; the tests run on both.
+`SqliteEngine` does the same on SQLite (the embedded default) with executemany in bounded
+chunks. `OrmEngine` holds what they share and reads a restore's rows through the ORM for the
+merge engine (`backups.merge`). All write the same archive bytes and make the same changes; the
+tests run on both databases.
 """
 
 from django.db import connection as default_connection
@@ -10,12 +12,15 @@ from django.db import connection as default_connection
 from .base import RestoreConflict
 from .orm import OrmEngine
 from .postgres import PostgresEngine
+from .sqlite import SqliteEngine
 
-__all__ = ["OrmEngine", "PostgresEngine", "RestoreConflict", "engine_for"]
+__all__ = ["OrmEngine", "PostgresEngine", "RestoreConflict", "SqliteEngine", "engine_for"]
 
 
 def engine_for(connection=None):
     connection = connection or default_connection
     if connection.vendor == "postgresql":
         return PostgresEngine(connection)
+    if connection.vendor == "sqlite":
+        return SqliteEngine(connection)
     return OrmEngine(connection)

@@ -1,4 +1,6 @@
-"""The ORM engine: runs on any database (SQLite in development and CI)."""
+"""The ORM engine: runs on any database, holding a restore's rows in memory. The merge engine
+(`backups.merge`) builds on its reads; SqliteEngine and PostgresEngine, which stream, on the
+rest. Kept as the reference the streaming engines write the same bytes as (tests/backups)."""
 
 from django.contrib.auth import get_user_model
 from django.db import connection as default_connection
