@@ -6,6 +6,14 @@ from django.db import models
 from organizations.fields import acting_user, tenant_key
 
 
+def _delegated(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(storages["backups"], name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
 class BackupStorage(Storage):
     """STORAGES["backups"], looked up on every call.
 
@@ -13,38 +21,16 @@ class BackupStorage(Storage):
     changed STORAGES setting (a test's, or a deployment's replica switch) take effect.
     """
 
-    def _target(self) -> Storage:
-        return storages["backups"]
-
-    def open(self, name, mode="rb"):
-        return self._target().open(name, mode)
-
-    def save(self, name, content, max_length=None):
-        return self._target().save(name, content, max_length=max_length)
-
-    def delete(self, name):
-        return self._target().delete(name)
-
-    def exists(self, name):
-        return self._target().exists(name)
-
-    def size(self, name):
-        return self._target().size(name)
-
-    def url(self, name):
-        return self._target().url(name)
-
-    def path(self, name):
-        return self._target().path(name)
-
-    def listdir(self, path):
-        return self._target().listdir(path)
-
-    def generate_filename(self, filename):
-        return self._target().generate_filename(filename)
-
-    def get_available_name(self, name, max_length=None):
-        return self._target().get_available_name(name, max_length=max_length)
+    open = _delegated("open")
+    save = _delegated("save")
+    delete = _delegated("delete")
+    exists = _delegated("exists")
+    size = _delegated("size")
+    url = _delegated("url")
+    path = _delegated("path")
+    listdir = _delegated("listdir")
+    generate_filename = _delegated("generate_filename")
+    get_available_name = _delegated("get_available_name")
 
 
 def backup_storage() -> Storage:
