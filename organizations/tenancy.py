@@ -136,9 +136,18 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     #: Lookup from this admin's model to its Organization.
     tenant_lookup = "organization"
+    #: Changelist columns shown only to whoever sees every organisation (a member's rows all
+    #: belong to one, so its column would say the same on every row).
+    columns_for_all_organizations = ()
 
     def get_queryset(self, request):
         return scope_of(request).filter(super().get_queryset(request), self.tenant_lookup)
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if not self.columns_for_all_organizations or scope_of(request).sees_all:
+            return columns
+        return tuple(name for name in columns if name not in self.columns_for_all_organizations)
 
     def changelist_view(self, request, extra_context=None):
         unusable = unusable_parameters(request.GET)
