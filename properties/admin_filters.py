@@ -32,9 +32,14 @@ class TenantProjectFilter(admin.SimpleListFilter):
 
 
 class _JSONKeyFilter(admin.SimpleListFilter):
-    """Rows whose JSON key (`expression`, as text) equals the chosen value."""
+    """Rows whose JSON key (`expression`, as text) equals the chosen value, one of
+    `values(actor=)`."""
 
     expression = None
+    values = None
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in self.values(actor=scope_of(request))]
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -43,31 +48,26 @@ class _JSONKeyFilter(admin.SimpleListFilter):
         return queryset.alias(**{alias: self.expression}).filter(**{alias: self.value()})
 
 
-class StateFilter(_JSONKeyFilter):
-    title = "state"
-    parameter_name = "state"
-    expression = STATE
+def _state_codes(*, actor) -> list[str]:
+    return sorted(STATES)
 
-    def lookups(self, request, model_admin):
-        return [(code, code) for code in sorted(STATES)]
+
+class StateFilter(_JSONKeyFilter):
+    title = parameter_name = "state"
+    expression = STATE
+    values = staticmethod(_state_codes)
 
 
 class ZoningFilter(_JSONKeyFilter):
-    title = "zoning"
-    parameter_name = "zoning"
+    title = parameter_name = "zoning"
     expression = ZONING
-
-    def lookups(self, request, model_admin):
-        return [(zone, zone) for zone in selectors.zoning_values(actor=scope_of(request))]
+    values = staticmethod(selectors.zoning_values)
 
 
 class SuburbFilter(_JSONKeyFilter):
-    title = "suburb"
-    parameter_name = "suburb"
+    title = parameter_name = "suburb"
     expression = SUBURB
-
-    def lookups(self, request, model_admin):
-        return [(name, name) for name in selectors.suburb_values(actor=scope_of(request))]
+    values = staticmethod(selectors.suburb_values)
 
 
 class EstimatedValueFilter(admin.SimpleListFilter):
