@@ -36,6 +36,8 @@ class _WrittenByTheChecksAdmin(TenantScopedAdmin):
     checks); only a superuser deletes them."""
 
     columns_for_all_organizations = ("organization",)
+    list_select_related = ("organization",)
+    ordering = ("-created_at", "-id")
 
     def has_add_permission(self, request):
         return False
@@ -60,8 +62,6 @@ class DataIntegrityReportAdmin(_WrittenByTheChecksAdmin):
         "trigger",
     )
     list_filter = ("trigger",)
-    list_select_related = ("organization",)
-    ordering = ("-created_at", "-id")
     date_hierarchy = "created_at"
     actions = ["run_checks_now"]
     change_list_template = "admin/integrity/dataintegrityreport/change_list.html"
@@ -214,9 +214,7 @@ class IntegrityAlertAdmin(_WrittenByTheChecksAdmin):
         "cleared_at",
     )
     list_filter = ("kind",)
-    list_select_related = ("organization",)
     search_fields = ("subject", "condition")
-    ordering = ("-created_at", "-id")
     readonly_fields = (
         "organization",
         "kind",
