@@ -3,6 +3,7 @@
 from django.db import models
 
 from organizations.fields import acting_user, creation_time, tenant_key
+from organizations.models import Organization
 from properties.models import Project, Property
 
 
@@ -182,7 +183,7 @@ class SourceRecord(models.Model):
     """Provenance: one record of a source, the property it became, and the SHA-256 of its
     normalised form (so an unchanged record is neither written nor given a history row)."""
 
-    organization = tenant_key("+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="records")
     key = models.CharField(max_length=255, help_text="The record's property id in the source.")
     property = models.ForeignKey(
