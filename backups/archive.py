@@ -28,6 +28,7 @@ from json.encoder import encode_basestring
 from django.db import models
 from django.db.migrations.recorder import MigrationRecorder
 
+from properties.limits import zip_member_problem
 from properties.models import Project, Property, PropertyAnalysis
 
 FORMAT_NAME = "property-platform-org-backup"
@@ -281,21 +282,12 @@ class ArchiveWriter:
 def _check_member_sizes(archive: zipfile.ZipFile) -> None:
     """Refuses, before anything is decompressed, a member whose declared size or compression
     ratio passes BACKUP_MAX_MEMBER_BYTES / BACKUP_MAX_COMPRESSION_RATIO (a zip bomb)."""
-    from django.conf import settings
-
-    max_bytes, max_ratio = settings.BACKUP_MAX_MEMBER_BYTES, settings.BACKUP_MAX_COMPRESSION_RATIO
-    for info in archive.infolist():
-        if info.file_size > max_bytes:
-            raise ArchiveError(
-                f"Archive member {info.filename} declares {info.file_size} bytes, more than "
-                f"BACKUP_MAX_MEMBER_BYTES ({max_bytes})."
-            )
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > 1024 * 1024 and ratio > max_ratio:
-            raise ArchiveError(
-                f"Archive member {info.filename} expands {ratio:.0f} times, more than "
-                f"BACKUP_MAX_COMPRESSION_RATIO ({max_ratio})."
-            )
+    problem = zip_member_problem(
+        archive, bytes_limit="BACKUP_MAX_MEMBER_BYTES", ratio_limit="BACKUP_MAX_COMPRESSION_RATIO"
+    )
+    if problem:
+        name, why = problem
+        raise ArchiveError(f"Archive member {name} {why}.")
 
 
 class ArchiveReader:

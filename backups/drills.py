@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from .archive import ArchiveError
 from .engines import RestoreConflict, engine_for
-from .models import BackupDrill, BackupExecution, BackupType
+from .incremental import newest_chain_end
+from .models import BackupDrill, BackupExecution
 from .services.permissions import BackupRefused, require_backup_permission
 from .services.restore import open_restorable, specs_of
 
@@ -140,15 +141,7 @@ def backup_drill(*, backup: BackupExecution, actor=None) -> BackupDrill:
 def drill_candidate(organization) -> BackupExecution | None:
     """The backup a daily drill restores: the organisation's newest completed full or
     incremental backup."""
-    return (
-        BackupExecution.objects.filter(
-            organization=organization,
-            status=BackupExecution.Status.COMPLETED,
-            backup_type__in=[BackupType.FULL, BackupType.INCREMENTAL],
-        )
-        .order_by("-started_at", "-pk")
-        .first()
-    )
+    return newest_chain_end(organization)
 
 
 def backup_drills_daily(*, organizations) -> list[BackupDrill]:

@@ -140,10 +140,10 @@ def baseline_capture(connection, *, organization_id: int, marker: dict) -> dict:
     }
 
 
-def chain_parent(organization) -> BackupExecution:
-    """The backup a new incremental of the organisation chains onto: its newest completed full
-    or incremental backup."""
-    parent = (
+def newest_chain_end(organization) -> BackupExecution | None:
+    """The organisation's newest completed full or incremental backup: what a new incremental
+    chains onto and what a daily drill restores."""
+    return (
         BackupExecution.objects.filter(
             organization=organization,
             status=BackupExecution.Status.COMPLETED,
@@ -152,6 +152,12 @@ def chain_parent(organization) -> BackupExecution:
         .order_by("-started_at", "-pk")
         .first()
     )
+
+
+def chain_parent(organization) -> BackupExecution:
+    """The backup a new incremental of the organisation chains onto: its newest completed full
+    or incremental backup."""
+    parent = newest_chain_end(organization)
     if parent is None:
         raise ChainError(
             f"{organization.slug} has no completed full backup for an incremental to chain onto; "

@@ -1,10 +1,17 @@
 from croniter import croniter
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import Storage, storages
 from django.db import models
 
-from organizations.models import Organization
+from organizations.fields import acting_user, tenant_key
+
+
+def _delegated(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(storages["backups"], name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
 
 
 class BackupStorage(Storage):
@@ -14,38 +21,16 @@ class BackupStorage(Storage):
     changed STORAGES setting (a test's, or a deployment's replica switch) take effect.
     """
 
-    def _target(self) -> Storage:
-        return storages["backups"]
-
-    def open(self, name, mode="rb"):
-        return self._target().open(name, mode)
-
-    def save(self, name, content, max_length=None):
-        return self._target().save(name, content, max_length=max_length)
-
-    def delete(self, name):
-        return self._target().delete(name)
-
-    def exists(self, name):
-        return self._target().exists(name)
-
-    def size(self, name):
-        return self._target().size(name)
-
-    def url(self, name):
-        return self._target().url(name)
-
-    def path(self, name):
-        return self._target().path(name)
-
-    def listdir(self, path):
-        return self._target().listdir(path)
-
-    def generate_filename(self, filename):
-        return self._target().generate_filename(filename)
-
-    def get_available_name(self, name, max_length=None):
-        return self._target().get_available_name(name, max_length=max_length)
+    open = _delegated("open")
+    save = _delegated("save")
+    delete = _delegated("delete")
+    exists = _delegated("exists")
+    size = _delegated("size")
+    url = _delegated("url")
+    path = _delegated("path")
+    listdir = _delegated("listdir")
+    generate_filename = _delegated("generate_filename")
+    get_available_name = _delegated("get_available_name")
 
 
 def backup_storage() -> Storage:
@@ -63,9 +48,7 @@ class BackupType(models.TextChoices):
 
 
 class BackupConfig(models.Model):
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="backup_configs"
-    )
+    organization = tenant_key("backup_configs")
     backup_type = models.CharField(
         max_length=20, choices=BackupType.choices, default=BackupType.FULL
     )
@@ -126,9 +109,7 @@ class BackupExecution(models.Model):
     config = models.ForeignKey(
         BackupConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
     )
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="backup_executions"
-    )
+    organization = tenant_key("backup_executions")
     backup_type = models.CharField(
         max_length=20, choices=BackupType.choices, default=BackupType.FULL
     )
@@ -151,13 +132,7 @@ class BackupExecution(models.Model):
     )
     verified_at = models.DateTimeField(null=True, blank=True)
     verification_message = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = acting_user()
     #: The copy in STORAGES["backups_replica"]: copied, re-read and re-hashed (backups/replica.py).
     replica_status = models.CharField(
         max_length=20, choices=ReplicaStatus.choices, default=ReplicaStatus.NONE
@@ -200,9 +175,7 @@ class RestoreExecution(models.Model):
     backup = models.ForeignKey(
         BackupExecution, null=True, on_delete=models.SET_NULL, related_name="restores"
     )
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="restore_executions"
-    )
+    organization = tenant_key("restore_executions")
     strategy = models.CharField(
         max_length=20, choices=Strategy.choices, default=Strategy.REPLACE_ALL
     )
@@ -223,13 +196,7 @@ class RestoreExecution(models.Model):
     #: Set when the primary archive could not be used and a verified replica was read.
     archive_note = models.TextField(blank=True)
     error_message = models.TextField(blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    actor = acting_user()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -241,21 +208,13 @@ class RestoreExecution(models.Model):
 class RecoveryPoint(models.Model):
     """A named full backup to come back to, e.g. "before the council data reload"."""
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="recovery_points"
-    )
+    organization = tenant_key("recovery_points")
     description = models.CharField(max_length=300)
     # PROTECT: retention and deletes must not take a recovery point's backup from under it.
     backup = models.ForeignKey(
         BackupExecution, on_delete=models.PROTECT, related_name="recovery_points"
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = acting_user()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -277,9 +236,7 @@ class BackupDrill(models.Model):
         PASSED = "passed", "Passed"
         FAILED = "failed", "Failed"
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="backup_drills"
-    )
+    organization = tenant_key("backup_drills")
     backup = models.ForeignKey(
         BackupExecution, null=True, on_delete=models.SET_NULL, related_name="drills"
     )

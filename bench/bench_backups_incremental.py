@@ -17,12 +17,11 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import django_migrated, seed_chapel_street
+
 DATABASE = "bench_backups_incremental"
 
 
@@ -32,25 +31,7 @@ def _run(command, args):
 
 
 def _seed(cursor, *, project, organization, rows: int) -> None:
-    cursor.execute(
-        """
-        INSERT INTO properties_property (project_id, organization_id, external_id,
-            basic_info, planning_controls, environmental_factors, financial_metrics,
-            spatial_attributes, status, created_at, updated_at)
-        SELECT %s, %s, 'EXT-' || n,
-            jsonb_build_object('address', n || ' Chapel St', 'suburb', 'Richmond',
-                               'state', 'VIC', 'postcode', (3000 + n %% 200)::text),
-            jsonb_build_object('zoning', jsonb_build_object('primary', 'GRZ' || n %% 3)),
-            jsonb_build_object('flood_overlay', n %% 7 = 0),
-            jsonb_build_object('estimated_value', 500000 + (n %% 1000) * 1000),
-            jsonb_build_object('coordinates', jsonb_build_object('type', 'Point',
-                'coordinates', jsonb_build_array(144.9 + (n %% 100) / 1000.0,
-                                                 -37.8 - (n %% 100) / 1000.0))),
-            'active', now(), now()
-        FROM generate_series(1, %s) AS n
-        """,
-        [project.pk, organization.pk, rows],
-    )
+    seed_chapel_street(cursor, project=project, organization=organization, rows=rows)
     _history(cursor, "+", "TRUE")
 
 
@@ -104,14 +85,9 @@ def main() -> None:
 
     _run(["dropdb", "--if-exists", DATABASE], args)
     _run(["createdb", DATABASE], args)
-    sys.path.insert(0, str(ROOT))
     os.environ["DATABASE_URL"] = f"postgres://{args.user}@{args.host}:5432/{DATABASE}"
     os.environ["BACKUP_ROOT"] = tempfile.mkdtemp(prefix="bench-incremental-")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_migrated()
     from django.db import connection
 
     from backups.services.backup import backup_create
@@ -119,7 +95,6 @@ def main() -> None:
     from organizations.models import Organization
     from properties.models import Project
 
-    call_command("migrate", verbosity=0)
     organization = Organization.objects.create(name="Bench Org", slug="bench-org")
     project = Project.objects.create(organization=organization, name="Bench project")
     started = time.perf_counter()

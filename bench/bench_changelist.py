@@ -11,21 +11,11 @@ Django's test client. Prints one line per page.
 import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# bench_load.py imports ensure_database and seed_properties from here.
+from _common import INSERT_PROPERTIES, django_migrated, ensure_database
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/property_bench")
-
-import psycopg  # noqa: E402
-
-
-def ensure_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://", 1) + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed_properties(project, count: int) -> None:
@@ -43,10 +33,8 @@ def seed_properties(project, count: int) -> None:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            INSERT INTO properties_property (project_id, organization_id, external_id,
-                basic_info, planning_controls, environmental_factors, financial_metrics,
-                spatial_attributes, status, created_at, updated_at)
+            INSERT_PROPERTIES
+            + """
             SELECT %s, %s, 'B' || n,
                 jsonb_build_object('address', n || ' Chapel St', 'suburb',
                     (ARRAY['Richmond','Fitzroy','Brunswick','Abbotsford'])[1 + n %% 4],
@@ -67,10 +55,7 @@ def seed_properties(project, count: int) -> None:
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_migrated()
     from django.test import Client
     from django.test.utils import setup_test_environment
 
@@ -78,7 +63,6 @@ def main():
     from organizations.services import member_create
     from properties.models import Project, Property
 
-    call_command("migrate", verbosity=0)
     org, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     project, _ = Project.objects.get_or_create(organization=org, name="Bench project")
     manager = (

@@ -17,23 +17,10 @@ import os
 import resource
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+from _common import django_migrated, ensure_database
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/property_bench_imports")
-
-
-def ensure_database(url: str) -> None:
-    if not url.startswith("postgres"):
-        return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://", 1) + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def generate_csv(count: int) -> bytes:
@@ -52,17 +39,13 @@ def generate_csv(count: int) -> bytes:
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_migrated()
     from django.db import connection
 
     from imports.services.jobs import import_job_create, import_preview, import_run
     from organizations.models import Organization
     from properties.models import Project
 
-    call_command("migrate", verbosity=0)
     org, _ = Organization.objects.get_or_create(slug="bench-imports", defaults={"name": "Bench"})
     content = generate_csv(count)
     print(f"database={connection.vendor} rows={count} file_mb={len(content) / 1e6:.1f}", flush=True)

@@ -21,11 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/property_bench_imports")
+from _common import django_migrated, ensure_database
 
-from bench_imports import ensure_database  # noqa: E402
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/property_bench_imports")
 
 SUBURBS = ["Richmond", "Fitzroy", "St. Kilda East", "O'Connor", "Brunswick"]
 HEADER = "propertyid,address,suburb,postcode,state,price,landsize,lattitude,longtitude\n"
@@ -64,12 +62,9 @@ def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     sample = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000
     ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
+    django_migrated()
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection
 
     from imports.pipeline import writer_for
@@ -77,7 +72,6 @@ def main():
     from organizations.models import Organization
     from properties.models import Project
 
-    call_command("migrate", verbosity=0)
     settings.IMPORT_WRITER = os.environ.get("BENCH_WRITER", "")
     org, _ = Organization.objects.get_or_create(slug="bench-imports", defaults={"name": "Bench"})
     # An import as the admin runs it: by a user, whom every property and history row names.

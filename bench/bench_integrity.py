@@ -14,11 +14,9 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import INSERT_PROPERTIES, django_migrated, ensure_database
 
 BENCH_ORG, OTHER_ORG = "bench-org", "bench-other"
 OTHER_PROPERTIES = 20_000
@@ -34,26 +32,10 @@ def bench_database_url(explicit: str | None) -> str:
     return urlunsplit(parts._replace(path="/integrity_bench"))
 
 
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
 # Rows are a pure function of their number i, so the defects (and the counts) are reproducible.
-PROPERTY_INSERT = """
-INSERT INTO properties_property (
-    project_id, organization_id, external_id, basic_info, planning_controls,
-    environmental_factors, financial_metrics, spatial_attributes, status, created_at, updated_at
-)
+PROPERTY_INSERT = (
+    INSERT_PROPERTIES
+    + """
 SELECT
     CASE WHEN i %% 2 = 1 THEN %(project_a)s ELSE %(project_b)s END,
     CASE WHEN i %% %(stray_every)s = 0 THEN %(stray_org)s ELSE %(org)s END,
@@ -85,6 +67,7 @@ SELECT
     now(), now()
 FROM generate_series(1, %(count)s) AS i
 """
+)
 
 ANALYSIS_INSERT = """
 INSERT INTO properties_propertyanalysis (
@@ -224,18 +207,13 @@ def main() -> int:
     url = bench_database_url(args.database_url)
     ensure_database(url)
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_migrated()
     from django.db import connection
 
     from integrity.checks import CHECKS, quality_metrics
     from integrity.services.reports import integrity_report_create
     from organizations.models import Organization
 
-    call_command("migrate", verbosity=0)
     build(args.properties)
     org = Organization.objects.get(slug=BENCH_ORG)
 

@@ -10,15 +10,12 @@ from pathlib import Path
 import environ
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
+from config.storages import fail, storages_from_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
-
-
-def _fail(message: str):
-    # SystemExit prints just the message: a misconfigured deployment should read like a sentence.
-    raise SystemExit(f"Configuration error: {message}")
 
 
 DEBUG = env.bool("DEBUG", default=True)
@@ -26,7 +23,7 @@ DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        _fail("SECRET_KEY must be set when DEBUG is off.")
+        fail("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
@@ -51,7 +48,7 @@ def _proxy_ssl_header() -> tuple[str, str] | None:
     if not value:
         return None
     if len(value) != 2 or not value[0].startswith("HTTP_"):
-        _fail(
+        fail(
             "SECURE_PROXY_SSL_HEADER must be a header and its value, "
             "e.g. HTTP_X_FORWARDED_PROTO,https."
         )
@@ -146,12 +143,12 @@ def _database_from_env() -> dict:
     try:
         config = environ.Env.db_url_config(url)
     except Exception as exc:  # environ raises several types for a malformed URL
-        _fail(f"DATABASE_URL is not a valid database URL ({exc}).")
+        fail(f"DATABASE_URL is not a valid database URL ({exc}).")
     engine = config.get("ENGINE", "")
     if engine not in {"django.db.backends.postgresql", "django.db.backends.sqlite3"}:
-        _fail(f"DATABASE_URL must point to PostgreSQL or SQLite, not {url.split(':', 1)[0]!r}.")
+        fail(f"DATABASE_URL must point to PostgreSQL or SQLite, not {url.split(':', 1)[0]!r}.")
     if not config.get("NAME"):
-        _fail("DATABASE_URL names no database.")
+        fail("DATABASE_URL names no database.")
     if engine == "django.db.backends.sqlite3":
         options = config.setdefault("OPTIONS", {})
         # Writers wait for each other instead of failing at once with "database is locked".
@@ -220,10 +217,9 @@ BACKUP_ROOT = env.path("BACKUP_ROOT", default=BASE_DIR / "var" / "backups")
 # advisory locks); a lock freed while its row still says running means the worker died.
 RUN_LOCK_DIR = env.path("RUN_LOCK_DIR", default=BASE_DIR / "var" / "locks")
 
-# Object storage (django-storages' S3 backend, any S3-compatible service), chosen per use:
-# BACKUP_STORAGE and MEDIA_STORAGE are "local" (the folders above) or "s3";
-# BACKUP_REPLICA_STORAGE is unset (no replica), "local" or "s3". The AWS_* names are
-# django-storages' own; left unset, the credentials come from boto3's usual chain (environment,
+# Object storage (django-storages' S3 backend, any S3-compatible service), chosen per use by
+# BACKUP_STORAGE, MEDIA_STORAGE and BACKUP_REPLICA_STORAGE (config/storages.py). The AWS_* names
+# are django-storages' own; left unset, the credentials come from boto3's usual chain (environment,
 # instance role).
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
@@ -233,101 +229,24 @@ AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
 # An archive read from S3 spools to disk past this size instead of being held in memory
 # (django-storages' default, 0, never spools); uploads above 8 MB go up in multipart parts.
 AWS_S3_MAX_MEMORY_SIZE = env.int("AWS_S3_MAX_MEMORY_SIZE", default=8 * 1024 * 1024)
-
-
-def _s3_storage(*, bucket: str, location: str, endpoint_url=None, region_name=None) -> dict:
-    from boto3.s3.transfer import TransferConfig  # only when S3 is chosen
-
-    return {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": bucket,
-            "location": location,
-            "endpoint_url": endpoint_url or AWS_S3_ENDPOINT_URL,
-            "region_name": region_name or AWS_S3_REGION_NAME,
-            "access_key": AWS_ACCESS_KEY_ID,
-            "secret_key": AWS_SECRET_ACCESS_KEY,
-            # Names are never reused: a second archive or upload of the same name gets its own.
-            "file_overwrite": False,
-            "default_acl": None,
-            "max_memory_size": AWS_S3_MAX_MEMORY_SIZE,
-            # One part at a time: parallel ranged downloads write ahead into the spooled file,
-            # which then holds everything up to the furthest offset in memory before rolling
-            # over to disk.
-            "transfer_config": TransferConfig(use_threads=False),
-        },
-    }
-
-
-def _storage_choice(variable: str, *, default: str = "local") -> str:
-    choice = env.str(variable, default=default)
-    if choice not in {"local", "s3", default}:
-        _fail(f'{variable} must be "local" or "s3", not {choice!r}.')
-    return choice
-
-
-def _s3_primary(location: str, variable: str) -> dict:
-    if not AWS_STORAGE_BUCKET_NAME:
-        _fail(f"{variable}=s3 needs AWS_STORAGE_BUCKET_NAME.")
-    return _s3_storage(bucket=AWS_STORAGE_BUCKET_NAME, location=location)
-
-
-def _backup_replica_storage() -> dict | None:
-    """A second copy of every archive, in another bucket (and region) or folder; none by
-    default."""
-    # BACKUP_REPLICA_ROOT alone is enough for a replica folder.
-    default = "local" if env.str("BACKUP_REPLICA_ROOT", default="") else "none"
-    choice = _storage_choice("BACKUP_REPLICA_STORAGE", default=default)
-    if choice == "s3":
-        bucket = env.str("BACKUP_REPLICA_BUCKET", default="")
-        if not bucket:
-            _fail("BACKUP_REPLICA_STORAGE=s3 needs BACKUP_REPLICA_BUCKET.")
-        return _s3_storage(
-            bucket=bucket,
-            location="backups",
-            endpoint_url=env.str("BACKUP_REPLICA_ENDPOINT_URL", default=""),
-            region_name=env.str("BACKUP_REPLICA_REGION_NAME", default=""),
-        )
-    if choice == "local":
-        root = env.str("BACKUP_REPLICA_ROOT", default="")
-        if not root:
-            _fail("BACKUP_REPLICA_STORAGE=local needs BACKUP_REPLICA_ROOT.")
-        return {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": root},
-        }
-    return None
-
-
-def _storages_from_env() -> dict:
-    local = "django.core.files.storage.FileSystemStorage"
-    storages = {
-        "default": {"BACKEND": local},
-        "backups": {"BACKEND": local, "OPTIONS": {"location": str(BACKUP_ROOT)}},
-        # Hashed, compressed names that whitenoise serves with far-future caching; the manifest
-        # exists only after collectstatic, so development keeps the plain storage.
-        "staticfiles": {
-            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        },
-    }
-    if _storage_choice("MEDIA_STORAGE") == "s3":
-        storages["default"] = _s3_primary("media", "MEDIA_STORAGE")
-    if _storage_choice("BACKUP_STORAGE") == "s3":
-        storages["backups"] = _s3_primary("backups", "BACKUP_STORAGE")
-    replica = _backup_replica_storage()
-    if replica:
-        storages["backups_replica"] = replica
-    return storages
-
-
-STORAGES = _storages_from_env()
+STORAGES = storages_from_env(
+    env,
+    debug=DEBUG,
+    backup_root=BACKUP_ROOT,
+    s3={
+        "bucket_name": AWS_STORAGE_BUCKET_NAME,
+        "endpoint_url": AWS_S3_ENDPOINT_URL,
+        "region_name": AWS_S3_REGION_NAME,
+        "access_key": AWS_ACCESS_KEY_ID,
+        "secret_key": AWS_SECRET_ACCESS_KEY,
+        "max_memory_size": AWS_S3_MAX_MEMORY_SIZE,
+    },
+)
 
 try:
     EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 except Exception as exc:
-    _fail(f"EMAIL_URL is not a valid e-mail URL ({exc}).")
+    fail(f"EMAIL_URL is not a valid e-mail URL ({exc}).")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="property-platform@localhost")
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from organizations.models import Organization
+from organizations.fields import acting_user, creation_time, tenant_key
 from properties.models import Project
 
 
@@ -25,21 +25,13 @@ class ImportJob(models.Model):
         XLSX = "xlsx", "XLSX"
         JSON = "json", "JSON"
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="import_jobs", editable=False
-    )
+    organization = tenant_key("import_jobs", on_delete=models.PROTECT, editable=False)
     # A job outlives its project: a backup restore may remove a project created after the
     # backup, and the record of what was imported stays.
     project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
     )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    user = acting_user()
     file_name = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64, blank=True)
     size_bytes = models.BigIntegerField(default=0)
@@ -72,7 +64,7 @@ class ImportJob(models.Model):
     # What the dry-run preview found (totals, sample rows, ignored columns), shown before the
     # user confirms; the counts above only ever describe what was written.
     preview = models.JSONField(default=dict, blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = creation_time()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import BinaryIO
 
+from properties.limits import zip_member_problem
+
 from .errors import FileRefused
 from .jsonstream import json_items
 from .rules import is_blank
@@ -313,26 +315,18 @@ class XlsxReader(_PeekingReader):
     def _check_member_sizes(self) -> None:
         """Refuses, before any part is decompressed, a part whose declared size or compression
         ratio passes XLSX_MAX_MEMBER_BYTES / XLSX_MAX_COMPRESSION_RATIO (a zip bomb)."""
-        from django.conf import settings
-
-        max_bytes, max_ratio = settings.XLSX_MAX_MEMBER_BYTES, settings.XLSX_MAX_COMPRESSION_RATIO
         self.stream.seek(0)
         try:
-            members = zipfile.ZipFile(self.stream).infolist()
+            problem = zip_member_problem(
+                zipfile.ZipFile(self.stream),
+                bytes_limit="XLSX_MAX_MEMBER_BYTES",
+                ratio_limit="XLSX_MAX_COMPRESSION_RATIO",
+            )
         except (zipfile.BadZipFile, OSError, ValueError):
             raise FileRefused("The file is not a readable Excel (XLSX) workbook.") from None
-        for info in members:
-            if info.file_size > max_bytes:
-                raise FileRefused(
-                    f"The workbook's part {info.filename} would expand to {info.file_size} "
-                    f"bytes, more than XLSX_MAX_MEMBER_BYTES ({max_bytes}); nothing was read."
-                )
-            ratio = info.file_size / max(info.compress_size, 1)
-            if info.file_size > 1024 * 1024 and ratio > max_ratio:
-                raise FileRefused(
-                    f"The workbook's part {info.filename} expands {ratio:.0f} times, more than "
-                    f"XLSX_MAX_COMPRESSION_RATIO ({max_ratio}); nothing was read."
-                )
+        if problem:
+            name, why = problem
+            raise FileRefused(f"The workbook's part {name} {why}; nothing was read.")
 
     def _has_merged_cells(self) -> bool:
         # Read-only worksheets do not parse merges, so look for them in the sheet's XML,

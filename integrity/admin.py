@@ -31,8 +31,26 @@ def _coloured(count: int, colour: str):
     return format_html('<strong style="color:{}">{}</strong>', colour, f"{count:,}")
 
 
+class _WrittenByTheChecksAdmin(TenantScopedAdmin):
+    """Reports and alerts are written by the checks only: the admin reads them (and runs new
+    checks); only a superuser deletes them."""
+
+    columns_for_all_organizations = ("organization",)
+    list_select_related = ("organization",)
+    ordering = ("-created_at", "-id")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return scope_of(request).sees_all
+
+
 @admin.register(DataIntegrityReport)
-class DataIntegrityReportAdmin(TenantScopedAdmin):
+class DataIntegrityReportAdmin(_WrittenByTheChecksAdmin):
     list_display = (
         "report_link",
         "organization",
@@ -44,16 +62,9 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
         "trigger",
     )
     list_filter = ("trigger",)
-    list_select_related = ("organization",)
-    ordering = ("-created_at", "-id")
     date_hierarchy = "created_at"
     actions = ["run_checks_now"]
     change_list_template = "admin/integrity/dataintegrityreport/change_list.html"
-
-    def get_list_display(self, request):
-        if scope_of(request).sees_all:
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "organization")
 
     def get_list_filter(self, request):
         if scope_of(request).sees_all:
@@ -76,16 +87,6 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
     @admin.display(description="properties")
     def property_count(self, obj):
         return f"{(obj.metrics or {}).get('property_count', 0):,}"
-
-    # Reports are written by the checks only: the admin reads them and runs new ones.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return scope_of(request).sees_all
 
     def has_run_permission(self, request):
         return scope_of(request).can(RUN_PERMISSION)
@@ -201,7 +202,7 @@ class DataIntegrityReportAdmin(TenantScopedAdmin):
 
 
 @admin.register(IntegrityAlert)
-class IntegrityAlertAdmin(TenantScopedAdmin):
+class IntegrityAlertAdmin(_WrittenByTheChecksAdmin):
     list_display = (
         "created_at",
         "organization",
@@ -213,9 +214,7 @@ class IntegrityAlertAdmin(TenantScopedAdmin):
         "cleared_at",
     )
     list_filter = ("kind",)
-    list_select_related = ("organization",)
     search_fields = ("subject", "condition")
-    ordering = ("-created_at", "-id")
     readonly_fields = (
         "organization",
         "kind",
@@ -232,11 +231,6 @@ class IntegrityAlertAdmin(TenantScopedAdmin):
         "cleared_at",
     )
 
-    def get_list_display(self, request):
-        if scope_of(request).sees_all:
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "organization")
-
     @admin.display(description="state")
     def state(self, obj):
         if obj.is_open:
@@ -246,12 +240,3 @@ class IntegrityAlertAdmin(TenantScopedAdmin):
     @admin.display(description="e-mailed")
     def recipient_count(self, obj):
         return len(obj.email_recipients or [])
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return scope_of(request).sees_all

@@ -63,26 +63,8 @@ def line_chart(
     def label(value: float) -> str:
         return f"{value * 100:.0f}%" if percent else f"{value:,.0f}"
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total_height}" '
-        f'viewBox="0 0 {width} {total_height}" role="img" class="integrity-chart" '
-        f'aria-label="{escape(title)}" font-family="sans-serif">',
-        f"<title>{escape(title)}</title>",
-        *(
-            f'<text x="4" y="{6 + LINE_PX * (number + 1) - 3}" font-size="12" '
-            f'font-weight="bold" class="chart-title">{escape(line)}</text>'
-            for number, line in enumerate(title_lines)
-        ),
-        f'<rect x="{left}" y="{top}" width="{plot_width}" height="{plot_height}" '
-        'fill="none" stroke="#ccc"/>',
-    ]
-    ticks = (0, 0.5, 1) if percent or y_max >= 2 else (0, 1)
-    for fraction in ticks:
-        value = y_max * fraction if percent else round(y_max * fraction)
-        parts.append(
-            f'<text x="{left - 4}" y="{y(value) + 4:.1f}" font-size="10" '
-            f'text-anchor="end">{label(value)}</text>'
-        )
+    parts = _frame(title, title_lines, width, total_height, (left, top, plot_width, plot_height))
+    parts.extend(_y_ticks(y_max, percent, left, y, label))
     parts.extend(_x_ticks(axis_start, axis_end, zone, x, axis_bottom))
     drawn = [[(m, v) for m, v in points if v is not None] for _, points in series]
     # A line hidden under later identical ones (fields all 100% complete) is drawn wider, so
@@ -96,6 +78,37 @@ def line_chart(
         parts.append(_legend_entry(index, name, left + legend_x, legend_y, covered[index]))
     parts.append("</svg>")
     return mark_safe("".join(parts))
+
+
+def _frame(title: str, title_lines: list[str], width: int, total_height: int, plot) -> list[str]:
+    """The picture's opening, its title lines and the plot's frame (`plot`: left, top, width,
+    height)."""
+    left, top, plot_width, plot_height = plot
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total_height}" '
+        f'viewBox="0 0 {width} {total_height}" role="img" class="integrity-chart" '
+        f'aria-label="{escape(title)}" font-family="sans-serif">',
+        f"<title>{escape(title)}</title>",
+        *(
+            f'<text x="4" y="{6 + LINE_PX * (number + 1) - 3}" font-size="12" '
+            f'font-weight="bold" class="chart-title">{escape(line)}</text>'
+            for number, line in enumerate(title_lines)
+        ),
+        f'<rect x="{left}" y="{top}" width="{plot_width}" height="{plot_height}" '
+        'fill="none" stroke="#ccc"/>',
+    ]
+
+
+def _y_ticks(y_max: float, percent: bool, left: int, y, label) -> list[str]:
+    ticks = (0, 0.5, 1) if percent or y_max >= 2 else (0, 1)
+    parts = []
+    for fraction in ticks:
+        value = y_max * fraction if percent else round(y_max * fraction)
+        parts.append(
+            f'<text x="{left - 4}" y="{y(value) + 4:.1f}" font-size="10" '
+            f'text-anchor="end">{label(value)}</text>'
+        )
+    return parts
 
 
 def _axis(series, start: datetime, end: datetime) -> tuple[datetime, datetime]:

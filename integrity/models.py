@@ -1,9 +1,7 @@
-from django.conf import settings
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
 
-from organizations.models import Organization
+from organizations.fields import acting_user, creation_time, tenant_key
 
 
 class DataIntegrityReport(models.Model):
@@ -14,9 +12,7 @@ class DataIntegrityReport(models.Model):
         ADMIN = "admin", "Admin action"
         COMMAND = "command", "Command"
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="integrity_reports"
-    )
+    organization = tenant_key("integrity_reports")
     #: [{"slug", "title", "severity", "description", "model", "count", "samples": [{id, label}]}]
     check_results = models.JSONField(default=list)
     total_issues = models.PositiveIntegerField(default=0)
@@ -26,14 +22,8 @@ class DataIntegrityReport(models.Model):
     metrics = models.JSONField(default=dict)
     duration_ms = models.PositiveIntegerField(default=0)
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.COMMAND)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = acting_user()
+    created_at = creation_time()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -74,9 +64,7 @@ class IntegrityAlert(models.Model):
         BACKUP_OVERDUE = "backup_overdue", "Backup overdue"
         DRILL_FAILED = "drill_failed", "Restore drill failed"
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="integrity_alerts"
-    )
+    organization = tenant_key("integrity_alerts")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     #: Identifies the condition, e.g. "check:missing_address" or "backup_overdue:3".
     condition = models.CharField(max_length=200)
@@ -91,7 +79,7 @@ class IntegrityAlert(models.Model):
     #: "" before delivery, then "sent", "not configured" or the error met.
     webhook_status = models.CharField(max_length=300, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = creation_time()
     cleared_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -138,6 +138,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose every page, action, choice list and export is limited to the acting
     user's organisation. Superusers see everything."""
 
+    #: Changelist columns shown only to whoever sees every organisation (a member's rows all
+    #: belong to one, so its column would say the same on every row).
+    columns_for_all_organizations = ()
+
     #: Lookup from this admin's model to its Organization.
     tenant_lookup = "organization"
     #: True when the model has an index on (organisation, id): a member's changelist in its
@@ -203,6 +207,12 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self._is_member(request) and super().has_delete_permission(request, obj)
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if not self.columns_for_all_organizations or scope_of(request).sees_all:
+            return columns
+        return tuple(name for name in columns if name not in self.columns_for_all_organizations)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         show_unreachable_links_as_text(self, request, context)

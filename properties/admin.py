@@ -12,7 +12,13 @@ from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from organizations.tenancy import TenantHistoryAdmin, scope_of
 
-from . import selectors
+from .admin_filters import (
+    EstimatedValueFilter,
+    StateFilter,
+    SuburbFilter,
+    TenantProjectFilter,
+    ZoningFilter,
+)
 from .exports import export_file_name, export_sheet_title
 from .forms import FIELDSETS, PropertyAnalysisForm, PropertyForm, raw_attributes
 from .history import JSONKeyHistoryContextHelper
@@ -31,9 +37,6 @@ from .pagination import EstimatedCountPaginator
 from .resources import PropertyExportResource
 from .rules import RuleSettings
 from .templatetags.property_format import format_money
-
-STATES = ["ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA"]
-
 
 # Changelist extensions ---------------------------------------------------------------------
 #
@@ -137,93 +140,6 @@ class ChangelistExtensionsMixin:
         ]
         extra_context = {**(extra_context or {}), "extension_tools": tools}
         return super().changelist_view(request, extra_context)
-
-
-class TenantProjectFilter(admin.SimpleListFilter):
-    """Project filter listing only the acting user's projects (the stock related-field filter
-    would list every organisation's)."""
-
-    title = "project"
-    parameter_name = "project__id__exact"
-
-    def lookups(self, request, model_admin):
-        projects = selectors.project_list(actor=scope_of(request))
-        return [(str(pk), name) for pk, name in projects.values_list("pk", "name")]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
-        if not (value.isascii() and value.isdigit() and len(value) < 19):
-            messages.warning(request, f"{value[:40]!r} is not a project id; filter ignored.")
-            return queryset
-        return queryset.filter(project_id=int(value))
-
-
-class StateFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [(code, code) for code in STATES]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.alias(state_code=STATE).filter(state_code=self.value())
-        return queryset
-
-
-class ZoningFilter(admin.SimpleListFilter):
-    title = "zoning"
-    parameter_name = "zoning"
-
-    def lookups(self, request, model_admin):
-        return [(zone, zone) for zone in selectors.zoning_values(actor=scope_of(request))]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.alias(zone=ZONING).filter(zone=self.value())
-        return queryset
-
-
-class SuburbFilter(admin.SimpleListFilter):
-    title = "suburb"
-    parameter_name = "suburb"
-
-    def lookups(self, request, model_admin):
-        return [(name, name) for name in selectors.suburb_values(actor=scope_of(request))]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.alias(suburb_text=SUBURB).filter(suburb_text=self.value())
-        return queryset
-
-
-class EstimatedValueFilter(admin.SimpleListFilter):
-    """Bands of estimated value, each a range scan of the (organisation, value) index."""
-
-    title = "estimated value"
-    parameter_name = "value"
-    BANDS = {
-        "lt500k": ("under $500,000", None, 500_000),
-        "500k-1m": ("$500,000 to $1m", 500_000, 1_000_000),
-        "1m-2m": ("$1m to $2m", 1_000_000, 2_000_000),
-        "2m+": ("$2m and over", 2_000_000, None),
-    }
-
-    def lookups(self, request, model_admin):
-        return [(key, label) for key, (label, _, _) in self.BANDS.items()]
-
-    def queryset(self, request, queryset):
-        if self.value() not in self.BANDS:
-            return queryset
-        _, low, high = self.BANDS[self.value()]
-        queryset = queryset.alias(estimated_value=ESTIMATED_VALUE)
-        if low is not None:
-            queryset = queryset.filter(estimated_value__gte=low)
-        if high is not None:
-            queryset = queryset.filter(estimated_value__lt=high)
-        return queryset
 
 
 class PropertyAnalysisInline(admin.TabularInline):
@@ -403,11 +319,7 @@ class ProjectAdmin(TenantHistoryAdmin):
     list_filter = ("status",)
     search_fields = ("name",)
     readonly_fields = ("created_by", "created_at", "updated_at")
-
-    def get_list_display(self, request):
-        if scope_of(request).sees_all:
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "organization")
+    columns_for_all_organizations = ("organization",)
 
 
 @admin.register(PropertyAnalysis)

@@ -8,6 +8,7 @@ JSON fields' form field (so the admin form answers in words instead of a server 
 
 import json
 import math
+import zipfile
 
 from django import forms
 from django.conf import settings
@@ -85,6 +86,26 @@ def json_value_problem(value) -> str | None:
             problem = number_problem(item)
             if problem:
                 return problem
+    return None
+
+
+def zip_member_problem(
+    archive: zipfile.ZipFile, *, bytes_limit: str, ratio_limit: str
+) -> tuple[str, str] | None:
+    """(member name, why) for the first member of `archive` whose declared size or compression
+    ratio passes the settings named (a zip bomb), or None; read from the zip's directory, so
+    nothing is decompressed. Ratios count only for members over 1 MB."""
+    max_bytes, max_ratio = _limit(bytes_limit), _limit(ratio_limit)
+    for info in archive.infolist():
+        if info.file_size > max_bytes:
+            return info.filename, (
+                f"would expand to {info.file_size} bytes, more than {bytes_limit} ({max_bytes})"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 1024 * 1024 and ratio > max_ratio:
+            return info.filename, (
+                f"expands {ratio:.0f} times, more than {ratio_limit} ({max_ratio})"
+            )
     return None
 
 

@@ -1,16 +1,14 @@
 import hashlib
 import re
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
-from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from organizations.models import Organization
+from organizations.fields import acting_user, creation_time, tenant_key
 
 from .limits import PropertyJSONField
 
@@ -50,22 +48,13 @@ class Status(models.TextChoices):
 
 
 class Project(models.Model):
-    organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="projects"
-    )
+    organization = tenant_key("projects", on_delete=models.PROTECT)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     config = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    # A default, not auto_now_add, so a restore can put back the original creation time.
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = acting_user()
+    created_at = creation_time()
     updated_at = models.DateTimeField(auto_now=True)
 
     history = HistoricalRecords()
@@ -108,13 +97,8 @@ class Property(models.Model):
     )
     # Denormalised from the project so every tenant query filters one indexed column; save()
     # derives it from the project, so it cannot drift through the ORM.
-    organization = models.ForeignKey(
-        Organization,
-        on_delete=models.PROTECT,
-        related_name="properties",
-        editable=False,
-        db_index=False,
-        db_constraint=False,
+    organization = tenant_key(
+        "properties", on_delete=models.PROTECT, editable=False, db_index=False, db_constraint=False
     )
     external_id = models.CharField(
         max_length=255,
@@ -131,17 +115,8 @@ class Property(models.Model):
     # column) is rare enough to scan for; an import writes one entry per row into each index.
     # No key constraint either, as for the history's user: Django clears the column when a
     # user is deleted, and the database's check slows a bulk import's commit (docs/imports.md).
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    # A default, not auto_now_add, so a restore can put back the original creation time.
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = acting_user(db_index=False, db_constraint=False)
+    created_at = creation_time()
     updated_at = models.DateTimeField(auto_now=True)
 
     # The history is read per property (id) and per organisation (pages, backups); indexes on
@@ -227,9 +202,7 @@ class PropertyAnalysis(models.Model):
         FAILED = "failed", "Failed"
 
     property = models.ForeignKey(Property, on_delete=models.CASCADE, related_name="analyses")
-    organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="analyses", editable=False
-    )
+    organization = tenant_key("analyses", on_delete=models.PROTECT, editable=False)
     analysis_type = models.CharField(max_length=20, choices=AnalysisType.choices)
     input_parameters = models.JSONField(default=dict, blank=True)
     results = models.JSONField(null=True, blank=True)
@@ -242,15 +215,8 @@ class PropertyAnalysis(models.Model):
     # Where the analysis came from, e.g. the financial_metrics keys a migration moved here; the
     # reverse migration reads it to put them back exactly.
     metadata = models.JSONField(default=dict, blank=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    # A default, not auto_now_add, so a restore can put back the original creation time.
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = acting_user()
+    created_at = creation_time()
 
     history = HistoricalRecords()
 

@@ -54,13 +54,19 @@ def property_list(
         queryset = queryset.filter(project=project)
     if suburb:
         queryset = queryset.alias(suburb_text=SUBURB).filter(suburb_text=suburb)
-    if min_value is not None or max_value is not None:
-        queryset = queryset.alias(estimated_value=ESTIMATED_VALUE)
-        if min_value is not None:
-            queryset = queryset.filter(estimated_value__gte=min_value)
-        if max_value is not None:
-            queryset = queryset.filter(estimated_value__lte=max_value)
-    return queryset
+    return estimated_value_within(queryset, low=min_value, high=max_value)
+
+
+def estimated_value_within(queryset, *, low=None, high=None, below=None) -> QuerySet:
+    """`queryset` limited to estimated values of at least `low`, at most `high` and under
+    `below` (each optional): one range scan of the (organisation, value) index."""
+    bounds = {"gte": low, "lte": high, "lt": below}
+    bounds = {
+        f"estimated_value__{name}": value for name, value in bounds.items() if value is not None
+    }
+    if not bounds:
+        return queryset
+    return queryset.alias(estimated_value=ESTIMATED_VALUE).filter(**bounds)
 
 
 def zoning_values(*, actor, limit: int = 100) -> list[str]:

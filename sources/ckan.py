@@ -21,6 +21,7 @@ from ckanapi.errors import CKANAPIError
 from .network import (
     RETRY_STATUSES,
     GuardedSession,
+    MeteredClient,
     Retrier,
     SourceUnreachable,
     is_transient_network_error,
@@ -78,7 +79,7 @@ class Page:
     strategy: str
 
 
-class CkanClient:
+class CkanClient(MeteredClient):
     def __init__(self, *, url: str, resource_id: str, token_env: str = "", sleep=None):
         if not _RESOURCE_ID.match(resource_id or ""):
             raise PortalRefused(f"{resource_id!r} is not a CKAN resource id.")
@@ -119,14 +120,6 @@ class CkanClient:
         if isinstance(error, ckanapi.ValidationError):
             return PortalRefused(f"{action}: the portal refused the request ({error})")
         return PortalRefused(f"{action}: the portal answered {status}: {str(error)[:300]}")
-
-    @property
-    def requests_made(self) -> int:
-        return self.session.requests_made
-
-    @property
-    def bytes_received(self) -> int:
-        return self.session.bytes_received
 
     # --- metadata -----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import requests
 from .network import (
     RETRY_STATUSES,
     GuardedSession,
+    MeteredClient,
     Retrier,
     SourceUnreachable,
     is_transient_network_error,
@@ -42,7 +43,7 @@ class FetchedFile:
     stream: object = None
 
 
-class FileClient:
+class FileClient(MeteredClient):
     def __init__(self, *, url: str, sleep=None):
         self.url = url
         self.session = GuardedSession()
@@ -50,14 +51,6 @@ class FileClient:
 
     def close(self):
         self.session.close()
-
-    @property
-    def requests_made(self) -> int:
-        return self.session.requests_made
-
-    @property
-    def bytes_received(self) -> int:
-        return self.session.bytes_received
 
     def fetch(self, *, etag: str = "", last_modified: str = "") -> FetchedFile:
         headers = {}

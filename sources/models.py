@@ -1,9 +1,8 @@
 """Government open-data sources, their sync runs, and where each synced property came from."""
 
-from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
+from organizations.fields import acting_user, creation_time, tenant_key
 from organizations.models import Organization
 from properties.models import Project, Property
 
@@ -24,9 +23,7 @@ class DataSource(models.Model):
         ARCHIVE = "archive", "Archive the property"
         MARK_DELETED = "mark_deleted", "Mark the property deleted"
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="data_sources", editable=False
-    )
+    organization = tenant_key("data_sources", editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="data_sources")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -55,10 +52,8 @@ class DataSource(models.Model):
     paused = models.BooleanField(default=False, editable=False)
     pause_message = models.TextField(blank=True, editable=False)
     state = models.JSONField(default=dict, blank=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = acting_user()
+    created_at = creation_time()
 
     class Meta:
         ordering = ["organization", "name", "id"]
@@ -96,9 +91,7 @@ class SyncRun(models.Model):
         GUARDED = "guarded", "Stopped by the mass-delete guard"
         FAILED = "failed", "Failed"
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="sync_runs", editable=False
-    )
+    organization = tenant_key("sync_runs", editable=False)
     source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.QUEUED)
@@ -107,9 +100,7 @@ class SyncRun(models.Model):
     # The run that started the pass this run belongs to (itself unless it resumed one): a
     # record not seen in a complete pass has vanished.
     pass_id = models.PositiveBigIntegerField(null=True, blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor = acting_user()
     fetched = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
@@ -124,7 +115,7 @@ class SyncRun(models.Model):
     cursor = models.JSONField(default=dict, blank=True)
     details = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = creation_time()
     started_at = models.DateTimeField(null=True, blank=True)
     progress_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -176,7 +167,7 @@ class SyncRejectedRecord(models.Model):
     """A record the rules refused (its errors), or kept with a warning (no errors, its
     warnings), for the run's rejected-records CSV."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = tenant_key("+")
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="rejected_records")
     number = models.PositiveBigIntegerField(help_text="The record's _id, or its row in the file.")
     values = models.JSONField(default=dict)
@@ -273,7 +264,7 @@ class SyncSeenKeys(models.Model):
     (resumed or not) the source's records missing from all of them have vanished. Deleted when
     the pass completes."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = tenant_key("+")
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+")
     pass_id = models.PositiveBigIntegerField()
     keys = models.JSONField(default=list)

@@ -58,6 +58,20 @@ class GuardedSession(requests.Session):
         return response
 
 
+class MeteredClient:
+    """A source client over one GuardedSession; the run records what the session cost."""
+
+    session: GuardedSession
+
+    @property
+    def requests_made(self) -> int:
+        return self.session.requests_made
+
+    @property
+    def bytes_received(self) -> int:
+        return self.session.bytes_received
+
+
 def timeouts() -> tuple[float, float]:
     return (settings.SYNC_CONNECT_TIMEOUT, settings.SYNC_READ_TIMEOUT)
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django_q.models import Schedule
 
 from organizations.access import Scope
+from organizations.schedules import cron_schedule_sync
 from properties.models import Project
 
 from .models import DataSource, SyncRun
@@ -88,21 +89,13 @@ def source_create(
 def source_schedule_sync(*, source: DataSource, deleted: bool = False) -> Schedule | None:
     """The source's django-q2 schedule, derived from its cron: created, updated, or removed
     when the source is inactive, unscheduled or deleted."""
-    name = f"source-sync-{source.pk}"
-    if deleted or not source.active or not source.schedule_cron:
-        Schedule.objects.filter(name=name).delete()
-        return None
-    schedule, _ = Schedule.objects.update_or_create(
-        name=name,
-        defaults={
-            "func": SCHEDULED_TASK,
-            "args": repr((source.pk,)),
-            "schedule_type": Schedule.CRON,
-            "cron": source.schedule_cron,
-            "repeats": -1,
-        },
+    return cron_schedule_sync(
+        name=f"source-sync-{source.pk}",
+        func=SCHEDULED_TASK,
+        args=(source.pk,),
+        cron=source.schedule_cron,
+        wanted=source.active and bool(source.schedule_cron) and not deleted,
     )
-    return schedule
 
 
 def source_confirm(*, source: DataSource, actor) -> DataSource:

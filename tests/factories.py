@@ -90,3 +90,25 @@ class PropertyAnalysisFactory(factory.django.DjangoModelFactory):
     property = factory.SubFactory(PropertyFactory)
     analysis_type = "financial"
     input_parameters = factory.LazyFunction(lambda: {"discount_rate": 0.06})
+
+
+def migrate_to(targets):
+    """Migrates the test database to `targets` ((app, migration) pairs; None: before the app's
+    first) and returns the app registry of that state, or None when an app was unapplied."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    if any(name is None for _, name in targets):
+        return None
+    return executor.loader.project_state(targets).apps
+
+
+def latest_migrations(app: str | None = None):
+    """The newest migration of `app` (of every app when None), as migration targets."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    return MigrationExecutor(connection).loader.graph.leaf_nodes(app)

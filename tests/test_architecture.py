@@ -1,15 +1,13 @@
 """The layout rules of docs/architecture.md, read from the source: jobs are queued only in
-`tasks.py`, and apps import only the layers below them."""
+`tasks.py`, apps import only the layers below them, and modules and functions stay small."""
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-
-#: Apps whose modules these rules cover.
-CHECKED_APPS = ["organizations", "properties", "imports", "backups", "integrity"]
 
 #: What each app may import from the project's other apps (layers below it, or beside it
 #: where docs/architecture.md says so).
@@ -19,8 +17,19 @@ ALLOWED_IMPORTS = {
     "imports": {"organizations", "properties"},
     "backups": {"organizations", "properties"},
     "integrity": {"organizations", "properties", "backups", "imports"},
+    # On top: into imports through sources/ingest.py; integrity's public-address check.
+    "sources": {"organizations", "properties", "imports", "integrity"},
+    # Readiness reads the database, broker and storage, never an app's data.
+    "health": set(),
 }
-PROJECT_APPS = {"organizations", "properties", "imports", "backups", "integrity"}
+#: Apps whose modules these rules cover: every app of the project.
+CHECKED_APPS = list(ALLOWED_IMPORTS)
+PROJECT_APPS = set(ALLOWED_IMPORTS)
+
+#: The packages whose modules are held to the size limits: every app and the project's config.
+SIZED_PACKAGES = [*CHECKED_APPS, "config"]
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
 
 
 def _sources(app: str):
@@ -68,6 +77,48 @@ def test_apps_import_only_the_layers_below(app):
             if top in PROJECT_APPS and top != app and top not in ALLOWED_IMPORTS[app]:
                 wrong.add(f"{path.relative_to(ROOT)} imports {module}")
     assert sorted(wrong) == []
+
+
+def _oversized(path: Path, tree) -> list[str]:
+    """`path` if it is longer than MAX_MODULE_LINES, and each of its functions (methods and
+    nested functions too) longer than MAX_FUNCTION_LINES, with their line counts."""
+    name = str(path.relative_to(ROOT))
+    found = []
+    lines = len(path.read_text().splitlines())
+    if lines > MAX_MODULE_LINES:
+        found.append(f"{name}: {lines} lines")
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{name}:{node.lineno} {node.name}(): {length} lines")
+    return found
+
+
+@pytest.mark.parametrize("package", SIZED_PACKAGES)
+def test_modules_and_functions_stay_small(package):
+    assert [found for path, tree in _sources(package) for found in _oversized(path, tree)] == []
+
+
+def test_the_size_rule_names_a_long_module_and_a_long_function(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    body = "".join(f"    x{n} = {n}\n" for n in range(MAX_FUNCTION_LINES))
+    source = "def long_one():\n" + body + "\n" * (MAX_MODULE_LINES - MAX_FUNCTION_LINES)
+    path = tmp_path / "app" / "module.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    found = _oversized(path, ast.parse(source))
+    assert found == [
+        f"app/module.py: {MAX_MODULE_LINES + 1} lines",
+        f"app/module.py:1 long_one(): {MAX_FUNCTION_LINES + 1} lines",
+    ]
+
+
+def test_every_project_app_has_its_layer():
+    from django.conf import settings
+
+    project_apps = {app for app in settings.INSTALLED_APPS if (ROOT / app).is_dir()}
+    assert project_apps == PROJECT_APPS
 
 
 def test_the_rules_see_a_queued_job_and_an_upward_import():

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from organizations.access import Scope
+from organizations.schedules import cron_schedule_sync
 
 from ..incremental import ChainError, chain_parent
 from ..models import BackupConfig, BackupExecution, BackupType
@@ -100,21 +101,13 @@ def backup_scheduled_run(*, config: BackupConfig) -> BackupExecution | None:
 def backup_schedule_sync(*, config: BackupConfig, deleted: bool = False) -> Schedule | None:
     """Keeps the django-q2 schedule of a configuration in step with it: created, updated, or
     removed when the configuration is inactive or deleted."""
-    name = f"backup-config-{config.pk}"
-    if deleted or not config.is_active:
-        Schedule.objects.filter(name=name).delete()
-        return None
-    schedule, _ = Schedule.objects.update_or_create(
-        name=name,
-        defaults={
-            "func": SCHEDULED_TASK,
-            "args": repr((config.pk,)),
-            "schedule_type": Schedule.CRON,
-            "cron": config.schedule_cron,
-            "repeats": -1,
-        },
+    return cron_schedule_sync(
+        name=f"backup-config-{config.pk}",
+        func=SCHEDULED_TASK,
+        args=(config.pk,),
+        cron=config.schedule_cron,
+        wanted=config.is_active and not deleted,
     )
-    return schedule
 
 
 @transaction.atomic

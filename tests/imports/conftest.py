@@ -3,9 +3,11 @@ import io
 
 import pytest
 
+from imports.pipeline import ImportPipeline, RejectedRowsReport
+from imports.readers import open_table
 from imports.services import execution
 from imports.services.jobs import import_job_create, import_run
-from tests.factories import ProjectFactory
+from tests.factories import ProjectFactory, PropertyFactory
 
 HEADER = "propertyid,address,suburb,postcode,state,estimated value,land area,coordinates"
 
@@ -34,6 +36,34 @@ def run_import(project, content: bytes, *, name="properties.csv", actor=None, **
         actor=actor, project=project, file=io.BytesIO(content), file_name=name, **options
     )
     return import_run(job=job, actor=actor)
+
+
+@contextlib.contextmanager
+def pipeline_for(job, writer_class, **options):
+    """The pipeline of `job`'s file into its project through `writer_class`, built by hand (not
+    by the services) so a test can reach into its parts; history says "import test"."""
+    project = job.project
+    with job.source_file.open("rb") as source:
+        reader = open_table(source, "a.csv")
+        yield ImportPipeline(
+            project=project,
+            reader=reader,
+            writer=writer_class(project=project, actor=None, change_reason="import test"),
+            report=RejectedRowsReport(reader.headers),
+            **options,
+        )
+
+
+def stored_meanwhile(pipeline, external_id: str) -> None:
+    """Someone else stores `external_id` in the pipeline's project just before its writer
+    creates a batch (after the batch was classified)."""
+    create = pipeline.writer.create
+
+    def create_after_a_concurrent_insert(properties):
+        PropertyFactory(project=pipeline.project, external_id=external_id)
+        return create(properties)
+
+    pipeline.writer.create = create_after_a_concurrent_insert
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from imports.pipeline import (
 )
 from imports.pipeline.prefetch import LIVE_VALIDATORS
 from imports.pipeline.rows import BatchRows, NewRow
-from imports.readers import RawRow, TableReader, open_table
+from imports.readers import RawRow, TableReader
 from imports.services.jobs import (
     import_cancel,
     import_job_create,
@@ -38,7 +38,15 @@ from imports.services.jobs import (
 from properties.models import Property
 from tests.factories import ProjectFactory, PropertyFactory
 
-from .conftest import WorkerKilled, after_each_batch, csv_bytes, killed_after, valid_row
+from .conftest import (
+    WorkerKilled,
+    after_each_batch,
+    csv_bytes,
+    killed_after,
+    pipeline_for,
+    stored_meanwhile,
+    valid_row,
+)
 
 Status = ImportJob.Status
 
@@ -147,21 +155,8 @@ def test_both_writers_report_a_row_stored_by_someone_else_meanwhile(writer, tena
     project = ProjectFactory(organization=tenants.owner_org)
     writer_class = WRITERS[writer]
     job = new_job(project, csv_bytes(valid_row(1), valid_row(2)))
-    with job.source_file.open("rb") as source:
-        reader = open_table(source, "a.csv")
-        pipeline = ImportPipeline(
-            project=project,
-            reader=reader,
-            writer=writer_class(project=project, actor=None, change_reason="import test"),
-            report=RejectedRowsReport(reader.headers),
-        )
-        create = pipeline.writer.create
-
-        def create_after_a_concurrent_insert(properties):
-            PropertyFactory(project=project, external_id="P-0002")
-            return create(properties)
-
-        pipeline.writer.create = create_after_a_concurrent_insert
+    with pipeline_for(job, writer_class) as pipeline:
+        stored_meanwhile(pipeline, "P-0002")
         result = pipeline.run()
     assert (result.created, result.rejected) == (1, 1)
     assert pipeline.report.samples[0]["row"] == 3
@@ -178,15 +173,7 @@ def test_a_batch_written_without_a_lookup_meets_a_stored_id_and_is_classified(wr
     writer_class = WRITERS[writer]
     content = csv_bytes(*[valid_row(n) for n in range(1, 7)])
     job = new_job(project, content)
-    with job.source_file.open("rb") as source:
-        reader = open_table(source, "a.csv")
-        pipeline = ImportPipeline(
-            project=project,
-            reader=reader,
-            writer=writer_class(project=project, actor=None, change_reason="import test"),
-            report=RejectedRowsReport(reader.headers),
-            batch_size=3,
-        )
+    with pipeline_for(job, writer_class, batch_size=3) as pipeline:
         create_new = pipeline.writer.create_new
         attempts = []
 

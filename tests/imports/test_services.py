@@ -6,13 +6,12 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from imports.models import ImportJob
-from imports.pipeline import ImportPipeline, OrmBulkWriter, RejectedRowsReport
-from imports.readers import open_table
+from imports.pipeline import OrmBulkWriter
 from imports.services.jobs import import_job_create, import_preview, import_run
 from properties.models import Property
 from tests.factories import PropertyFactory
 
-from .conftest import csv_bytes, run_import, valid_row
+from .conftest import csv_bytes, pipeline_for, run_import, stored_meanwhile, valid_row
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "melbourne_housing_sample.csv"
 
@@ -206,22 +205,9 @@ def test_writer_isolates_rows_that_conflict_at_write_time(project):
     # A row stored by someone else after the batch was classified must be the only one rejected.
     content = csv_bytes(valid_row(1), valid_row(2))
     job = import_job_create(actor=None, project=project, file=io.BytesIO(content))
-    with job.source_file.open("rb") as source:
-        reader = open_table(source, "a.csv")
-        report = RejectedRowsReport(reader.headers)
-        pipeline = ImportPipeline(
-            project=project,
-            reader=reader,
-            writer=OrmBulkWriter(project=project, actor=None, change_reason="import test"),
-            report=report,
-        )
-        writer_create = pipeline.writer.create
-
-        def create_after_a_concurrent_insert(properties):
-            PropertyFactory(project=project, external_id="P-0002")
-            return writer_create(properties)
-
-        pipeline.writer.create = create_after_a_concurrent_insert
+    with pipeline_for(job, OrmBulkWriter) as pipeline:
+        report = pipeline.report
+        stored_meanwhile(pipeline, "P-0002")
         result = pipeline.run()
     assert (result.created, result.rejected) == (1, 1)
     assert report.samples[0]["row"] == 3

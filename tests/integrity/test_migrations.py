@@ -2,30 +2,24 @@
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.factories import migrate_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps if targets[0][1] else None
-
-
 def test_integrity_migrates_to_zero_and_back_leaving_other_data_alone():
-    apps = _migrate([("integrity", "0001_initial")])
+    apps = migrate_to([("integrity", "0001_initial")])
     Organization = apps.get_model("organizations", "Organization")
     Report = apps.get_model("integrity", "DataIntegrityReport")
     org = Organization.objects.create(name="Kept", slug="kept")
     Report.objects.create(organization=org, check_results=[], severity_breakdown={}, metrics={})
 
-    _migrate([("integrity", None)])
+    migrate_to([("integrity", None)])
     assert "integrity_dataintegrityreport" not in connection.introspection.table_names()
     assert "integrity_integrityalert" not in connection.introspection.table_names()
 
-    apps = _migrate([("integrity", "0001_initial")])
+    apps = migrate_to([("integrity", "0001_initial")])
     assert apps.get_model("organizations", "Organization").objects.filter(slug="kept").exists()
     Report = apps.get_model("integrity", "DataIntegrityReport")
     assert Report.objects.count() == 0

@@ -2,7 +2,8 @@
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.factories import latest_migrations, migrate_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,24 +32,10 @@ LEGACY_METRICS = {
 }
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    if any(name is None for _, name in targets):
-        return None
-    return executor.loader.project_state(targets).apps
-
-
-def _leaf_targets():
-    executor = MigrationExecutor(connection)
-    return executor.loader.graph.leaf_nodes()
-
-
 @pytest.fixture
 def legacy_properties():
     """Properties written with the schema of properties 0001, before analyses existed."""
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     Organization = apps.get_model("organizations", "Organization")
     Project = apps.get_model("properties", "Project")
     Property = apps.get_model("properties", "Property")
@@ -68,11 +55,11 @@ def legacy_properties():
         financial_metrics=LEGACY_METRICS["pending_with_inputs"],
     ).pk
     yield ids
-    _migrate(_leaf_targets())
+    migrate_to(latest_migrations())
 
 
 def test_forward_moves_financial_results_into_one_analysis_per_property(legacy_properties):
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Property = apps.get_model("properties", "Property")
     PropertyAnalysis = apps.get_model("properties", "PropertyAnalysis")
 
@@ -110,8 +97,8 @@ def test_forward_moves_financial_results_into_one_analysis_per_property(legacy_p
 
 
 def test_backward_restores_exactly_what_was_there_pending_analyses_included(legacy_properties):
-    _migrate(AFTER)
-    apps = _migrate(BEFORE)
+    migrate_to(AFTER)
+    apps = migrate_to(BEFORE)
     Property = apps.get_model("properties", "Property")
     metrics = dict(Property.objects.values_list("external_id", "financial_metrics"))
     for key, original in LEGACY_METRICS.items():
@@ -120,27 +107,27 @@ def test_backward_restores_exactly_what_was_there_pending_analyses_included(lega
 
 
 def test_backward_carries_edits_made_to_migrated_analyses(legacy_properties):
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     PropertyAnalysis = apps.get_model("properties", "PropertyAnalysis")
     pending = PropertyAnalysis.objects.get(property_id=legacy_properties["pending_with_inputs"])
     pending.results = {"npv": 5}
     pending.save()
 
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     Property = apps.get_model("properties", "Property")
     restored = Property.objects.get(pk=legacy_properties["pending_with_inputs"]).financial_metrics
     assert restored == {**LEGACY_METRICS["pending_with_inputs"], "results": {"npv": 5}}
 
 
 def test_every_app_migrates_to_zero_and_back_up():
-    leaves = _leaf_targets()
+    leaves = latest_migrations()
     apps_with_migrations = sorted({app for app, _ in leaves})
-    _migrate([(app, None) for app in apps_with_migrations])
+    migrate_to([(app, None) for app in apps_with_migrations])
     tables = set(connection.introspection.table_names())
     assert "properties_property" not in tables
     assert "organizations_organization" not in tables
 
-    apps = _migrate(leaves)
+    apps = migrate_to(leaves)
     tables = set(connection.introspection.table_names())
     assert {"properties_property", "properties_propertyanalysis"} <= tables
     Group = apps.get_model("auth", "Group")

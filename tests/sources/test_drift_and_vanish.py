@@ -18,6 +18,14 @@ def _records_without(name, numbers):
     return [{k: v for k, v in make_record(n).items() if k != name} for n in numbers]
 
 
+def twenty_synced(tenants, project, portal, *, on_vanish):
+    """A CKAN source of twenty records with the vanish policy `on_vanish`, synced once."""
+    portal.load([make_record(n) for n in range(1, 21)])
+    source = ckan_source(actor=tenants.admin, project=project, portal=portal, on_vanish=on_vanish)
+    sync(source, tenants.admin)
+    return source
+
+
 @pytest.mark.django_db
 class TestSchemaDrift:
     def test_a_new_field_is_recorded_and_ignored(self, tenants, project, portal):
@@ -101,9 +109,7 @@ class TestVanished:
     def test_records_missing_from_a_complete_pass_follow_the_policy(
         self, tenants, project, portal, policy, status
     ):
-        portal.load([make_record(n) for n in range(1, 21)])
-        source = ckan_source(actor=tenants.admin, project=project, portal=portal, on_vanish=policy)
-        sync(source, tenants.admin)
+        source = twenty_synced(tenants, project, portal, on_vanish=policy)
         portal.load([make_record(n) for n in range(1, 21) if n != 13])
 
         run = sync(source, tenants.admin)
@@ -116,14 +122,7 @@ class TestVanished:
         assert changed_by_run == (0 if policy == DataSource.OnVanish.IGNORE else 1)
 
     def test_a_record_that_comes_back_is_no_longer_vanished(self, tenants, project, portal):
-        portal.load([make_record(n) for n in range(1, 21)])
-        source = ckan_source(
-            actor=tenants.admin,
-            project=project,
-            portal=portal,
-            on_vanish=DataSource.OnVanish.ARCHIVE,
-        )
-        sync(source, tenants.admin)
+        source = twenty_synced(tenants, project, portal, on_vanish=DataSource.OnVanish.ARCHIVE)
         portal.load([make_record(n) for n in range(1, 21) if n != 13])
         sync(source, tenants.admin)
         portal.load([make_record(n) for n in range(1, 21)])
@@ -136,14 +135,7 @@ class TestVanished:
         assert history_reasons(project)[-1] == f"sync {run.pk}"
 
     def test_mass_delete_guard_stops_before_writing_and_pauses(self, tenants, project, portal):
-        portal.load([make_record(n) for n in range(1, 21)])
-        source = ckan_source(
-            actor=tenants.admin,
-            project=project,
-            portal=portal,
-            on_vanish=DataSource.OnVanish.MARK_DELETED,
-        )
-        sync(source, tenants.admin)
+        source = twenty_synced(tenants, project, portal, on_vanish=DataSource.OnVanish.MARK_DELETED)
         history = len(history_reasons(project))
         # A truncated export: 15 of 20 records gone, one of the rest changed.
         portal.load([make_record(n, valuation=700_000 + n) for n in range(1, 6)])

@@ -2,21 +2,15 @@
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.factories import latest_migrations, migrate_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps if targets[0][1] else None
-
-
 def test_sources_migrates_to_zero_and_back_with_sources_runs_and_records():
-    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    apps = _migrate([("sources", "0001_initial")])
+    leaves = latest_migrations()
+    apps = migrate_to([("sources", "0001_initial")])
     Organization = apps.get_model("organizations", "Organization")
     Project = apps.get_model("properties", "Project")
     Property = apps.get_model("properties", "Property")
@@ -40,11 +34,11 @@ def test_sources_migrates_to_zero_and_back_with_sources_runs_and_records():
         changed_run=run,
     )
     try:
-        _migrate([("sources", None)])
+        migrate_to([("sources", None)])
         assert "sources_datasource" not in connection.introspection.table_names()
         assert Property.objects.filter(external_id="KEEP").exists()
-        apps = _migrate([("sources", "0001_initial")])
+        apps = migrate_to([("sources", "0001_initial")])
         DataSource = apps.get_model("sources", "DataSource")
         assert DataSource.objects.count() == 0
     finally:
-        _migrate(leaves)
+        migrate_to(leaves)
