@@ -78,9 +78,8 @@ def test_a_row_the_database_refuses_is_rejected_and_its_batch_stored(
     assert job.status == ImportJob.Status.COMPLETED_WITH_ERRORS, job.error_summary
     assert (job.created_count, job.rejected_count) == (4, 1)
     assert job.error_summary == "1 of 5 rows were rejected."
-    assert sorted(Property.objects.filter(project=project).values_list("external_id", flat=True)) == [
-        "P-0001", "P-0002", "P-0003", "P-0005"
-    ]  # fmt: skip
+    stored = Property.objects.filter(project=project).values_list("external_id", flat=True)
+    assert sorted(stored) == ["P-0001", "P-0002", "P-0003", "P-0005"]
     assert Property.history.filter(project=project).count() == 4
     report = _rejected_report(job)
     assert REFUSED_BY_DATABASE in report and "4 Refused Street" in report
