@@ -44,7 +44,15 @@ def storable_text(text: str) -> str:
     return text
 
 
+class OverlongNumber(str):
+    """A number with more digits than INPUT_MAX_NUMBER_DIGITS, kept as the text it was
+    written as (a JSON file's parser makes it one instead of converting it)."""
+
+
 def number_problem(number) -> str | None:
+    if isinstance(number, OverlongNumber):
+        digits = _limit("INPUT_MAX_NUMBER_DIGITS")
+        return f"holds a number longer than INPUT_MAX_NUMBER_DIGITS ({digits} digits)"
     if isinstance(number, float) and not math.isfinite(number):
         return f"holds {number}, which is not a finite number"
     if isinstance(number, int) and not isinstance(number, bool):

@@ -54,6 +54,15 @@ def background_threshold() -> int:
     return settings.IMPORT_BACKGROUND_THRESHOLD_ROWS
 
 
+def belongs_in_background(job: ImportJob, rows: int) -> bool:
+    """Whether a preview or import of `job` (about `rows` rows) runs as a task: a long file,
+    or a large one whatever its row count (one huge JSON item is one row), so that the web
+    process never parses a large file."""
+    return (
+        rows > background_threshold() or job.size_bytes > settings.IMPORT_BACKGROUND_THRESHOLD_BYTES
+    )
+
+
 def stale_seconds() -> int:
     return settings.IMPORT_STALE_SECONDS
 
