@@ -6,6 +6,7 @@ models); the scoping lives here once instead of in each admin.
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
@@ -13,6 +14,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from .access import AccessDenied, Scope, lookup_to_organization
+from .form_inputs import StorableAutocompleteSelect, json_form_field
 from .models import Organization
 
 
@@ -195,7 +197,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if lookup is not None:
             base = kwargs.get("queryset", db_field.related_model._default_manager.all())
             kwargs["queryset"] = scope_of(request).filter(base, lookup)
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = StorableAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # The exact class only: a subclass (PropertyJSONField) brings its own form field.
+        if type(db_field) is models.JSONField and json_form_field() is not None:
+            kwargs.setdefault("form_class", json_form_field())
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         self.prepare_for_save(request, obj, change)

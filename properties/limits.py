@@ -12,7 +12,7 @@ import math
 from django import forms
 from django.conf import settings
 from django.db import models
-from django.forms.fields import InvalidJSONInput
+from django.forms.fields import InvalidJSONInput, JSONString
 
 
 def _limit(name: str) -> int:
@@ -97,10 +97,10 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number JSON can store")
 
 
-class PropertyJSONFormField(forms.JSONField):
-    """A JSON object as typed into a form: anything that cannot be stored is a field error in
-    words (NaN, 1e400, 5,000-digit numbers, 5,000-deep nesting, NUL, lone surrogates, a list
-    where an object belongs), never a server error."""
+class StorableJSONFormField(forms.JSONField):
+    """A JSON value as typed into a form: anything that cannot be stored is a field error in
+    words (NaN, 1e400, 5,000-digit numbers, 5,000-deep nesting, NUL, lone surrogates), never
+    a server error. Every tenant admin's plain JSON fields use it."""
 
     default_error_messages = {"invalid": "Enter valid JSON: %(reason)s."}
 
@@ -138,7 +138,19 @@ class PropertyJSONFormField(forms.JSONField):
         problem = json_value_problem(converted)
         if problem:
             raise forms.ValidationError(f"The value {problem}.", code="invalid")
-        if not isinstance(converted, dict):
+        return JSONString(converted) if isinstance(converted, str) else converted
+
+
+class PropertyJSONFormField(StorableJSONFormField):
+    """A property's JSON attribute group: storable, and an object."""
+
+    def to_python(self, value):
+        converted = super().to_python(value)
+        if (
+            isinstance(value, str)
+            and value not in self.empty_values
+            and not isinstance(converted, dict)
+        ):
             raise forms.ValidationError(
                 "Enter a JSON object ({...}), not a list or a single value.", code="invalid"
             )
