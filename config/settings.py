@@ -385,6 +385,9 @@ XLSX_MAX_COMPRESSION_RATIO = env.int("XLSX_MAX_COMPRESSION_RATIO", default=100)
 XLSX_MAX_SHARED_STRINGS_BYTES = env.int("XLSX_MAX_SHARED_STRINGS_BYTES", default=128 * 1024**2)
 BACKUP_MAX_MEMBER_BYTES = env.int("BACKUP_MAX_MEMBER_BYTES", default=16 * 1024**3)
 BACKUP_MAX_COMPRESSION_RATIO = env.int("BACKUP_MAX_COMPRESSION_RATIO", default=200)
+# One row (line) of a backup archive's table: five JSON groups within INPUT_MAX_JSON_ITEM_BYTES
+# each stay far below it.
+BACKUP_MAX_ROW_BYTES = env.int("BACKUP_MAX_ROW_BYTES", default=64 * 1024 * 1024)
 
 # Alert webhooks may only reach public addresses, unless this allows hosts on private networks
 # (a webhook receiver inside the deployment's own network, or tests on 127.0.0.1).
