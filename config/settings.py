@@ -111,6 +111,8 @@ MIDDLEWARE = [
     # Pages show times in the member's organisation's time zone.
     "organizations.middleware.OrganizationTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A query parameter holding a NUL or a lone surrogate is dropped, with a sentence.
+    "organizations.middleware.UnusableParametersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the acting admin user on every history row written during a request.
     "simple_history.middleware.HistoryRequestMiddleware",

@@ -219,7 +219,10 @@ class CsvReader(_PeekingReader):
                     raise FileRefused(csv_error_message(exc, number, line)) from None
                 yield number, values
         finally:
-            text.detach()
+            # Detached, not closed, so the caller's stream stays open; a generator dropped
+            # after the caller closed the stream has nothing left to detach.
+            if not self.stream.closed:
+                text.detach()
 
     def _check_structure(self) -> None:
         self.stream.seek(0)

@@ -4,11 +4,11 @@ Every admin of a tenant model inherits `TenantScopedAdmin` (or `TenantHistoryAdm
 models); the scoping lives here once instead of in each admin.
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -141,23 +141,6 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return scope_of(request).filter(super().get_queryset(request), self.tenant_lookup)
-
-    def changelist_view(self, request, extra_context=None):
-        unusable = unusable_parameters(request.GET)
-        if unusable:
-            # A value no database can compare (a NUL, a lone surrogate): dropped with a
-            # sentence, as a filter that does not apply, instead of an error page.
-            kept = request.GET.copy()
-            for name in unusable:
-                kept.pop(name, None)
-            self.message_user(
-                request,
-                f"Ignored the filter {', '.join(sorted(unusable))}: its value holds characters "
-                "that cannot be searched for.",
-                messages.WARNING,
-            )
-            return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}")
-        return super().changelist_view(request, extra_context)
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Another organisation's row and a missing row answer the same: 404.
