@@ -19,7 +19,13 @@ from typing import BinaryIO
 from .errors import FileRefused
 from .jsonstream import json_items
 from .rules import is_blank
-from .structure import check_table_size, csv_error_message, limit, scan_sheet
+from .structure import (
+    check_shared_strings,
+    check_table_size,
+    csv_error_message,
+    limit,
+    scan_sheet,
+)
 
 SNIFF_BYTES = 64 * 1024
 CHUNK_BYTES = 1024 * 1024
@@ -353,15 +359,6 @@ class XlsxReader(_PeekingReader):
                     f"XLSX_MAX_COMPRESSION_RATIO ({max_ratio}); nothing was read."
                 )
 
-    def _check_shared_strings(self, archive: zipfile.ZipFile) -> None:
-        max_bytes = limit("XLSX_MAX_SHARED_STRINGS_BYTES")
-        for info in archive.infolist():
-            if info.filename.lower().endswith("sharedstrings.xml") and info.file_size > max_bytes:
-                raise FileRefused(
-                    f"The workbook's shared strings would expand to {info.file_size:,} bytes, "
-                    f"more than XLSX_MAX_SHARED_STRINGS_BYTES ({max_bytes:,}); nothing was read."
-                )
-
     def _check_structure(self) -> None:
         """Every worksheet's XML parsed once, streaming, without building cells: a damaged or
         truncated sheet is refused before any row is imported, and merged cells (which
@@ -371,7 +368,7 @@ class XlsxReader(_PeekingReader):
         self._merged = False
         try:
             with zipfile.ZipFile(self.stream) as archive:
-                self._check_shared_strings(archive)
+                check_shared_strings(archive)
                 for name in archive.namelist():
                     if name.startswith("xl/worksheets/") and name.endswith(".xml"):
                         self._merged |= scan_sheet(archive, name)

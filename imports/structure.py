@@ -56,6 +56,18 @@ def csv_error_message(exc: csv.Error, number: int, line: int) -> str:
     return f"{where}: the CSV is malformed ({message}); nothing was imported."
 
 
+def check_shared_strings(archive: zipfile.ZipFile) -> None:
+    """Refuses shared strings over XLSX_MAX_SHARED_STRINGS_BYTES: openpyxl holds that part in
+    memory whole, about six times its size."""
+    max_bytes = limit("XLSX_MAX_SHARED_STRINGS_BYTES")
+    for info in archive.infolist():
+        if info.filename.lower().endswith("sharedstrings.xml") and info.file_size > max_bytes:
+            raise FileRefused(
+                f"The workbook's shared strings would expand to {info.file_size:,} bytes, "
+                f"more than XLSX_MAX_SHARED_STRINGS_BYTES ({max_bytes:,}); nothing was read."
+            )
+
+
 _SHEET_ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
 _MERGE_CELL = re.compile(rb"<(?:\w+:)?mergeCell[\s>/]")
 
