@@ -320,9 +320,21 @@ class ArchiveReader:
             raise ArchiveError(f"The archive has no member for table {name}.") from exc
 
     def lines(self, name: str):
-        """The table's lines as bytes, each with its newline."""
+        """The table's lines as bytes, each with its newline. A line longer than
+        BACKUP_MAX_ROW_BYTES is refused as soon as that much of it is read: a crafted member
+        of one endless line would otherwise be read into memory whole."""
+        from django.conf import settings
+
+        limit = settings.BACKUP_MAX_ROW_BYTES
         with self.open_table(name) as member:
-            yield from io.BufferedReader(member, buffer_size=1 << 20)
+            buffered = io.BufferedReader(member, buffer_size=1 << 20)
+            while line := buffered.readline(limit + 1):
+                if len(line) > limit:
+                    raise ArchiveError(
+                        f"A row of table {name} is longer than BACKUP_MAX_ROW_BYTES "
+                        f"({limit:,} bytes)."
+                    )
+                yield line
 
     def check_content(self) -> None:
         """Raises ArchiveError unless every table's row count and hash match the manifest."""

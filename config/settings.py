@@ -108,6 +108,8 @@ MIDDLEWARE = [
     # Pages show times in the member's organisation's time zone.
     "organizations.middleware.OrganizationTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A query parameter holding a NUL or a lone surrogate is dropped, with a sentence.
+    "organizations.middleware.UnusableParametersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the acting admin user on every history row written during a request.
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -285,12 +287,19 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 # counts as dead and may be resumed; IMPORT_WRITER forces "orm" or "copy" (default: COPY on
 # PostgreSQL, the bulk ORM on SQLite).
 IMPORT_BACKGROUND_THRESHOLD_ROWS = env.int("IMPORT_BACKGROUND_THRESHOLD_ROWS", default=5000)
+# A file larger than this previews in the background whatever its row count (a file of one
+# huge JSON item has one row): the web process never parses a large file.
+IMPORT_BACKGROUND_THRESHOLD_BYTES = env.int(
+    "IMPORT_BACKGROUND_THRESHOLD_BYTES", default=2 * 1024 * 1024
+)
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=120)
 IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
 
 # Input limits (docs/security.md): every file, archive and form value is checked against these
 # before it is read further; a refusal names the limit and the value.
 IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=5_000_000)
+IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)
 INPUT_MAX_FIELD_LENGTH = env.int("INPUT_MAX_FIELD_LENGTH", default=10_000)
 INPUT_MAX_NUMBER_DIGITS = env.int("INPUT_MAX_NUMBER_DIGITS", default=30)
 INPUT_MAX_JSON_DEPTH = env.int("INPUT_MAX_JSON_DEPTH", default=20)
@@ -298,8 +307,13 @@ INPUT_MAX_JSON_ITEM_BYTES = env.int("INPUT_MAX_JSON_ITEM_BYTES", default=1024 * 
 # Zip members (XLSX parts, backup archive tables): declared uncompressed size and ratio.
 XLSX_MAX_MEMBER_BYTES = env.int("XLSX_MAX_MEMBER_BYTES", default=512 * 1024 * 1024)
 XLSX_MAX_COMPRESSION_RATIO = env.int("XLSX_MAX_COMPRESSION_RATIO", default=100)
+# The shared strings are the one part openpyxl holds in memory whole (about six times its size).
+XLSX_MAX_SHARED_STRINGS_BYTES = env.int("XLSX_MAX_SHARED_STRINGS_BYTES", default=128 * 1024**2)
 BACKUP_MAX_MEMBER_BYTES = env.int("BACKUP_MAX_MEMBER_BYTES", default=16 * 1024**3)
 BACKUP_MAX_COMPRESSION_RATIO = env.int("BACKUP_MAX_COMPRESSION_RATIO", default=200)
+# One row (line) of a backup archive's table: five JSON groups within INPUT_MAX_JSON_ITEM_BYTES
+# each stay far below it.
+BACKUP_MAX_ROW_BYTES = env.int("BACKUP_MAX_ROW_BYTES", default=64 * 1024 * 1024)
 
 # Alert webhooks may only reach public addresses, unless this allows hosts on private networks
 # (a webhook receiver inside the deployment's own network, or tests on 127.0.0.1).

@@ -9,6 +9,7 @@ import codecs
 import csv
 import io
 import zipfile
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,13 @@ from properties.limits import zip_member_problem
 from .errors import FileRefused
 from .jsonstream import json_items
 from .rules import is_blank
+from .structure import (
+    check_shared_strings,
+    check_table_size,
+    csv_error_message,
+    limit,
+    scan_sheet,
+)
 
 SNIFF_BYTES = 64 * 1024
 CHUNK_BYTES = 1024 * 1024
@@ -135,10 +143,13 @@ def open_table(stream: BinaryIO, file_name: str) -> TableReader:
 
 
 class _PeekingReader(TableReader):
-    """Reads the header and the first data row at start(), so a header-only file is refused
-    before anything else happens."""
+    """Checks the structure of the whole file, then reads the header and the first data row,
+    all at start(): a file that breaks part-way (an unterminated quote near its end, a
+    truncated document) or holds only a header is refused before any row is imported, on
+    every path (preview, admin import, command, task)."""
 
     def start(self):
+        self._check_structure()
         self._rows = self._read_rows()
         self._first = None
         for raw in self._rows:
@@ -159,6 +170,10 @@ class _PeekingReader(TableReader):
     @abstractmethod
     def _read_rows(self) -> Iterator[RawRow]:
         """Every row after the header, blank ones included."""
+
+    def _check_structure(self) -> None:
+        """A streaming pass over the whole file that raises FileRefused, naming the row, for
+        a structural error or a file over the row and column limits."""
 
 
 def _sized(values: list, width: int, number: int) -> RawRow:
@@ -191,29 +206,56 @@ class CsvReader(_PeekingReader):
         super().__init__()
         self.stream = stream
         self.encoding = encoding
+        self._delimiter = ","
 
-    def _read_rows(self) -> Iterator[RawRow]:
+    def _records(self) -> Iterator[tuple[int, list]]:
+        """(row number, values) of every record from the file's start, header included; a
+        malformed record raises FileRefused naming its row and the line it starts on."""
+        self.stream.seek(0)
         text = io.TextIOWrapper(self.stream, encoding=self.encoding, newline="")
-        first_line = text.readline()
-        text.seek(0)
-        delimiter = max(DELIMITERS, key=first_line.count) if first_line else ","
-        if not any(d in first_line for d in DELIMITERS):
-            delimiter = ","
+        reader = csv.reader(text, delimiter=self._delimiter, strict=True)
+        number = 0
+        try:
+            while True:
+                number += 1
+                line = reader.line_num + 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise FileRefused(csv_error_message(exc, number, line)) from None
+                yield number, values
+        finally:
+            # Detached, not closed, so the caller's stream stays open; a generator dropped
+            # after the caller closed the stream has nothing left to detach.
+            if not self.stream.closed:
+                text.detach()
+
+    def _check_structure(self) -> None:
+        self.stream.seek(0)
+        first_line = io.TextIOWrapper(self.stream, encoding=self.encoding, newline="")
+        try:
+            line = first_line.readline()
+        finally:
+            first_line.detach()
+        delimiter = max(DELIMITERS, key=line.count) if line else ","
+        self._delimiter = delimiter if any(d in line for d in DELIMITERS) else ","
         self.details = {
             "encoding": ENCODING_NAMES[self.encoding],
-            "delimiter": DELIMITER_NAMES[delimiter],
+            "delimiter": DELIMITER_NAMES[self._delimiter],
         }
-        reader = csv.reader(text, delimiter=delimiter, strict=True)
-        number = 0
+        max_rows, max_columns = limit("IMPORT_MAX_ROWS"), limit("IMPORT_MAX_COLUMNS")
+        # Record 0 is the header, so `count` is the data rows before this one.
+        for count, (_, values) in enumerate(self._records()):
+            if len(values) > max_columns:
+                check_table_size(columns=len(values))
+            if count > max_rows:
+                check_table_size(rows=count)
+
+    def _read_rows(self) -> Iterator[RawRow]:
         width = 0
-        while True:
-            number += 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise FileRefused(_csv_error_message(exc, number)) from None
+        for number, values in self._records():
             if not self.headers:
                 if is_blank(values):
                     continue
@@ -225,27 +267,6 @@ class CsvReader(_PeekingReader):
             yield _sized(values, width, number)
         if not self.headers:
             raise FileRefused("The file is empty.")
-        text.detach()
-
-
-def _csv_error_message(exc: csv.Error, number: int) -> str:
-    message = str(exc)
-    if "field larger than field limit" in message:
-        return (
-            f"Row {number}: a field is longer than {csv.field_size_limit():,} characters. "
-            "The file is damaged or has an unterminated quote; nothing was imported."
-        )
-    if "unexpected end of data" in message or "EOF" in message:
-        return (
-            f"Row {number}: a quoted field is never closed (unterminated quote); "
-            "nothing was imported."
-        )
-    if "expected after" in message:
-        return (
-            f"Row {number}: a quoted field is not closed where it should be (a stray or "
-            "unterminated quote); nothing was imported."
-        )
-    return f"Row {number}: the CSV is malformed ({message}); nothing was imported."
 
 
 class JsonReader(_PeekingReader):
@@ -264,9 +285,14 @@ class JsonReader(_PeekingReader):
 
     def _read_rows(self) -> Iterator[RawRow]:
         headers: dict[str, None] = {}
-        for item in json_items(self.stream, self.encoding):
+        max_rows, max_columns = limit("IMPORT_MAX_ROWS"), limit("IMPORT_MAX_COLUMNS")
+        for count, item in enumerate(json_items(self.stream, self.encoding), start=1):
             if isinstance(item, dict):
                 headers.update(dict.fromkeys(str(key) for key in item if str(key) not in headers))
+                if len(headers) > max_columns:
+                    check_table_size(columns=len(headers))
+            if count > max_rows:
+                check_table_size(rows=count)
         self.headers = list(headers)
         self.details = {"encoding": ENCODING_NAMES[self.encoding]}
         for number, item in enumerate(json_items(self.stream, self.encoding), start=1):
@@ -289,9 +315,8 @@ class XlsxReader(_PeekingReader):
     def _open(self):
         from openpyxl import load_workbook
 
-        self._check_member_sizes()
+        merged = self._merged
         try:
-            merged = self._has_merged_cells()
             self.stream.seek(0)
             workbook = load_workbook(self.stream, read_only=True, data_only=True)
         except Exception:
@@ -328,20 +353,24 @@ class XlsxReader(_PeekingReader):
             name, why = problem
             raise FileRefused(f"The workbook's part {name} {why}; nothing was read.")
 
-    def _has_merged_cells(self) -> bool:
-        # Read-only worksheets do not parse merges, so look for them in the sheet's XML,
-        # streaming, without loading the sheet.
+    def _check_structure(self) -> None:
+        """Every worksheet's XML parsed once, streaming, without building cells: a damaged or
+        truncated sheet is refused before any row is imported, and merged cells (which
+        read-only worksheets do not parse) and the row count are found on the way."""
+        self._check_member_sizes()
         self.stream.seek(0)
-        with zipfile.ZipFile(self.stream) as archive:
-            for name in archive.namelist():
-                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
-                    with archive.open(name) as sheet_xml:
-                        tail = b""
-                        while chunk := sheet_xml.read(CHUNK_BYTES):
-                            if b"<mergeCell " in tail + chunk:
-                                return True
-                            tail = chunk[-16:]
-        return False
+        self._merged = False
+        try:
+            with zipfile.ZipFile(self.stream) as archive:
+                check_shared_strings(archive)
+                for name in archive.namelist():
+                    if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                        self._merged |= scan_sheet(archive, name)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
+            raise FileRefused(
+                "The workbook is damaged (a part of it cannot be decompressed); nothing was "
+                "imported."
+            ) from None
 
     def _read_rows(self) -> Iterator[RawRow]:
         workbook, sheet = self._open()
@@ -358,6 +387,7 @@ class XlsxReader(_PeekingReader):
                         str(value).strip() if value is not None else "" for value in values
                     ]
                     width = len(self.headers)
+                    check_table_size(columns=width)
                     continue
                 if is_blank(values):
                     continue

@@ -4,12 +4,13 @@ Every admin of a tenant model inherits `TenantScopedAdmin` (or `TenantHistoryAdm
 models); the scoping lives here once instead of in each admin.
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -17,6 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from .access import AccessDenied, Scope, lookup_to_organization
 from .change_reasons import IN_ADMIN, NOT_RECORDED, REVERTED
+from .form_inputs import StorableAutocompleteSelect, json_form_field
 from .models import Organization
 
 
@@ -169,23 +171,6 @@ class TenantScopedAdmin(admin.ModelAdmin):
             and not scope_of(request).sees_all
         )
 
-    def changelist_view(self, request, extra_context=None):
-        unusable = unusable_parameters(request.GET)
-        if unusable:
-            # A value no database can compare (a NUL, a lone surrogate): dropped with a
-            # sentence, as a filter that does not apply, instead of an error page.
-            kept = request.GET.copy()
-            for name in unusable:
-                kept.pop(name, None)
-            self.message_user(
-                request,
-                f"Ignored the filter {', '.join(sorted(unusable))}: its value holds characters "
-                "that cannot be searched for.",
-                messages.WARNING,
-            )
-            return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}")
-        return super().changelist_view(request, extra_context)
-
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Another organisation's row and a missing row answer the same: 404.
         raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
@@ -226,6 +211,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return exclude or None
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # The exact class only: a subclass (PropertyJSONField) brings its own form field.
+        if type(db_field) is models.JSONField and json_form_field() is not None:
+            kwargs.setdefault("form_class", json_form_field())
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         widget = getattr(formfield, "widget", None)
         if isinstance(widget, RelatedFieldWidgetWrapper):
@@ -244,6 +232,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if lookup is not None:
             base = kwargs.get("queryset", db_field.related_model._default_manager.all())
             kwargs["queryset"] = scope_of(request).filter(base, lookup)
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = StorableAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

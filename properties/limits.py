@@ -13,7 +13,7 @@ import zipfile
 from django import forms
 from django.conf import settings
 from django.db import models
-from django.forms.fields import InvalidJSONInput
+from django.forms.fields import InvalidJSONInput, JSONString
 
 
 def _limit(name: str) -> int:
@@ -48,7 +48,15 @@ def storable_text(text: str) -> str:
     return text
 
 
+class OverlongNumber(str):
+    """A number with more digits than INPUT_MAX_NUMBER_DIGITS, kept as the text it was
+    written as (a JSON file's parser makes it one instead of converting it)."""
+
+
 def number_problem(number) -> str | None:
+    if isinstance(number, OverlongNumber):
+        digits = _limit("INPUT_MAX_NUMBER_DIGITS")
+        return f"holds a number longer than INPUT_MAX_NUMBER_DIGITS ({digits} digits)"
     if isinstance(number, float) and not math.isfinite(number):
         return f"holds {number}, which is not a finite number"
     if isinstance(number, int) and not isinstance(number, bool):
@@ -113,10 +121,10 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number JSON can store")
 
 
-class PropertyJSONFormField(forms.JSONField):
-    """A JSON object as typed into a form: anything that cannot be stored is a field error in
-    words (NaN, 1e400, 5,000-digit numbers, 5,000-deep nesting, NUL, lone surrogates, a list
-    where an object belongs), never a server error."""
+class StorableJSONFormField(forms.JSONField):
+    """A JSON value as typed into a form: anything that cannot be stored is a field error in
+    words (NaN, 1e400, 5,000-digit numbers, 5,000-deep nesting, NUL, lone surrogates), never
+    a server error. Every tenant admin's plain JSON fields use it."""
 
     default_error_messages = {"invalid": "Enter valid JSON: %(reason)s."}
 
@@ -154,7 +162,19 @@ class PropertyJSONFormField(forms.JSONField):
         problem = json_value_problem(converted)
         if problem:
             raise forms.ValidationError(f"The value {problem}.", code="invalid")
-        if not isinstance(converted, dict):
+        return JSONString(converted) if isinstance(converted, str) else converted
+
+
+class PropertyJSONFormField(StorableJSONFormField):
+    """A property's JSON attribute group: storable, and an object."""
+
+    def to_python(self, value):
+        converted = super().to_python(value)
+        if (
+            isinstance(value, str)
+            and value not in self.empty_values
+            and not isinstance(converted, dict)
+        ):
             raise forms.ValidationError(
                 "Enter a JSON object ({...}), not a list or a single value.", code="invalid"
             )

@@ -11,13 +11,14 @@ records the progress and the resume marker).
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
 import orjson
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from properties.models import Project, Property
 
@@ -25,6 +26,7 @@ from ..columns import ColumnMap, cells_by_column, map_columns
 from ..readers import FileRefused, RawRow, TableReader
 from ..rules import RuleSettings, ValidRow, merge_groups, validate_row
 from .prefetch import THREAD, prefetched
+from .refusals import REFUSED_BY_DATABASE
 from .reports import SAMPLE_SIZE
 from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows, NewRow
 from .seen import SeenIds
@@ -32,6 +34,12 @@ from .writers import PropertyWriter
 
 LOOKUP_CHUNK = 900
 _EMPTY_GROUP = "{}"
+logger = logging.getLogger(__name__)
+
+
+def _database_errors() -> tuple:
+    # psycopg's COPY raises the driver's own errors, not Django's wrapped ones.
+    return (DatabaseError, connection.Database.DatabaseError)
 
 
 class OnDuplicate:
@@ -85,6 +93,11 @@ class Batch:
     rows: BatchRows
     #: Valid rows the rules flagged, with their warnings, in file order (kept in `rows` too).
     warned: list[tuple[RawRow, list[str]]] = field(default_factory=list)
+
+
+def _failure_error(message: str) -> str:
+    """A write failure as a report error: a refused value concerns the row, a conflict its id."""
+    return f"{'row' if message == REFUSED_BY_DATABASE else 'propertyid'}: {message}"
 
 
 def _no_scope(result):
@@ -242,7 +255,12 @@ class ImportPipeline:
     def _write(self, rows: BatchRows):
         create_new = getattr(self.writer, "create_new", None)
         if not self._look_up and create_new is not None:
-            if create_new(rows):
+            try:
+                with transaction.atomic():
+                    stored = create_new(rows)
+            except _database_errors():
+                stored = False  # the careful path below finds the row the database refused
+            if stored:
                 self._created(rows)
                 return
             self._met_stored_ids = True
@@ -278,18 +296,18 @@ class ImportPipeline:
             else:
                 self._skip(row, "already exists")
 
-        failed = self._failures(self.writer.create(creates))
+        failed = self._stored_or_refused(self.writer.create, creates, BatchRows)
         if failed:
             self._created(BatchRows(row for row in creates if id(row) not in failed))
             for row in creates:
                 if id(row) in failed:
-                    self._reject_row(row, [f"propertyid: {failed[id(row)]}"])
+                    self._reject_row(row, [_failure_error(failed[id(row)])])
         else:
             self._created(creates)
-        failed = self._failures(self.writer.update([prop for _, prop, _ in updates]))
+        failed = self._stored_or_refused(self.writer.update, [prop for _, prop, _ in updates], list)
         for row, prop, changed in updates:
             if id(prop) in failed:
-                self._reject_row(row, [f"propertyid: {failed[id(prop)]}"])
+                self._reject_row(row, [_failure_error(failed[id(prop)])])
             else:
                 self.result.updated += 1
                 self._sample("update", row, extra={"changed": changed, "property_id": prop.pk})
@@ -334,6 +352,29 @@ class ImportPipeline:
     @staticmethod
     def _failures(failures) -> dict[int, str]:
         return {id(item): message for item, message in failures}
+
+    def _stored_or_refused(self, write, items, batch_of) -> dict[int, str]:
+        """`write(items)` in a savepoint; if the database refuses the batch (a value it cannot
+        store that the rules let through), the batch again row by row, each in its own
+        savepoint, so only the refused rows are rejected and every other row is stored."""
+        if not items:
+            return {}
+        try:
+            with transaction.atomic():
+                return self._failures(write(items))
+        except _database_errors() as exc:
+            logger.warning(
+                "The database refused a batch of %s; retrying row by row: %s", self.project, exc
+            )
+        failed = {}
+        for item in items:
+            try:
+                with transaction.atomic():
+                    failed.update(self._failures(write(batch_of([item]))))
+            except _database_errors() as exc:
+                logger.warning("The database refused a row of %s: %s", self.project, exc)
+                failed[id(item)] = REFUSED_BY_DATABASE
+        return failed
 
     def _skip(self, row: NewRow, reason: str):
         self.result.skipped += 1

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from properties.models import Project, Property, Status
 
+from .refusals import STORED_MEANWHILE, refusal_sentence
 from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows
 
 _PROPERTY = Property._meta.db_table
@@ -53,7 +54,6 @@ _STORED_IDS = (
     f"SELECT id FROM {_PROPERTY} WHERE id IN (SELECT value FROM json_each(%s)) AND project_id = %s"
 )
 
-STORED_MEANWHILE = "could not be stored: another import stored this id at the same time"
 DELETED_MEANWHILE = "could not be stored: the property was deleted meanwhile"
 
 
@@ -68,10 +68,6 @@ def _unchecked_json(cursor):
         yield
     finally:
         cursor.execute("PRAGMA ignore_check_constraints = OFF")
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class SqliteWriter:
@@ -148,7 +144,7 @@ class SqliteWriter:
                     with transaction.atomic():
                         cursor.execute(_INSERT_UNLESS_STORED, values)
                 except IntegrityError as exc:
-                    failures.append((row, f"could not be stored: {_first_line(exc)}"))
+                    failures.append((row, refusal_sentence(exc)))
                     continue
                 if cursor.rowcount == 1:
                     stored.append(cursor.lastrowid)

@@ -21,6 +21,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from properties.models import Project, Property
 
+from .refusals import STORED_MEANWHILE, refusal_sentence
 from .rows import ALL_GROUPS, IMPORTED_GROUPS, BatchRows, NewRow
 from .sqlite_writer import SqliteWriter
 
@@ -49,10 +50,6 @@ class NullWriter:
 
     def update(self, properties):
         return []
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class OrmBulkWriter:
@@ -106,7 +103,7 @@ class OrmBulkWriter:
                             [self._model(row)], Property, **self._history_kwargs()
                         )
                 except IntegrityError as exc:
-                    failures.append((row, f"could not be stored: {_first_line(exc)}"))
+                    failures.append((row, refusal_sentence(exc)))
             return failures
 
     def update(self, properties):
@@ -297,11 +294,7 @@ class CopyWriter:
             if stored:
                 ids = ",".join(map(str, stored.values()))
                 cursor.execute(_HISTORY_INSERT, {**params, "ids": f"{{{ids}}}"})
-        return [
-            (item, "could not be stored: another import stored this id at the same time")
-            for item in items
-            if item.external_id not in stored
-        ]
+        return [(item, STORED_MEANWHILE) for item in items if item.external_id not in stored]
 
 
 def writer_for(*, project: Project, dry_run: bool, actor, change_reason: str) -> PropertyWriter:

@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 # measurements behind the default.
 DEFAULT_BATCH_SIZE = 5000
 Status = ImportJob.Status
+#: What a user reads when a run raised something no rule foresaw: the exception and its
+#: driver text (table names, SQL) go to the server log, under the job's id.
+UNEXPECTED = "an unexpected error stopped it (the server log has the details)"
 
 
 class ImportStopped(Exception):
@@ -49,6 +52,15 @@ def batch_committed(job: ImportJob, batches: int) -> None:
 
 def background_threshold() -> int:
     return settings.IMPORT_BACKGROUND_THRESHOLD_ROWS
+
+
+def belongs_in_background(job: ImportJob, rows: int) -> bool:
+    """Whether a preview or import of `job` (about `rows` rows) runs as a task: a long file,
+    or a large one whatever its row count (one huge JSON item is one row), so that the web
+    process never parses a large file."""
+    return (
+        rows > background_threshold() or job.size_bytes > settings.IMPORT_BACKGROUND_THRESHOLD_BYTES
+    )
 
 
 def stale_seconds() -> int:
@@ -166,10 +178,10 @@ def preview(job: ImportJob, *, actor) -> ImportJob:
         except FileRefused as exc:
             job.preview = {"refused": str(exc)}
             return _preview_failed(job, report, str(exc))
-        except Exception as exc:
+        except Exception:
             logger.exception("Preview of import %s failed", job.pk)
-            job.preview = {"refused": f"{type(exc).__name__}: {exc}"}
-            return _preview_failed(job, report, f"The preview failed: {type(exc).__name__}: {exc}")
+            job.preview = {"refused": UNEXPECTED}
+            return _preview_failed(job, report, f"The preview failed: {UNEXPECTED}")
     _save_preview_report(job, report)
     job.preview = {
         "totals": result.as_totals(),
@@ -344,9 +356,9 @@ def execute(job: ImportJob, *, actor) -> ImportJob:
         return _run_stopped(job, headers)
     except FileRefused as exc:
         return _run_failed(job, headers, str(exc))
-    except Exception as exc:
+    except Exception:
         logger.exception("Import %s failed", job.pk)
-        return _run_failed(job, headers, f"{type(exc).__name__}: {exc}", refused=False)
+        return _run_failed(job, headers, UNEXPECTED, refused=False)
     return _finish(job, headers, result)
 
 

@@ -30,7 +30,7 @@ from ..models import ImportJob
 from ..pipeline import OnDuplicate
 from ..readers import SNIFF_BYTES, FileRefused, detect_format
 from . import execution
-from .execution import DEFAULT_BATCH_SIZE, background_threshold, stale_seconds
+from .execution import DEFAULT_BATCH_SIZE, stale_seconds
 
 MAX_BATCH_SIZE = 50_000
 IMPORT_PERMISSION = "properties.import_property"
@@ -126,7 +126,7 @@ def import_preview(*, job: ImportJob, actor, background: bool | None = False) ->
     if background is None:
         job.expected_rows = import_rows_estimate(job=job)
         job.save(update_fields=["expected_rows"])
-        background = job.expected_rows > background_threshold()
+        background = execution.belongs_in_background(job, job.expected_rows)
     if not background:
         return execution.preview(job, actor=actor)
     job.status = Status.VALIDATING
@@ -149,7 +149,7 @@ def import_run(
     expected = import_rows_estimate(job=job)
     execution.claim(job, from_statuses=[Status.PENDING], expected_rows=expected)
     if background is None:
-        background = expected > background_threshold()
+        background = execution.belongs_in_background(job, expected)
     if background:
         return _enqueue(job)
     return execution.execute(job, actor=actor)

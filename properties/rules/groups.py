@@ -9,7 +9,7 @@ reject exactly the same values.
 
 from dataclasses import dataclass, field
 
-from ..limits import number_problem, text_problem
+from ..limits import OverlongNumber, number_problem, text_problem
 from ..models import derive_external_id
 from ..postcodes import POSTCODE_RANGES, state_for_postcode
 from . import values
@@ -83,7 +83,7 @@ def _storable_problem(cell) -> str | None:
     overlong cell) are errors here, so a preview counts them as rejected."""
     if type(cell) is str:
         return text_problem(cell)
-    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+    if isinstance(cell, (int, float, OverlongNumber)) and not isinstance(cell, bool):
         return number_problem(cell)
     return None
 

@@ -16,6 +16,7 @@ from django.db import connection
 from django.urls import reverse
 from django_q.models import Task
 
+from imports.errors import FileRefused
 from imports.models import ImportJob, ImportRejectedRow
 from imports.pipeline import (
     CopyWriter,
@@ -24,7 +25,7 @@ from imports.pipeline import (
     RejectedRowsReport,
     SqliteWriter,
 )
-from imports.pipeline.prefetch import LIVE_VALIDATORS
+from imports.pipeline.prefetch import LIVE_VALIDATORS, PROCESS, prefetched
 from imports.pipeline.rows import BatchRows, NewRow
 from imports.readers import RawRow, TableReader
 from imports.services.jobs import (
@@ -207,18 +208,35 @@ def test_a_batch_from_the_validator_process_stays_packed_until_its_rows_are_read
     assert [row.external_id for row in crossed] == ["P-1", "P-2", "P-3"]
 
 
-def test_an_error_in_the_validator_process_fails_the_job_with_its_message(tenants, settings):
-    # The reader meets an unterminated quote in the last row, in the forked validator: the
-    # error comes back to the job after the batches before it are committed.
+def test_a_file_broken_near_its_end_is_refused_before_a_validator_starts(tenants, settings):
+    # A large file is validated in a forked process; its broken last row is found by the
+    # structure check before that process starts, so no batch is ever committed.
     settings.IMPORT_BACKGROUND_THRESHOLD_ROWS = 1
     project = ProjectFactory(organization=tenants.owner_org)
     content = csv_bytes(*[valid_row(n) for n in range(1, 10)], 'P-9,"9 Broken Rd,Kew,3101')
     job = import_run(job=new_job(project, content), actor=None)
     assert job.status == Status.FAILED
-    assert "unterminated quote" in job.error_summary
-    assert "stay imported" in job.error_summary
-    assert job.last_committed_row == 9
-    assert Property.objects.filter(project=project).count() == 9
+    assert job.error_summary == (
+        "Row 11 (from line 11 of the file): a quoted field is never closed (unterminated "
+        "quote); nothing was imported."
+    )
+    assert job.last_committed_row == 0
+    assert not Property.objects.filter(project=project).exists()
+    assert not LIVE_VALIDATORS
+
+
+def test_an_error_in_the_validator_process_reaches_the_parent_in_order():
+    def batches():
+        yield "first batch"
+        raise FileRefused("Row 3: refused in the validator.")
+
+    received = []
+    with (
+        pytest.raises(FileRefused, match="refused in the validator"),
+        prefetched(batches, PROCESS) as validated,
+    ):
+        received.extend(validated)
+    assert received == ["first batch"]
     assert not LIVE_VALIDATORS
 
 
@@ -277,17 +295,25 @@ def test_a_live_worker_cannot_be_resumed_and_a_finished_job_neither(tenants):
 
 
 def test_a_failed_import_resumes_after_its_committed_batches(tenants):
-    # An unterminated quote in the last row fails the job after 3 committed batches; the fixed
-    # file is not this job's, but resuming re-reads the stored file and fails at the same row,
+    # A run that fails after 3 committed batches (here an error raised after the third, as a
+    # lost database connection would) keeps them and says so; resuming imports the rest,
     # writing nothing twice.
     project = ProjectFactory(organization=tenants.owner_org)
-    content = csv_bytes(*[valid_row(n) for n in range(1, 10)], 'P-9,"9 Broken Rd,Kew,3101')
-    job = import_run(job=new_job(project, content), actor=None)
+    job = new_job(project, mixed_file())
+
+    def fail_after_third(running, batches):
+        if batches == 3:
+            raise RuntimeError("the database connection was lost")
+
+    with after_each_batch(fail_after_third):
+        job = import_run(job=job, actor=None)
     assert job.status == Status.FAILED and job.last_committed_row == 9
+    assert "The 9 rows of committed batches stay imported" in job.error_summary
+    assert "connection was lost" not in job.error_summary  # the server log has it
     job = import_resume(job=job, actor=tenants.manager)
-    assert job.status == Status.FAILED and "unterminated quote" in job.error_summary
+    assert job.status == Status.COMPLETED_WITH_ERRORS, job.error_summary
     assert_consistent(job, project)
-    assert Property.objects.filter(project=project).count() == 9
+    assert Property.objects.filter(project=project).count() == job.created_count == 10
 
 
 # Cancel -------------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ def _json_file(*items) -> bytes:
     return json.dumps(list(items), ensure_ascii=True).encode()
 
 
+def _huge_item_file(characters: int) -> bytes:
+    """A list whose second item holds a description of `characters` characters."""
+    return _json_file(_item(1), _item(2, description="x" * characters), _item(3))
+
+
 def _item(n: int, **overrides) -> dict:
     item = {"propertyid": f"J-{n}", "address": f"{n} Chapel Street", "suburb": "Richmond",
             "postcode": "3121", "state": "VIC"}  # fmt: skip
@@ -50,6 +55,22 @@ def _item(n: int, **overrides) -> dict:
             "digits.json",
         ),
         (csv_bytes(valid_row(1), valid_row(2, address="x" * 20_000)), "long.csv"),
+        # Python refuses to convert more than 4,300 digits: the parser keeps them as text.
+        (
+            b'[{"propertyid": "J-1", "address": "1 Chapel Street", "suburb": "Richmond", '
+            b'"postcode": "3121", "state": "VIC", "land area": '
+            + b"9" * 5000
+            + b"}, "
+            + _json_file(_item(2))[1:],
+            "5000-digits.json",
+        ),
+        (
+            b'[{"propertyid": "J-1", "address": "1 Chapel Street", "suburb": "Richmond", '
+            b'"postcode": "3121", "state": "VIC", "estimated value": NaN}, '
+            + _json_file(_item(2))[1:],
+            "nan.json",
+        ),
+        (_json_file(_item(1), _item(2, **{"land area": 1e308 * 10})), "infinity.json"),
     ],
 )
 def test_unstorable_values_are_rejected_rows_counted_by_the_preview(project, content, name):
@@ -115,3 +136,82 @@ def test_an_outsider_cannot_start_an_import_into_the_project(project, tenants):
             actor=tenants.outsider, project=project, file=io.BytesIO(b"x"), file_name="a.csv"
         )
     assert not ImportJob.objects.exists()
+
+
+def test_one_json_item_over_the_item_limit_is_refused_naming_it(project, settings):
+    settings.INPUT_MAX_JSON_ITEM_BYTES = 64 * 1024
+    content = _huge_item_file(3 * 1024 * 1024)
+
+    job = run_import(project, content, name="huge-item.json")
+
+    assert job.status == ImportJob.Status.FAILED
+    assert (
+        "item 2 of the list is larger than INPUT_MAX_JSON_ITEM_BYTES (65,536" in job.error_summary
+    )
+    assert "line 1" in job.error_summary
+    assert not Property.objects.exists()
+
+
+def test_a_large_file_of_one_json_item_previews_in_a_task_not_in_the_request(
+    client, tenants, project, settings, run_on_commit
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    settings.IMPORT_BACKGROUND_THRESHOLD_BYTES = 1024 * 1024
+    content = json.dumps([_item(1, description="x" * 2 * 1024 * 1024)]).encode()
+    client.force_login(tenants.manager)
+    form = {
+        "project": project.pk,
+        "on_duplicate": "skip",
+        "import_file": SimpleUploadedFile("one-item.json", content),
+    }
+
+    with run_on_commit() as queued:
+        client.post(reverse("admin:properties_property_import"), form)
+        job = ImportJob.objects.get()
+        assert job.status == ImportJob.Status.VALIDATING  # the request only queued it
+        assert job.options["background_preview"] is True
+
+    assert len(queued) == 1
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert "INPUT_MAX_JSON_ITEM_BYTES" in job.error_summary
+    assert not Property.objects.exists()
+
+
+def test_a_zip_of_zeros_uploaded_as_an_import_is_refused_before_it_is_decompressed(
+    project, tmp_path
+):
+    path = tmp_path / "zeros.zip"
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("zeros.bin", "w", force_zip64=True) as member,
+    ):
+        for _ in range(16):
+            member.write(bytes(1024 * 1024))
+
+    job = run_import(project, path.read_bytes(), name="zeros.zip")
+
+    assert job.status == ImportJob.Status.FAILED
+    assert "part zeros.bin expands" in job.error_summary
+    assert "XLSX_MAX_COMPRESSION_RATIO (100)" in job.error_summary
+    assert not Property.objects.exists()
+
+
+def test_shared_strings_over_their_limit_are_refused(project, tmp_path, settings):
+    settings.XLSX_MAX_SHARED_STRINGS_BYTES = 1024 * 1024
+    path = tmp_path / "strings.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr("[Content_Types].xml", "<Types/>")
+        # Random-looking text: within the compression ratio, over the shared-strings limit.
+        book.writestr(
+            "xl/sharedStrings.xml",
+            "".join(f"<si><t>{n * 7919 % 1000003:x}</t></si>" for n in range(200_000)),
+        )
+
+    job = run_import(project, path.read_bytes(), name="strings.xlsx")
+
+    assert job.status == ImportJob.Status.FAILED
+    assert "XLSX_MAX_SHARED_STRINGS_BYTES (1,048,576)" in job.error_summary
+    assert not Property.objects.exists()

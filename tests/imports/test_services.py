@@ -189,16 +189,16 @@ def test_a_job_runs_once(project):
     assert Property.objects.filter(project=project).count() == 1
 
 
-def test_failure_half_way_keeps_committed_batches_and_says_so(project):
-    # Batches commit one by one (issue 4): the three batches before the unterminated quote stay,
-    # with their history, and the job says where it stopped; nothing of the broken batch is kept.
+def test_a_file_broken_part_way_stores_nothing_and_names_the_row(project):
+    # The rule of docs/imports.md: the whole file's structure is checked before the first
+    # batch, so batches before the unterminated quote are never committed.
     content = csv_bytes(valid_row(1), valid_row(2), valid_row(3), 'P-9,"9 Broken Rd,Kew,3101')
     job = run_import(project, content, batch_size=1)
     assert job.status == ImportJob.Status.FAILED
-    assert "unterminated quote" in job.error_summary
-    assert "The 3 rows of committed batches stay imported" in job.error_summary
-    assert Property.objects.count() == Property.history.count() == 3
-    assert (job.last_committed_row, job.total_rows, job.created_count) == (3, 3, 3)
+    assert job.error_summary.startswith("Row 5 (from line 5 of the file): a quoted field is never")
+    assert job.error_summary.endswith("nothing was imported.")
+    assert not Property.objects.exists() and not Property.history.exists()
+    assert (job.last_committed_row, job.created_count) == (0, 0)
 
 
 def test_writer_isolates_rows_that_conflict_at_write_time(project):
