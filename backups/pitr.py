@@ -16,7 +16,7 @@ restore: on PostgreSQL built in the engine's temporary tables by set-based SQL
 import tempfile
 from datetime import datetime
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .archive import (
@@ -38,9 +38,7 @@ from .services.restore import (
     open_restorable,
     require_restorer,
     restore_apply,
-    restore_failed,
-    restore_finish,
-    restore_refused,
+    restore_recorded,
 )
 from .services.runs import RunLock
 
@@ -256,7 +254,7 @@ def restore_as_of_run(restore: RestoreExecution) -> RestoreExecution:
         }
         return state_archive(state, manifest)
 
-    try:
+    with restore_recorded(restore) as opened:
         require_restorer(actor, organization)
         try:
             restore.backup = pitr_base_for(organization, as_of)
@@ -264,6 +262,7 @@ def restore_as_of_run(restore: RestoreExecution) -> RestoreExecution:
             raise BackupRefused(str(exc)) from exc
         if restore.backup is not None:
             base_reader = open_restorable(restore.backup)
+            opened.append(base_reader)
             restore.archive_note = base_reader.source_note
         if connection.vendor == "postgresql":
             # The state is rebuilt in the database (backups/pitr_postgres.py).
@@ -279,13 +278,4 @@ def restore_as_of_run(restore: RestoreExecution) -> RestoreExecution:
                 engine=engine_for(connection),
                 actor=actor,
             )
-    except BackupRefused as exc:
-        restore_refused(restore, exc)
-        raise
-    except DatabaseError as exc:
-        raise restore_failed(restore, exc) from exc
-    finally:
-        if base_reader is not None:
-            base_reader.close()
-    restore_finish(restore)
     return restore

@@ -296,3 +296,20 @@ class OrmEngine:
                     f"FROM {qn(table)}), (SELECT last_value FROM {sequence})))",
                     [sequence],
                 )
+
+
+class TemporaryTableEngine(OrmEngine):
+    """What the set-based engines share: each archived table's rows loaded into a temporary
+    table (`_temp`, by table name), checked and applied by SQL over it."""
+
+    def __init__(self, connection=None):
+        super().__init__(connection)
+        self._temp: dict[str, str] = {}
+
+    def _check_references(self, cursor) -> None:
+        for spec in self._specs:
+            for field in reference_fields(spec):
+                self._check_reference(cursor, spec, field)
+
+    def _check_reference(self, cursor, spec: TableSpec, field) -> None:
+        raise NotImplementedError

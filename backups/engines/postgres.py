@@ -17,21 +17,16 @@ from .base import (
     empty_counts,
     outside_reference_error,
     outside_set_null_relations,
-    reference_fields,
     spec_of_model,
     unique_text_columns,
 )
-from .orm import OrmEngine
+from .orm import TemporaryTableEngine
 
 
-class PostgresEngine(OrmEngine):
+class PostgresEngine(TemporaryTableEngine):
     """COPY out for backups; COPY into temporary tables and set-based SQL for restores."""
 
     name = "postgresql"
-
-    def __init__(self, connection=None):
-        super().__init__(connection)
-        self._temp: dict[str, str] = {}
 
     def _select_sql(self, spec: TableSpec, organization_id: int) -> str:
         qn = self.connection.ops.quote_name
@@ -120,9 +115,7 @@ class PostgresEngine(OrmEngine):
                         f"Rows of {spec.name} in the backup have ids now used by another "
                         "organisation."
                     )
-            for spec in specs:
-                for field in reference_fields(spec):
-                    self._check_reference(cursor, spec, field)
+            self._check_references(cursor)
 
     def _fill(self, cursor, spec: TableSpec, temp: str, reader: ArchiveReader) -> None:
         """Puts the rows to restore into `temp`: the archive's, streamed by COPY."""
@@ -215,13 +208,16 @@ class PostgresEngine(OrmEngine):
                         f"FROM {temp} b JOIN {temp}_ins i ON i.{pk} = b.{pk}"
                     )
             self._reset_sequences([spec.model for spec in self._specs if spec.is_history])
-            # Children before parents when deleting, parents before children when inserting.
-            for spec in reversed(live):
-                self._delete_gone(cursor, spec, history)
-            for spec in live:
-                self._revert_and_insert(cursor, spec, history)
+            self._apply_live(cursor, live, history)
             self._reset_sequences([spec.model for spec in live])
         self._check_constraints()
+
+    def _apply_live(self, cursor, live: list[TableSpec], history) -> None:
+        # Children before parents when deleting, parents before children when inserting.
+        for spec in reversed(live):
+            self._delete_gone(cursor, spec, history)
+        for spec in live:
+            self._revert_and_insert(cursor, spec, history)
 
     def _with_history(self, cursor, spec, statement, history_type, params, history) -> None:
         """Run `statement` (ending before RETURNING) and record each row it returns as a

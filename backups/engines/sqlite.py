@@ -28,11 +28,10 @@ from .base import (
     empty_counts,
     outside_reference_error,
     outside_set_null_relations,
-    reference_fields,
     spec_of_model,
     unique_text_columns,
 )
-from .orm import OrmEngine
+from .orm import TemporaryTableEngine
 from .sqlite_rows import line_to_stored, select_list, stored_to_line
 
 #: Rows per executemany and per fetch: large enough that statements do not count, small
@@ -63,12 +62,8 @@ class _KnownUsers:
         return ids & self.missing
 
 
-class SqliteEngine(OrmEngine):
+class SqliteEngine(TemporaryTableEngine):
     name = "sqlite"
-
-    def __init__(self, connection=None):
-        super().__init__(connection)
-        self._temp: dict[str, str] = {}
 
     def _quote(self, name: str) -> str:
         return self.connection.ops.quote_name(name)
@@ -137,9 +132,7 @@ class SqliteEngine(OrmEngine):
                 self._refuse_taken_ids(cursor, spec)
                 if not spec.is_history:
                     self._load_current(cursor, spec)
-            for spec in specs:
-                for field in reference_fields(spec):
-                    self._check_reference(cursor, spec, field)
+            self._check_references(cursor)
 
     def _load_archive(self, cursor, reader: ArchiveReader, spec: TableSpec, users) -> None:
         convert = line_to_stored(spec)
