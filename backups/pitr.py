@@ -23,10 +23,10 @@ from .archive import (
     FORMAT_NAME,
     FORMAT_VERSION,
     ArchiveReader,
-    TableDigest,
     row_decoder,
     row_encoder,
     table_specs,
+    write_table,
 )
 from .chains import FoldWriter
 from .engines import engine_for
@@ -192,17 +192,9 @@ def state_archive(state: dict, manifest: dict) -> ArchiveReader:
     writer = FoldWriter(archive_file)
     tables = {}
     for spec in _live_specs():
-        encode, digest = row_encoder(spec), TableDigest()
-        with writer.open_member(spec.member) as member:
-            for values in state[spec.name].values():
-                line = encode(values).encode()
-                digest.add_line(line)
-                member.write(line)
-        tables[spec.name] = {
-            "columns": spec.columns,
-            "count": digest.count,
-            "hash": digest.hexdigest,
-        }
+        encode = row_encoder(spec)
+        lines = (encode(values).encode() for values in state[spec.name].values())
+        tables[spec.name] = write_table(writer, spec, lines).manifest_entry(spec)
     writer.write_manifest({**manifest, "tables": tables})
     writer.close()
     archive_file.seek(0)
