@@ -10,7 +10,6 @@ writes and their history rows are all derived by joins.
 
 from .archive import TableSpec, row_decoder
 from .engines import PostgresEngine
-from .engines.base import PARKED_PREFIX, unique_text_columns
 from .merge import (
     REFERENCES,
     RENAMED_FIELD,
@@ -201,24 +200,8 @@ class PostgresMergeEngine(MergePolicy, PostgresEngine):
             history,
         )
         if self.conflict == "overwrite":
-            for column in unique_text_columns(spec):
-                column = self.connection.ops.quote_name(column)
-                cursor.execute(
-                    f"UPDATE {table} t SET {column} = %s || t.{pk} {joined} "
-                    f"AND a.action = 'conflict' WHERE t.{pk} = a.database_id "
-                    f"AND t.{column} IS DISTINCT FROM b.{column}",
-                    [PARKED_PREFIX],
-                )
-            assignments = ", ".join(f"{c} = b.{c}" for c in columns if c != pk)
-            self._with_history(
-                cursor,
-                spec,
-                f"UPDATE {table} t SET {assignments} {joined} AND a.action = 'conflict' "
-                f"WHERE t.{pk} = a.database_id",
-                "~",
-                [],
-                history,
-            )
+            conflicts = f"{joined} AND a.action = 'conflict'"
+            self._overwrite(cursor, spec, conflicts, f"t.{pk} = a.database_id", history)
         elif self.conflict == "rename":
             self._rename(cursor, spec, history)
 

@@ -312,4 +312,28 @@ class TemporaryTableEngine(OrmEngine):
                 self._check_reference(cursor, spec, field)
 
     def _check_reference(self, cursor, spec: TableSpec, field) -> None:
+        """Refuses rows whose `field` points at no row of the organisation: none in the
+        archive, none in the database (live or history)."""
+        qn, model = self.connection.ops.quote_name, field.related_model
+        column, key = qn(field.column), qn(model._meta.pk.column)
+        own_rows = f"organization_id = {int(self._organization_id)}"
+        tables = [(qn(table._meta.db_table), own_rows) for table in (model, model.history.model)]
+        for history in (False, True):
+            archived = spec_of_model(self._specs, model, history=history)
+            if archived is not None:
+                tables.append((self._temp[archived.name], ""))
+        absent = " AND ".join(
+            self._absent_from(table, key, column, where) for table, where in tables
+        )
+        cursor.execute(
+            f"SELECT DISTINCT b.{column} FROM {self._temp[spec.name]} b "
+            f"WHERE b.{column} IS NOT NULL AND {absent} LIMIT 5"
+        )
+        outside = [row[0] for row in cursor.fetchall()]
+        if outside:
+            raise ArchiveError(outside_reference_error(spec, field, outside))
+
+    def _absent_from(self, table: str, key: str, column: str, where: str) -> str:
+        """SQL that holds when the loaded row `b`'s `column` is no `key` of `table`'s rows
+        (those matching `where`, when given)."""
         raise NotImplementedError
