@@ -306,6 +306,27 @@ class TemporaryTableEngine(OrmEngine):
         super().__init__(connection)
         self._temp: dict[str, str] = {}
 
+    def apply(self, *, reason: str, actor_id: int | None) -> None:
+        """Applies what plan() found; call plan() first."""
+        now = self.connection.ops.adapt_datetimefield_value(timezone.now())
+        history = [now, reason, actor_id]
+        live = [spec for spec in self._specs if not spec.is_history]
+        with self.connection.cursor() as cursor:
+            for spec in self._specs:
+                if spec.is_history:
+                    self._insert_from_archive(cursor, spec)
+            self._reset_sequences([spec.model for spec in self._specs if spec.is_history])
+            self._apply_live(cursor, live, history)
+            self._reset_sequences([spec.model for spec in live])
+        self._check_constraints()
+
+    def _apply_live(self, cursor, live: list[TableSpec], history) -> None:
+        # Children before parents when deleting, parents before children when inserting.
+        for spec in reversed(live):
+            self._delete_gone(cursor, spec, history)
+        for spec in live:
+            self._revert_and_insert(cursor, spec, history)
+
     def _check_references(self, cursor) -> None:
         for spec in self._specs:
             for field in reference_fields(spec):

@@ -6,7 +6,6 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from ..archive import ArchiveError, ArchiveReader, TableDigest, TableSpec
 from .base import (
@@ -172,30 +171,13 @@ class PostgresEngine(TemporaryTableEngine):
                 counts[spec.name] = result
         return counts
 
-    def apply(self, *, reason: str, actor_id: int | None) -> None:
-        """Applies what plan() found; call plan() first."""
-        history = [timezone.now(), reason, actor_id]
-        live = [spec for spec in self._specs if not spec.is_history]
-        with self.connection.cursor() as cursor:
-            for spec in self._specs:
-                if spec.is_history:
-                    table, temp, pk, columns = self._parts(spec)
-                    column_list = ", ".join(f"b.{column}" for column in columns)
-                    cursor.execute(
-                        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {column_list} "
-                        f"FROM {temp} b JOIN {temp}_ins i ON i.{pk} = b.{pk}"
-                    )
-            self._reset_sequences([spec.model for spec in self._specs if spec.is_history])
-            self._apply_live(cursor, live, history)
-            self._reset_sequences([spec.model for spec in live])
-        self._check_constraints()
-
-    def _apply_live(self, cursor, live: list[TableSpec], history) -> None:
-        # Children before parents when deleting, parents before children when inserting.
-        for spec in reversed(live):
-            self._delete_gone(cursor, spec, history)
-        for spec in live:
-            self._revert_and_insert(cursor, spec, history)
+    def _insert_from_archive(self, cursor, spec: TableSpec) -> None:
+        table, temp, pk, columns = self._parts(spec)
+        column_list = ", ".join(f"b.{column}" for column in columns)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {column_list} "
+            f"FROM {temp} b JOIN {temp}_ins i ON i.{pk} = b.{pk}"
+        )
 
     def _with_history(self, cursor, spec, statement, history_type, params, history) -> None:
         """Run `statement` (ending before RETURNING) and record each row it returns as a

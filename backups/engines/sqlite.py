@@ -17,7 +17,6 @@ from itertools import islice
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
-from django.utils import timezone
 
 from ..archive import NULL, ArchiveError, ArchiveReader, TableDigest, TableSpec
 from .base import (
@@ -236,22 +235,6 @@ class SqliteEngine(TemporaryTableEngine):
                     result["updated"] = cursor.rowcount
                 counts[spec.name] = result
         return counts
-
-    def apply(self, *, reason: str, actor_id: int | None) -> None:
-        """Applies what plan() found; call plan() first."""
-        now = self.connection.ops.adapt_datetimefield_value(timezone.now())
-        history = [now, reason, actor_id]
-        live = [spec for spec in self._specs if not spec.is_history]
-        with self.connection.cursor() as cursor:
-            for spec in self._specs:
-                if spec.is_history:
-                    self._insert_from_archive(cursor, spec)
-            # Children before parents when deleting, parents before children when inserting.
-            for spec in reversed(live):
-                self._delete_gone(cursor, spec, history)
-            for spec in live:
-                self._revert_and_insert(cursor, spec, history)
-        self._check_constraints()
 
     def _columns(self, spec: TableSpec, alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
