@@ -306,6 +306,14 @@ class TemporaryTableEngine(OrmEngine):
         super().__init__(connection)
         self._temp: dict[str, str] = {}
 
+    def plan(self) -> dict[str, dict[str, int]]:
+        """Per table, the rows a restore would insert, update and delete."""
+        with self.connection.cursor() as cursor:
+            return {spec.name: self._plan_table(cursor, spec) for spec in self._specs}
+
+    def _plan_table(self, cursor, spec: TableSpec) -> dict[str, int]:
+        raise NotImplementedError
+
     def apply(self, *, reason: str, actor_id: int | None) -> None:
         """Applies what plan() found; call plan() first."""
         now = self.connection.ops.adapt_datetimefield_value(timezone.now())

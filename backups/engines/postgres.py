@@ -141,35 +141,31 @@ class PostgresEngine(TemporaryTableEngine):
         backup = ", ".join(f"b.{column}" for column in columns)
         return f"ROW({target}) IS DISTINCT FROM ROW({backup})"
 
-    def plan(self) -> dict[str, dict[str, int]]:
-        """Counts the changes, and keeps the ids to insert and update in their own temporary
-        tables: the statements that apply them then never read the table they write, which
-        PostgreSQL may otherwise scan once per row while it grows."""
-        counts = {}
+    def _plan_table(self, cursor, spec: TableSpec) -> dict[str, int]:
+        """Counts the table's changes, and keeps the ids to insert and update in their own
+        temporary tables: the statements that apply them then never read the table they write,
+        which PostgreSQL may otherwise scan once per row while it grows."""
         org = self._organization_id
-        with self.connection.cursor() as cursor:
-            for spec in self._specs:
-                table, temp, pk, columns = self._parts(spec)
-                result = empty_counts()
-                cursor.execute(
-                    f"CREATE TEMPORARY TABLE {temp}_ins AS SELECT b.{pk} FROM {temp} b "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{pk} = b.{pk})"
-                )
-                result["inserted"] = cursor.rowcount
-                if not spec.is_history:
-                    cursor.execute(
-                        f"SELECT count(*) FROM {table} t WHERE t.organization_id = %s AND "
-                        f"NOT EXISTS (SELECT 1 FROM {temp} b WHERE b.{pk} = t.{pk})",
-                        [org],
-                    )
-                    result["deleted"] = cursor.fetchone()[0]
-                    cursor.execute(
-                        f"CREATE TEMPORARY TABLE {temp}_upd AS SELECT b.{pk} FROM {table} t "
-                        f"JOIN {temp} b ON b.{pk} = t.{pk} WHERE {self._differs(columns)}"
-                    )
-                    result["updated"] = cursor.rowcount
-                counts[spec.name] = result
-        return counts
+        table, temp, pk, columns = self._parts(spec)
+        result = empty_counts()
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {temp}_ins AS SELECT b.{pk} FROM {temp} b "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{pk} = b.{pk})"
+        )
+        result["inserted"] = cursor.rowcount
+        if not spec.is_history:
+            cursor.execute(
+                f"SELECT count(*) FROM {table} t WHERE t.organization_id = %s AND "
+                f"NOT EXISTS (SELECT 1 FROM {temp} b WHERE b.{pk} = t.{pk})",
+                [org],
+            )
+            result["deleted"] = cursor.fetchone()[0]
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {temp}_upd AS SELECT b.{pk} FROM {table} t "
+                f"JOIN {temp} b ON b.{pk} = t.{pk} WHERE {self._differs(columns)}"
+            )
+            result["updated"] = cursor.rowcount
+        return result
 
     def _insert_from_archive(self, cursor, spec: TableSpec) -> None:
         table, temp, pk, columns = self._parts(spec)

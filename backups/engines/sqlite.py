@@ -203,38 +203,34 @@ class SqliteEngine(TemporaryTableEngine):
     def _parts(self, spec: TableSpec) -> tuple[str, str, str]:
         return self._quote(spec.name), self._temp[spec.name], self._quote(spec.pk_column)
 
-    def plan(self) -> dict[str, dict[str, int]]:
-        """Counts the changes, keeping the ids to insert, update and delete in their own
+    def _plan_table(self, cursor, spec: TableSpec) -> dict[str, int]:
+        """Counts the table's changes, keeping the ids to insert, update and delete in their own
         temporary tables for apply()."""
-        counts = {}
-        with self.connection.cursor() as cursor:
-            for spec in self._specs:
-                table, temp, pk = self._parts(spec)
-                result = empty_counts()
-                for name in ("ins", "upd", "del"):
-                    cursor.execute(f"DELETE FROM {temp}_{name}")
-                # A bare key column: SQLite then probes the table's rowid for each id instead
-                # of listing every organisation's ids (a key is never NULL: the real tables'
-                # is the rowid, a drill's scratch tables are still empty here).
-                cursor.execute(
-                    f"INSERT INTO {temp}_ins SELECT {pk} FROM {temp} "
-                    f"WHERE {pk} NOT IN (SELECT {pk} FROM {table})"
-                )
-                result["inserted"] = cursor.rowcount
-                if not spec.is_history:
-                    cursor.execute(
-                        f"INSERT INTO {temp}_del SELECT {pk} FROM {table} "
-                        f"WHERE organization_id = %s AND {pk} NOT IN (SELECT {pk} FROM {temp})",
-                        [self._organization_id],
-                    )
-                    result["deleted"] = cursor.rowcount
-                    cursor.execute(
-                        f"INSERT INTO {temp}_upd SELECT b.{pk} FROM {temp} b "
-                        f"JOIN {temp}_cur c ON c.{pk} = b.{pk} WHERE c._digest IS NOT b._digest"
-                    )
-                    result["updated"] = cursor.rowcount
-                counts[spec.name] = result
-        return counts
+        table, temp, pk = self._parts(spec)
+        result = empty_counts()
+        for name in ("ins", "upd", "del"):
+            cursor.execute(f"DELETE FROM {temp}_{name}")
+        # A bare key column: SQLite then probes the table's rowid for each id instead
+        # of listing every organisation's ids (a key is never NULL: the real tables'
+        # is the rowid, a drill's scratch tables are still empty here).
+        cursor.execute(
+            f"INSERT INTO {temp}_ins SELECT {pk} FROM {temp} "
+            f"WHERE {pk} NOT IN (SELECT {pk} FROM {table})"
+        )
+        result["inserted"] = cursor.rowcount
+        if not spec.is_history:
+            cursor.execute(
+                f"INSERT INTO {temp}_del SELECT {pk} FROM {table} "
+                f"WHERE organization_id = %s AND {pk} NOT IN (SELECT {pk} FROM {temp})",
+                [self._organization_id],
+            )
+            result["deleted"] = cursor.rowcount
+            cursor.execute(
+                f"INSERT INTO {temp}_upd SELECT b.{pk} FROM {temp} b "
+                f"JOIN {temp}_cur c ON c.{pk} = b.{pk} WHERE c._digest IS NOT b._digest"
+            )
+            result["updated"] = cursor.rowcount
+        return result
 
     def _columns(self, spec: TableSpec, alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
