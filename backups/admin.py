@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django_q.models import Schedule
 
-from organizations.admin_pages import page_urls
+from organizations.admin_pages import ServiceDeleteMixin, page_urls
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
 from .admin_plans import plan_start, restore_options
@@ -258,7 +258,7 @@ class BackupExecutionAdmin(TenantScopedAdmin):
 
 
 @admin.register(BackupConfig)
-class BackupConfigAdmin(TenantScopedAdmin):
+class BackupConfigAdmin(ServiceDeleteMixin, TenantScopedAdmin):
     list_display = (
         "organization",
         "backup_type",
@@ -284,12 +284,8 @@ class BackupConfigAdmin(TenantScopedAdmin):
         self.prepare_for_save(request, obj, change)
         backup_config_save(config=obj, actor=request.user)
 
-    def delete_model(self, request, obj):
-        backup_config_delete(config=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for config in queryset:
-            backup_config_delete(config=config, actor=request.user)
+    def delete_row(self, obj, *, actor):
+        backup_config_delete(config=obj, actor=actor)
 
     @admin.action(description="Back up now", permissions=["backup"])
     def back_up_now(self, request, queryset):

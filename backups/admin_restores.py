@@ -6,11 +6,10 @@ from django.contrib import admin, messages
 from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from organizations.admin_pages import RecordAdminMixin, page_urls
+from organizations.admin_pages import RecordAdminMixin, change_redirect, page_urls
 from organizations.tenancy import TenantScopedAdmin, scope_of
 
 from .admin_plans import plan_url, restore_plan_context
@@ -200,9 +199,7 @@ class RestoreExecutionAdmin(BackupRecordAdmin):
             "has finished.",
             messages.SUCCESS,
         )
-        return HttpResponseRedirect(
-            reverse("admin:backups_restoreexecution_change", args=[restore.pk])
-        )
+        return change_redirect(restore)
 
 
 def _seconds(start, end) -> int:

@@ -249,6 +249,20 @@ class TableDigest:
     def hexdigest(self) -> str:
         return f"{self._sum % _HASH_MODULUS:016x}"
 
+    def manifest_entry(self, spec: TableSpec) -> dict:
+        """The manifest's `tables` entry for `spec`'s member holding these lines."""
+        return {"columns": spec.columns, "count": self.count, "hash": self.hexdigest}
+
+
+def write_table(writer, spec: TableSpec, lines) -> TableDigest:
+    """Writes `lines` (bytes, newline included) as `spec`'s member of `writer`; their digest."""
+    digest = TableDigest()
+    with writer.open_member(spec.member) as member:
+        for line in lines:
+            digest.add_line(line)
+            member.write(line)
+    return digest
+
 
 # Writing and reading ----------------------------------------------------------------------
 

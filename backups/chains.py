@@ -142,11 +142,7 @@ def _fold(backup, links, readers) -> ArchiveReader:
         latest, gone = _changes(spec, increments)
         with writer.open_member(spec.member) as member:
             digest = _fold_table(spec, full, latest, gone, member)
-        tables[spec.name] = {
-            "columns": spec.columns,
-            "count": digest.count,
-            "hash": digest.hexdigest,
-        }
+        tables[spec.name] = digest.manifest_entry(spec)
     manifest = {
         **readers[-1].manifest,
         "tables": tables,

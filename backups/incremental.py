@@ -27,7 +27,7 @@ set by the writer) nor a serial id (handed out before commit, so not in commit o
 
 from django.db import connection as default_connection
 
-from .archive import ArchiveError, TableDigest, TableSpec, row_encoder, table_specs
+from .archive import ArchiveError, TableDigest, TableSpec, row_encoder, table_specs, write_table
 from .models import BackupExecution, BackupType
 
 _XID_SPAN = 2**32
@@ -283,16 +283,8 @@ def dump_incremental(connection, *, organization_id: int, parent, writer) -> tup
     tables: dict[str, dict] = {}
 
     def write(spec, lines):
-        digest = TableDigest()
-        with writer.open_member(spec.member) as member:
-            for line in lines:
-                digest.add_line(line)
-                member.write(line)
-        tables[spec.name] = {
-            "columns": spec.columns,
-            "count": digest.count,
-            "hash": digest.hexdigest,
-        }
+        digest = write_table(writer, spec, lines)
+        tables[spec.name] = digest.manifest_entry(spec)
         return digest
 
     for spec in _history_specs():

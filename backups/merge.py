@@ -141,10 +141,9 @@ def _current_pairs(table: str, column: str, organization_id: int):
     return manager.filter(organization_id=organization_id).values_list("pk", column).iterator()
 
 
-class MergeEngine(OrmEngine):
-    """Merge on any database, through the ORM (the reads of OrmEngine.load)."""
-
-    name = "merge"
+class MergePolicy:
+    """What every merge engine is given: the conflict policy, the suffix a renamed row takes,
+    and the report of conflicts and renames it fills."""
 
     def __init__(self, connection=None, *, conflict: str = "skip", restore_id=None):
         super().__init__(connection)
@@ -155,6 +154,15 @@ class MergeEngine(OrmEngine):
         self.conflict = conflict
         self.suffix = f"-restored-{restore_id}"
         self.report: dict = {"conflicts": {}, "renamed": {}}
+
+
+class MergeEngine(MergePolicy, OrmEngine):
+    """Merge on any database, through the ORM (the reads of OrmEngine.load)."""
+
+    name = "merge"
+
+    def __init__(self, connection=None, **policy):
+        super().__init__(connection, **policy)
         self._actions: dict[str, dict] = {}
 
     def _comparable(self, spec: TableSpec, values: list) -> list:

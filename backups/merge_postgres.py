@@ -8,16 +8,13 @@ insert whose parent does not come back), from which the counts, the sample of co
 writes and their history rows are all derived by joins.
 """
 
-from django.utils import timezone
-
 from .archive import TableSpec, row_decoder
 from .engines import PostgresEngine
-from .engines.base import PARKED_PREFIX, unique_text_columns
 from .merge import (
-    CONFLICT_POLICIES,
     REFERENCES,
     RENAMED_FIELD,
     SAMPLE_SIZE,
+    MergePolicy,
     field_changes,
     refuse_broken_references,
 )
@@ -27,18 +24,11 @@ _KEYS = {"properties_property": ("project_id", "external_id")}
 _COUNTED = {"skip": "skipped", "overwrite": "updated", "rename": "renamed"}
 
 
-class PostgresMergeEngine(PostgresEngine):
+class PostgresMergeEngine(MergePolicy, PostgresEngine):
     name = "postgresql-merge"
 
-    def __init__(self, connection=None, *, conflict: str = "skip", restore_id=None):
-        super().__init__(connection)
-        if conflict not in CONFLICT_POLICIES:
-            raise ValueError(
-                f"Unknown conflict policy {conflict!r}; use skip, overwrite or rename."
-            )
-        self.conflict = conflict
-        self.suffix = f"-restored-{restore_id}"
-        self.report: dict = {"conflicts": {}, "renamed": {}}
+    def __init__(self, connection=None, **policy):
+        super().__init__(connection, **policy)
         self._merged: list[str] = []
 
     def _actions(self, table: str) -> str:
@@ -192,23 +182,9 @@ class PostgresMergeEngine(PostgresEngine):
             ]
         refuse_broken_references(problems, [spec.name for spec in self._specs])
 
-    def apply(self, *, reason: str, actor_id: int | None) -> None:
-        history = [timezone.now(), reason, actor_id]
-        live = [spec for spec in self._specs if not spec.is_history]
-        with self.connection.cursor() as cursor:
-            for spec in self._specs:
-                if spec.is_history:
-                    table, temp, pk, columns = self._parts(spec)
-                    cursor.execute(
-                        f"INSERT INTO {table} ({', '.join(columns)}) SELECT "
-                        f"{', '.join(f'b.{c}' for c in columns)} FROM {temp} b "
-                        f"JOIN {temp}_ins i ON i.{pk} = b.{pk}"
-                    )
-            self._reset_sequences([spec.model for spec in self._specs if spec.is_history])
-            for spec in live:
-                self._merge_table(cursor, spec, history)
-            self._reset_sequences([spec.model for spec in live])
-        self._check_constraints()
+    def _apply_live(self, cursor, live: list[TableSpec], history) -> None:
+        for spec in live:
+            self._merge_table(cursor, spec, history)
 
     def _merge_table(self, cursor, spec: TableSpec, history) -> None:
         table, temp, pk, columns = self._parts(spec)
@@ -224,24 +200,8 @@ class PostgresMergeEngine(PostgresEngine):
             history,
         )
         if self.conflict == "overwrite":
-            for column in unique_text_columns(spec):
-                column = self.connection.ops.quote_name(column)
-                cursor.execute(
-                    f"UPDATE {table} t SET {column} = %s || t.{pk} {joined} "
-                    f"AND a.action = 'conflict' WHERE t.{pk} = a.database_id "
-                    f"AND t.{column} IS DISTINCT FROM b.{column}",
-                    [PARKED_PREFIX],
-                )
-            assignments = ", ".join(f"{c} = b.{c}" for c in columns if c != pk)
-            self._with_history(
-                cursor,
-                spec,
-                f"UPDATE {table} t SET {assignments} {joined} AND a.action = 'conflict' "
-                f"WHERE t.{pk} = a.database_id",
-                "~",
-                [],
-                history,
-            )
+            conflicts = f"{joined} AND a.action = 'conflict'"
+            self._overwrite(cursor, spec, conflicts, f"t.{pk} = a.database_id", history)
         elif self.conflict == "rename":
             self._rename(cursor, spec, history)
 

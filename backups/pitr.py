@@ -16,17 +16,17 @@ restore: on PostgreSQL built in the engine's temporary tables by set-based SQL
 import tempfile
 from datetime import datetime
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .archive import (
     FORMAT_NAME,
     FORMAT_VERSION,
     ArchiveReader,
-    TableDigest,
     row_decoder,
     row_encoder,
     table_specs,
+    write_table,
 )
 from .chains import FoldWriter
 from .engines import engine_for
@@ -38,9 +38,7 @@ from .services.restore import (
     open_restorable,
     require_restorer,
     restore_apply,
-    restore_failed,
-    restore_finish,
-    restore_refused,
+    restore_recorded,
 )
 from .services.runs import RunLock
 
@@ -194,17 +192,9 @@ def state_archive(state: dict, manifest: dict) -> ArchiveReader:
     writer = FoldWriter(archive_file)
     tables = {}
     for spec in _live_specs():
-        encode, digest = row_encoder(spec), TableDigest()
-        with writer.open_member(spec.member) as member:
-            for values in state[spec.name].values():
-                line = encode(values).encode()
-                digest.add_line(line)
-                member.write(line)
-        tables[spec.name] = {
-            "columns": spec.columns,
-            "count": digest.count,
-            "hash": digest.hexdigest,
-        }
+        encode = row_encoder(spec)
+        lines = (encode(values).encode() for values in state[spec.name].values())
+        tables[spec.name] = write_table(writer, spec, lines).manifest_entry(spec)
     writer.write_manifest({**manifest, "tables": tables})
     writer.close()
     archive_file.seek(0)
@@ -256,7 +246,7 @@ def restore_as_of_run(restore: RestoreExecution) -> RestoreExecution:
         }
         return state_archive(state, manifest)
 
-    try:
+    with restore_recorded(restore) as opened:
         require_restorer(actor, organization)
         try:
             restore.backup = pitr_base_for(organization, as_of)
@@ -264,6 +254,7 @@ def restore_as_of_run(restore: RestoreExecution) -> RestoreExecution:
             raise BackupRefused(str(exc)) from exc
         if restore.backup is not None:
             base_reader = open_restorable(restore.backup)
+            opened.append(base_reader)
             restore.archive_note = base_reader.source_note
         if connection.vendor == "postgresql":
             # The state is rebuilt in the database (backups/pitr_postgres.py).
@@ -279,13 +270,4 @@ def restore_as_of_run(restore: RestoreExecution) -> RestoreExecution:
                 engine=engine_for(connection),
                 actor=actor,
             )
-    except BackupRefused as exc:
-        restore_refused(restore, exc)
-        raise
-    except DatabaseError as exc:
-        raise restore_failed(restore, exc) from exc
-    finally:
-        if base_reader is not None:
-            base_reader.close()
-    restore_finish(restore)
     return restore

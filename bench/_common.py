@@ -18,22 +18,26 @@ INSERT_PROPERTIES = (
     "created_at, updated_at)"
 )
 
-#: Properties EXT-1..EXT-N on Chapel St, Richmond, with every attribute group filled.
-CHAPEL_STREET_INSERT = (
-    INSERT_PROPERTIES
-    + """
-SELECT %s, %s, 'EXT-' || n,
+#: Property number n on Chapel St, Richmond, with every attribute group filled: the columns of
+#: INSERT_PROPERTIES after the project, organisation and external id. Coordinates as float8: a
+#: numeric quotient would keep trailing zeros (144.95000...) that no import writes and that a row
+#: rebuilt in Python (the ORM path) prints without.
+CHAPEL_STREET_VALUES = """
     jsonb_build_object('address', n || ' Chapel St', 'suburb', 'Richmond',
                        'state', 'VIC', 'postcode', (3000 + n %% 200)::text),
     jsonb_build_object('zoning', jsonb_build_object('primary', 'GRZ' || n %% 3)),
     jsonb_build_object('flood_overlay', n %% 7 = 0),
     jsonb_build_object('estimated_value', 500000 + (n %% 1000) * 1000),
     jsonb_build_object('coordinates', jsonb_build_object('type', 'Point',
-        'coordinates', jsonb_build_array(144.9 + (n %% 100) / 1000.0,
-                                         -37.8 - (n %% 100) / 1000.0))),
+        'coordinates', jsonb_build_array((144.9 + (n %% 100) / 1000.0)::float8,
+                                         (-37.8 - (n %% 100) / 1000.0)::float8))),
     'active', now(), now()
-FROM generate_series(1, %s) AS n
 """
+
+#: Properties EXT-1..EXT-N of one project.
+CHAPEL_STREET_INSERT = (
+    f"{INSERT_PROPERTIES}\nSELECT %s, %s, 'EXT-' || n,{CHAPEL_STREET_VALUES}"
+    "FROM generate_series(1, %s) AS n\n"
 )
 
 

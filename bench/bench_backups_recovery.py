@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import CHAPEL_STREET_VALUES, INSERT_PROPERTIES
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "bench_backups_recovery"
 PROJECTS = 10
@@ -59,31 +61,15 @@ def _history(cursor, table: str, kind: str, where: str, source: str | None = Non
     )
 
 
-# Coordinates as float8: a numeric quotient would keep trailing zeros (144.95000...) that no
-# import writes and that a row rebuilt in Python (the ORM path) prints without.
-_PROPERTY_VALUES = """
-    jsonb_build_object('address', n || ' Chapel St', 'suburb', 'Richmond',
-                       'state', 'VIC', 'postcode', (3000 + n %% 200)::text),
-    jsonb_build_object('zoning', jsonb_build_object('primary', 'GRZ' || n %% 3)),
-    jsonb_build_object('flood_overlay', n %% 7 = 0),
-    jsonb_build_object('estimated_value', 500000 + (n %% 1000) * 1000),
-    jsonb_build_object('coordinates', jsonb_build_object('type', 'Point',
-        'coordinates', jsonb_build_array((144.9 + (n %% 100) / 1000.0)::float8,
-                                         (-37.8 - (n %% 100) / 1000.0)::float8))),
-    'active', now(), now()
-"""
-
-
 def _insert_properties(cursor, *, organization_id: int, projects: list[int], numbers: str, where):
     """Properties numbered by `numbers` (a set-returning SQL expression) with their `+` history
     rows; the project is chosen by the number, the external id is EXT-<number>."""
     cursor.execute(
         f"""
         WITH added AS (
-            INSERT INTO properties_property (project_id, organization_id, external_id,
-                basic_info, planning_controls, environmental_factors, financial_metrics,
-                spatial_attributes, status, created_at, updated_at)
-            SELECT (%s::bigint[])[1 + n %% {len(projects)}], %s, 'EXT-' || n, {_PROPERTY_VALUES}
+            {INSERT_PROPERTIES}
+            SELECT (%s::bigint[])[1 + n %% {len(projects)}], %s, 'EXT-' || n,
+                {CHAPEL_STREET_VALUES}
             FROM {numbers} AS n WHERE {where}
             RETURNING id
         )

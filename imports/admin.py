@@ -9,15 +9,15 @@ from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
     Http404,
-    HttpResponseRedirect,
     JsonResponse,
 )
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from organizations.admin_pages import RecordAdminMixin, change_redirect, page_urls
 from organizations.tenancy import TenantScopedAdmin, scope_of
 from properties.admin import TenantProjectFilter, register_changelist_extension
 from properties.models import Property
@@ -41,7 +41,7 @@ register_changelist_extension(Property, PROPERTY_IMPORT)
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(TenantScopedAdmin):
+class ImportJobAdmin(RecordAdminMixin, TenantScopedAdmin):
     """Import jobs, read-only: they are created by an upload and changed only by the pipeline."""
 
     list_display = (
@@ -75,15 +75,6 @@ class ImportJobAdmin(TenantScopedAdmin):
     readonly_fields = ("links", "summary", "file_size", "settings_display", "rate")
     change_form_template = "admin/imports/importjob/change_form.html"
     actions = ["cancel_imports", "resume_imports"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_import_permission(self, request, obj=None):
         # Cancel and resume act on imports: the same permission as starting one.
@@ -180,35 +171,27 @@ class ImportJobAdmin(TenantScopedAdmin):
         return f"{job.rows_per_second:,.0f} rows/s"
 
     def get_urls(self):
-        view = self.admin_site.admin_view
         return [
-            path(
-                "<int:job_id>/preview/", view(self.preview_view), name="imports_importjob_preview"
-            ),
-            path(
-                "<int:job_id>/confirm/",
-                view(require_POST(self.confirm_view)),
-                name="imports_importjob_confirm",
-            ),
-            path(
-                "<int:job_id>/progress/",
-                view(self.progress_view),
-                name="imports_importjob_progress",
-            ),
-            path(
-                "<int:job_id>/cancel/",
-                view(require_POST(self.cancel_view)),
-                name="imports_importjob_cancel",
-            ),
-            path(
-                "<int:job_id>/resume/",
-                view(require_POST(self.resume_view)),
-                name="imports_importjob_resume",
-            ),
-            path(
-                "<int:job_id>/rejected/",
-                view(self.rejected_view),
-                name="imports_importjob_rejected",
+            *page_urls(
+                self,
+                ("<int:job_id>/preview/", self.preview_view, "imports_importjob_preview"),
+                (
+                    "<int:job_id>/confirm/",
+                    require_POST(self.confirm_view),
+                    "imports_importjob_confirm",
+                ),
+                ("<int:job_id>/progress/", self.progress_view, "imports_importjob_progress"),
+                (
+                    "<int:job_id>/cancel/",
+                    require_POST(self.cancel_view),
+                    "imports_importjob_cancel",
+                ),
+                (
+                    "<int:job_id>/resume/",
+                    require_POST(self.resume_view),
+                    "imports_importjob_resume",
+                ),
+                ("<int:job_id>/rejected/", self.rejected_view, "imports_importjob_rejected"),
             ),
             *super().get_urls(),
         ]
@@ -276,9 +259,7 @@ class ImportJobAdmin(TenantScopedAdmin):
                     "page follows its progress.",
                     messages.INFO,
                 )
-                return HttpResponseRedirect(
-                    reverse("admin:imports_importjob_change", args=[job.pk])
-                )
+                return change_redirect(job)
             level = {
                 ImportJob.Status.COMPLETED: messages.SUCCESS,
                 ImportJob.Status.COMPLETED_WITH_ERRORS: messages.WARNING,
@@ -290,7 +271,7 @@ class ImportJobAdmin(TenantScopedAdmin):
                 f"{job.rejected_count} rejected. {job.error_summary}".strip(),
                 level,
             )
-        return HttpResponseRedirect(reverse("admin:imports_importjob_change", args=[job.pk]))
+        return change_redirect(job)
 
     def progress_view(self, request, job_id):
         """What the job page polls: counts, percentage, rows/s and ETA, as JSON."""
@@ -316,7 +297,7 @@ class ImportJobAdmin(TenantScopedAdmin):
                 else f"Resumed import {job.pk}: it continues after row {job.last_committed_row:,}.",
                 messages.SUCCESS,
             )
-        return HttpResponseRedirect(reverse("admin:imports_importjob_change", args=[job.pk]))
+        return change_redirect(job)
 
     def rejected_view(self, request, job_id):
         job = self._job(request, job_id)

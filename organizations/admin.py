@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model, password_validation
 
+from .admin_pages import ServiceDeleteMixin
 from .models import Organization, Profile
 from .services import member_create, organization_create, organization_delete
 from .tenancy import TenantHistoryAdmin, TenantScopedAdmin, scope_of
@@ -24,7 +25,7 @@ class MemberInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(TenantHistoryAdmin):
+class OrganizationAdmin(ServiceDeleteMixin, TenantHistoryAdmin):
     tenant_lookup = "pk"
     history_tenant_lookup = "id"
     list_display = ("name", "slug", "subscription_tier", "created_at")
@@ -64,12 +65,8 @@ class OrganizationAdmin(TenantHistoryAdmin):
             obj._history_user = request.user
             organization_create(organization=obj, actor=request.user)
 
-    def delete_model(self, request, obj):
-        organization_delete(organization=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for organization in queryset:
-            organization_delete(organization=organization, actor=request.user)
+    def delete_row(self, obj, *, actor):
+        organization_delete(organization=obj, actor=actor)
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:

@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from .fields import tenant_key
+
 #: Checks of an organisation's settings owned by apps above this one (integrity: the alert
 #: webhook's address), registered in their AppConfig.ready(); each returns a sentence or None.
 _settings_checks = []
@@ -105,9 +107,7 @@ class Profile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
     )
-    organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="profiles"
-    )
+    organization = tenant_key("profiles", on_delete=models.PROTECT)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.USER)
     full_name = models.CharField(max_length=200, blank=True)
     preferences = models.JSONField(default=dict, blank=True)

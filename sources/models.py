@@ -3,7 +3,6 @@
 from django.db import models
 
 from organizations.fields import acting_user, creation_time, tenant_key
-from organizations.models import Organization
 from properties.models import Project, Property
 
 
@@ -182,6 +181,20 @@ class SyncRejectedRecord(models.Model):
         return f"Sync {self.run_id} record {self.number}"
 
 
+def _run_reference(**options) -> models.ForeignKey:
+    """A record's reference to one of its source's runs: unchecked and unindexed (see
+    SourceRecord), cleared if the run goes."""
+    return models.ForeignKey(
+        SyncRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        **options,
+    )
+
+
 class SourceRecord(models.Model):
     """Provenance: one record of a source, the property it became, and the SHA-256 of its
     normalised form (so an unchanged record is neither written nor given a history row).
@@ -195,13 +208,7 @@ class SourceRecord(models.Model):
     property (its provenance on the property page). An organisation is deleted rarely enough
     to scan for."""
 
-    organization = models.ForeignKey(
-        Organization,
-        on_delete=models.CASCADE,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    organization = tenant_key("+", db_constraint=False, db_index=False)
     source = models.ForeignKey(
         DataSource, on_delete=models.CASCADE, related_name="records", db_index=False
     )
@@ -220,34 +227,12 @@ class SourceRecord(models.Model):
     raw_digest = models.CharField(max_length=64, blank=True)
     # The runs' columns have no index of their own: undo looks records up by run within the
     # run's source (the unique index), and a run is deleted only with its source.
-    first_run = models.ForeignKey(
-        SyncRun,
-        on_delete=models.SET_NULL,
-        null=True,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    first_run = _run_reference()
     # The last run that wrote this row: created or changed the property, or re-recorded the
     # record's raw digest. An unchanged record is not written at all; a record is present as
     # of the source's last complete pass unless it vanished.
-    changed_run = models.ForeignKey(
-        SyncRun,
-        on_delete=models.SET_NULL,
-        null=True,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
-    vanished_run = models.ForeignKey(
-        SyncRun,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    changed_run = _run_reference()
+    vanished_run = _run_reference(blank=True)
 
     class Meta:
         ordering = ["source", "key"]

@@ -1,6 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from imports.models import ImportJob
 from organizations.models import Organization, Profile
 from properties.models import Project, Property, PropertyAnalysis
 
@@ -92,6 +93,17 @@ class PropertyAnalysisFactory(factory.django.DjangoModelFactory):
     input_parameters = factory.LazyFunction(lambda: {"discount_rate": 0.06})
 
 
+class ImportJobFactory(factory.django.DjangoModelFactory):
+    """An import job row as the admin lists it; its organisation is its project's."""
+
+    class Meta:
+        model = ImportJob
+
+    project = factory.SubFactory(ProjectFactory)
+    organization = factory.SelfAttribute("project.organization")
+    file_name = "sales.csv"
+
+
 def migrate_to(targets):
     """Migrates the test database to `targets` ((app, migration) pairs; None: before the app's
     first) and returns the app registry of that state, or None when an app was unapplied."""
@@ -112,3 +124,12 @@ def latest_migrations(app: str | None = None):
     from django.db.migrations.executor import MigrationExecutor
 
     return MigrationExecutor(connection).loader.graph.leaf_nodes(app)
+
+
+def historical_project(apps, *, slug: str):
+    """An organisation `slug` and a project of it, in the historical models of `apps` (the
+    state a migration test has migrated to)."""
+    org = apps.get_model("organizations", "Organization").objects.create(
+        name="Round trip", slug=slug
+    )
+    return org, apps.get_model("properties", "Project").objects.create(organization=org, name="P")

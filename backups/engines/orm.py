@@ -296,3 +296,73 @@ class OrmEngine:
                     f"FROM {qn(table)}), (SELECT last_value FROM {sequence})))",
                     [sequence],
                 )
+
+
+class TemporaryTableEngine(OrmEngine):
+    """What the set-based engines share: each archived table's rows loaded into a temporary
+    table (`_temp`, by table name), checked and applied by SQL over it."""
+
+    def __init__(self, connection=None):
+        super().__init__(connection)
+        self._temp: dict[str, str] = {}
+
+    def plan(self) -> dict[str, dict[str, int]]:
+        """Per table, the rows a restore would insert, update and delete."""
+        with self.connection.cursor() as cursor:
+            return {spec.name: self._plan_table(cursor, spec) for spec in self._specs}
+
+    def _plan_table(self, cursor, spec: TableSpec) -> dict[str, int]:
+        raise NotImplementedError
+
+    def apply(self, *, reason: str, actor_id: int | None) -> None:
+        """Applies what plan() found; call plan() first."""
+        now = self.connection.ops.adapt_datetimefield_value(timezone.now())
+        history = [now, reason, actor_id]
+        live = [spec for spec in self._specs if not spec.is_history]
+        with self.connection.cursor() as cursor:
+            for spec in self._specs:
+                if spec.is_history:
+                    self._insert_from_archive(cursor, spec)
+            self._reset_sequences([spec.model for spec in self._specs if spec.is_history])
+            self._apply_live(cursor, live, history)
+            self._reset_sequences([spec.model for spec in live])
+        self._check_constraints()
+
+    def _apply_live(self, cursor, live: list[TableSpec], history) -> None:
+        # Children before parents when deleting, parents before children when inserting.
+        for spec in reversed(live):
+            self._delete_gone(cursor, spec, history)
+        for spec in live:
+            self._revert_and_insert(cursor, spec, history)
+
+    def _check_references(self, cursor) -> None:
+        for spec in self._specs:
+            for field in reference_fields(spec):
+                self._check_reference(cursor, spec, field)
+
+    def _check_reference(self, cursor, spec: TableSpec, field) -> None:
+        """Refuses rows whose `field` points at no row of the organisation: none in the
+        archive, none in the database (live or history)."""
+        qn, model = self.connection.ops.quote_name, field.related_model
+        column, key = qn(field.column), qn(model._meta.pk.column)
+        own_rows = f"organization_id = {int(self._organization_id)}"
+        tables = [(qn(table._meta.db_table), own_rows) for table in (model, model.history.model)]
+        for history in (False, True):
+            archived = spec_of_model(self._specs, model, history=history)
+            if archived is not None:
+                tables.append((self._temp[archived.name], ""))
+        absent = " AND ".join(
+            self._absent_from(table, key, column, where) for table, where in tables
+        )
+        cursor.execute(
+            f"SELECT DISTINCT b.{column} FROM {self._temp[spec.name]} b "
+            f"WHERE b.{column} IS NOT NULL AND {absent} LIMIT 5"
+        )
+        outside = [row[0] for row in cursor.fetchall()]
+        if outside:
+            raise ArchiveError(outside_reference_error(spec, field, outside))
+
+    def _absent_from(self, table: str, key: str, column: str, where: str) -> str:
+        """SQL that holds when the loaded row `b`'s `column` is no `key` of `table`'s rows
+        (those matching `where`, when given)."""
+        raise NotImplementedError

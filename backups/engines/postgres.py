@@ -6,7 +6,6 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from ..archive import ArchiveError, ArchiveReader, TableDigest, TableSpec
 from .base import (
@@ -15,23 +14,16 @@ from .base import (
     USER_COLUMNS,
     RestoreConflict,
     empty_counts,
-    outside_reference_error,
     outside_set_null_relations,
-    reference_fields,
-    spec_of_model,
     unique_text_columns,
 )
-from .orm import OrmEngine
+from .orm import TemporaryTableEngine
 
 
-class PostgresEngine(OrmEngine):
+class PostgresEngine(TemporaryTableEngine):
     """COPY out for backups; COPY into temporary tables and set-based SQL for restores."""
 
     name = "postgresql"
-
-    def __init__(self, connection=None):
-        super().__init__(connection)
-        self._temp: dict[str, str] = {}
 
     def _select_sql(self, spec: TableSpec, organization_id: int) -> str:
         qn = self.connection.ops.quote_name
@@ -120,9 +112,7 @@ class PostgresEngine(OrmEngine):
                         f"Rows of {spec.name} in the backup have ids now used by another "
                         "organisation."
                     )
-            for spec in specs:
-                for field in reference_fields(spec):
-                    self._check_reference(cursor, spec, field)
+            self._check_references(cursor)
 
     def _fill(self, cursor, spec: TableSpec, temp: str, reader: ArchiveReader) -> None:
         """Puts the rows to restore into `temp`: the archive's, streamed by COPY."""
@@ -135,30 +125,10 @@ class PostgresEngine(OrmEngine):
             while chunk := member.read(1 << 20):
                 copy.write(chunk)
 
-    def _check_reference(self, cursor, spec: TableSpec, field) -> None:
-        """Refuses rows whose `field` points at no row of the organisation: none in the
-        archive, none in the database (live or history)."""
-        qn = self.connection.ops.quote_name
-        model = field.related_model
-        column, key = qn(field.column), qn(model._meta.pk.column)
-        sources = [
-            f"SELECT 1 FROM {qn(table._meta.db_table)} t WHERE t.{key} = b.{column} "
-            f"AND t.organization_id = {int(self._organization_id)}"
-            for table in (model, model.history.model)
-        ]
-        for history in (False, True):
-            archived = spec_of_model(self._specs, model, history=history)
-            if archived is not None:
-                temp = self._temp[archived.name]
-                sources.append(f"SELECT 1 FROM {temp} t WHERE t.{key} = b.{column}")
-        absent = " AND ".join(f"NOT EXISTS ({source})" for source in sources)
-        cursor.execute(
-            f"SELECT DISTINCT b.{column} FROM {self._temp[spec.name]} b "
-            f"WHERE b.{column} IS NOT NULL AND {absent} LIMIT 5"
-        )
-        outside = [row[0] for row in cursor.fetchall()]
-        if outside:
-            raise ArchiveError(outside_reference_error(spec, field, outside))
+    def _absent_from(self, table: str, key: str, column: str, where: str) -> str:
+        # Correlated: each probe is an index lookup on the key.
+        scope = f" AND t.{where}" if where else ""
+        return f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = b.{column}{scope})"
 
     def _parts(self, spec: TableSpec):
         qn = self.connection.ops.quote_name
@@ -171,57 +141,39 @@ class PostgresEngine(OrmEngine):
         backup = ", ".join(f"b.{column}" for column in columns)
         return f"ROW({target}) IS DISTINCT FROM ROW({backup})"
 
-    def plan(self) -> dict[str, dict[str, int]]:
-        """Counts the changes, and keeps the ids to insert and update in their own temporary
-        tables: the statements that apply them then never read the table they write, which
-        PostgreSQL may otherwise scan once per row while it grows."""
-        counts = {}
+    def _plan_table(self, cursor, spec: TableSpec) -> dict[str, int]:
+        """Counts the table's changes, and keeps the ids to insert and update in their own
+        temporary tables: the statements that apply them then never read the table they write,
+        which PostgreSQL may otherwise scan once per row while it grows."""
         org = self._organization_id
-        with self.connection.cursor() as cursor:
-            for spec in self._specs:
-                table, temp, pk, columns = self._parts(spec)
-                result = empty_counts()
-                cursor.execute(
-                    f"CREATE TEMPORARY TABLE {temp}_ins AS SELECT b.{pk} FROM {temp} b "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{pk} = b.{pk})"
-                )
-                result["inserted"] = cursor.rowcount
-                if not spec.is_history:
-                    cursor.execute(
-                        f"SELECT count(*) FROM {table} t WHERE t.organization_id = %s AND "
-                        f"NOT EXISTS (SELECT 1 FROM {temp} b WHERE b.{pk} = t.{pk})",
-                        [org],
-                    )
-                    result["deleted"] = cursor.fetchone()[0]
-                    cursor.execute(
-                        f"CREATE TEMPORARY TABLE {temp}_upd AS SELECT b.{pk} FROM {table} t "
-                        f"JOIN {temp} b ON b.{pk} = t.{pk} WHERE {self._differs(columns)}"
-                    )
-                    result["updated"] = cursor.rowcount
-                counts[spec.name] = result
-        return counts
+        table, temp, pk, columns = self._parts(spec)
+        result = empty_counts()
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {temp}_ins AS SELECT b.{pk} FROM {temp} b "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{pk} = b.{pk})"
+        )
+        result["inserted"] = cursor.rowcount
+        if not spec.is_history:
+            cursor.execute(
+                f"SELECT count(*) FROM {table} t WHERE t.organization_id = %s AND "
+                f"NOT EXISTS (SELECT 1 FROM {temp} b WHERE b.{pk} = t.{pk})",
+                [org],
+            )
+            result["deleted"] = cursor.fetchone()[0]
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {temp}_upd AS SELECT b.{pk} FROM {table} t "
+                f"JOIN {temp} b ON b.{pk} = t.{pk} WHERE {self._differs(columns)}"
+            )
+            result["updated"] = cursor.rowcount
+        return result
 
-    def apply(self, *, reason: str, actor_id: int | None) -> None:
-        """Applies what plan() found; call plan() first."""
-        history = [timezone.now(), reason, actor_id]
-        live = [spec for spec in self._specs if not spec.is_history]
-        with self.connection.cursor() as cursor:
-            for spec in self._specs:
-                if spec.is_history:
-                    table, temp, pk, columns = self._parts(spec)
-                    column_list = ", ".join(f"b.{column}" for column in columns)
-                    cursor.execute(
-                        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {column_list} "
-                        f"FROM {temp} b JOIN {temp}_ins i ON i.{pk} = b.{pk}"
-                    )
-            self._reset_sequences([spec.model for spec in self._specs if spec.is_history])
-            # Children before parents when deleting, parents before children when inserting.
-            for spec in reversed(live):
-                self._delete_gone(cursor, spec, history)
-            for spec in live:
-                self._revert_and_insert(cursor, spec, history)
-            self._reset_sequences([spec.model for spec in live])
-        self._check_constraints()
+    def _insert_from_archive(self, cursor, spec: TableSpec) -> None:
+        table, temp, pk, columns = self._parts(spec)
+        column_list = ", ".join(f"b.{column}" for column in columns)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {column_list} "
+            f"FROM {temp} b JOIN {temp}_ins i ON i.{pk} = b.{pk}"
+        )
 
     def _with_history(self, cursor, spec, statement, history_type, params, history) -> None:
         """Run `statement` (ending before RETURNING) and record each row it returns as a
@@ -263,26 +215,32 @@ class PostgresEngine(OrmEngine):
             history,
         )
 
-    def _revert_and_insert(self, cursor, spec: TableSpec, history) -> None:
-        table, temp, pk, columns = self._parts(spec)
+    def _overwrite(self, cursor, spec: TableSpec, rows: str, match: str, history) -> None:
+        """Overwrites the table's rows `t` with the loaded rows `b` that the FROM clause `rows`
+        gives and `match` pairs with them, recording `~` history rows. Unique text values are
+        parked first, so two rows that swapped an external id never collide half-way."""
+        table, _, pk, columns = self._parts(spec)
         for column in unique_text_columns(spec):
             column = self.connection.ops.quote_name(column)
             cursor.execute(
-                f"UPDATE {table} t SET {column} = %s || t.{pk} FROM {temp} b "
-                f"JOIN {temp}_upd u ON u.{pk} = b.{pk} "
-                f"WHERE t.{pk} = b.{pk} AND t.{column} IS DISTINCT FROM b.{column}",
+                f"UPDATE {table} t SET {column} = %s || t.{pk} {rows} "
+                f"WHERE {match} AND t.{column} IS DISTINCT FROM b.{column}",
                 [PARKED_PREFIX],
             )
         assignments = ", ".join(f"{column} = b.{column}" for column in columns if column != pk)
         self._with_history(
             cursor,
             spec,
-            f"UPDATE {table} t SET {assignments} FROM {temp} b "
-            f"JOIN {temp}_upd u ON u.{pk} = b.{pk} WHERE t.{pk} = b.{pk}",
+            f"UPDATE {table} t SET {assignments} {rows} WHERE {match}",
             "~",
             [],
             history,
         )
+
+    def _revert_and_insert(self, cursor, spec: TableSpec, history) -> None:
+        table, temp, pk, columns = self._parts(spec)
+        changed = f"FROM {temp} b JOIN {temp}_upd u ON u.{pk} = b.{pk}"
+        self._overwrite(cursor, spec, changed, f"t.{pk} = b.{pk}", history)
         column_list = ", ".join(f"b.{column}" for column in columns)
         self._with_history(
             cursor,

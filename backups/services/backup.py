@@ -128,11 +128,7 @@ def _dump_tables(writer: ArchiveWriter, specs, execution: BackupExecution) -> di
             digest = TableDigest()
             with writer.open_member(spec.member) as member:
                 engine.dump_table(spec, organization_id, member, digest)
-            manifest_tables[spec.name] = {
-                "columns": spec.columns,
-                "count": digest.count,
-                "hash": digest.hexdigest,
-            }
+            manifest_tables[spec.name] = digest.manifest_entry(spec)
     return {"tables": manifest_tables, "migrations": state, "baseline": baseline, "extra": extra}
 
 

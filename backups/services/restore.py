@@ -1,6 +1,8 @@
 """Restoring an organisation from one of its backups (`replace_all`, `merge`, `selective`), in
 one transaction; the bookkeeping every restore shares (point-in-time restores too)."""
 
+from contextlib import contextmanager
+
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -222,11 +224,11 @@ def restore_run(restore: RestoreExecution, *, allow_cross_org: bool = False) -> 
     caller): its strategy, tables and conflict policy are the row's."""
     backup, organization, actor = restore.backup, restore.organization, restore.actor
     tables = list(restore.tables or []) or None
-    reader = None
-    try:
+    with restore_recorded(restore) as opened:
         policy = _refuse_restore(backup, organization, restore, actor, allow_cross_org)
         restore.conflict_policy = policy or ""
         reader = open_restorable(backup)
+        opened.append(reader)
         restore.archive_note = reader.source_note
         specs = _restored_specs(reader, tables)
         if policy:
@@ -246,16 +248,26 @@ def restore_run(restore: RestoreExecution, *, allow_cross_org: bool = False) -> 
             check=check,
             allow_cross_org=allow_cross_org,
         )
+    return restore
+
+
+@contextmanager
+def restore_recorded(restore: RestoreExecution):
+    """Around a restore's work: a refusal or a database failure is recorded on the row and
+    raised as BackupRefused, the readers the work appends to the yielded list are closed, and a
+    restore that went through is finished."""
+    opened: list = []
+    try:
+        yield opened
     except BackupRefused as exc:
         restore_refused(restore, exc)
         raise
     except DatabaseError as exc:
         raise restore_failed(restore, exc) from exc
     finally:
-        if reader is not None:
+        for reader in opened:
             reader.close()
     restore_finish(restore)
-    return restore
 
 
 def restore_refused(restore: RestoreExecution, exc: BackupRefused) -> None:

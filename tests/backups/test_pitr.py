@@ -15,7 +15,7 @@ from backups.services.backup import backup_create
 from backups.services.permissions import BackupRefused
 from backups.services.runs import run_lock_held
 from properties.models import Property
-from tests.factories import PropertyAnalysisFactory, PropertyFactory
+from tests.factories import ImportJobFactory, PropertyAnalysisFactory, PropertyFactory
 
 from .helpers import org_rows
 from .test_incremental import fingerprint
@@ -224,12 +224,7 @@ def test_a_point_in_time_restore_holds_its_run_lock_and_waits_for_a_running_impo
     assert held == [True]
     assert restore.status == "completed" and not run_lock_held(restore)
     assert fingerprint(tenants.owner_org) == state
-    job = ImportJob.objects.create(
-        organization=tenants.owner_org,
-        project=estate.project,
-        file_name="big.csv",
-        status=ImportJob.Status.IMPORTING,
-    )
+    job = ImportJobFactory(project=estate.project, status=ImportJob.Status.IMPORTING)
     with pytest.raises(BackupRefused, match=f"Import {job.pk} into owner-org is running"):
         _restore(tenants, timezone.now())
     refused = RestoreExecution.objects.latest("pk")

@@ -17,7 +17,12 @@ from backups.services.restore import backup_restore
 from backups.services.verify import backup_verify
 from properties.models import Project, Property, PropertyAnalysis
 from tests.conftest import BLOCKER_TEXT
-from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory
+from tests.factories import (
+    ImportJobFactory,
+    ProjectFactory,
+    PropertyAnalysisFactory,
+    PropertyFactory,
+)
 
 from .helpers import archive_members, manifest_of, org_history, org_rows, rewrite_archive
 
@@ -449,12 +454,7 @@ def test_a_restore_waits_for_a_running_import(tenants, estate):
 
     backup = _backup(tenants)
     state = org_rows(tenants.owner_org)
-    job = ImportJob.objects.create(
-        organization=tenants.owner_org,
-        project=estate.project,
-        file_name="big.csv",
-        status=ImportJob.Status.IMPORTING,
-    )
+    job = ImportJobFactory(project=estate.project, status=ImportJob.Status.IMPORTING)
 
     with pytest.raises(BackupRefused, match=f"Import {job.pk} into owner-org is running"):
         backup_restore(backup=backup, organization=tenants.owner_org, actor=tenants.manager)

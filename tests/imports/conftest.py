@@ -31,6 +31,18 @@ def valid_row(n: int, **overrides) -> str:
     return ",".join(values.values())
 
 
+def new_job(project, content: bytes, *, actor=None, batch_size=3, name="sales.csv", **options):
+    """A job of `content` not yet run, committing every `batch_size` rows."""
+    return import_job_create(
+        actor=actor,
+        project=project,
+        file=io.BytesIO(content),
+        file_name=name,
+        batch_size=batch_size,
+        **options,
+    )
+
+
 def run_import(project, content: bytes, *, name="properties.csv", actor=None, **options):
     job = import_job_create(
         actor=actor, project=project, file=io.BytesIO(content), file_name=name, **options

@@ -15,7 +15,6 @@ from django.utils import timezone
 from imports.models import ImportJob
 from imports.services.jobs import (
     import_cancel,
-    import_job_create,
     import_preview,
     import_resume,
     import_run,
@@ -23,19 +22,9 @@ from imports.services.jobs import (
 from imports.tasks import import_preview_task
 from properties.models import Property
 
-from .conftest import WorkerKilled, after_each_batch, csv_bytes, killed_after, valid_row
+from .conftest import WorkerKilled, after_each_batch, csv_bytes, killed_after, new_job, valid_row
 
 Status = ImportJob.Status
-
-
-def new_job(project, content, *, actor=None, batch_size=3):
-    return import_job_create(
-        actor=actor,
-        project=project,
-        file=io.BytesIO(content),
-        file_name="sales.csv",
-        batch_size=batch_size,
-    )
 
 
 def six_rows() -> bytes:

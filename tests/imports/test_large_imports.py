@@ -44,6 +44,7 @@ from .conftest import (
     after_each_batch,
     csv_bytes,
     killed_after,
+    new_job,
     pipeline_for,
     stored_meanwhile,
     valid_row,
@@ -77,17 +78,6 @@ def validator(request, settings):
     assert not LIVE_VALIDATORS
     # The fork freezes the garbage collector's objects for the child only.
     assert gc.get_freeze_count() == 0
-
-
-def new_job(project, content, *, actor=None, batch_size=3, **options):
-    return import_job_create(
-        actor=actor,
-        project=project,
-        file=io.BytesIO(content),
-        file_name="big.csv",
-        batch_size=batch_size,
-        **options,
-    )
 
 
 def mixed_file() -> bytes:

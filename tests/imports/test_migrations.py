@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from tests.factories import latest_migrations, migrate_to
+from tests.factories import historical_project, latest_migrations, migrate_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -11,12 +11,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_imports_migrates_to_zero_and_back_with_jobs_and_properties():
     leaves = latest_migrations()
     apps = migrate_to([("imports", "0001_initial")])
-    Organization = apps.get_model("organizations", "Organization")
-    Project = apps.get_model("properties", "Project")
     Property = apps.get_model("properties", "Property")
     ImportJob = apps.get_model("imports", "ImportJob")
-    org = Organization.objects.create(name="Round trip", slug="round-trip")
-    project = Project.objects.create(organization=org, name="P")
+    org, project = historical_project(apps, slug="round-trip")
     Property.objects.create(
         project=project, organization=org, external_id="KEEP", basic_info={"address": "1 Long Rd"}
     )

@@ -12,7 +12,7 @@ from backups.services.backup import backup_create
 from imports.models import ImportJob
 from integrity.models import IntegrityAlert
 from integrity.services.backup_alerts import backup_alerts_evaluate
-from tests.factories import ProjectFactory, PropertyFactory
+from tests.factories import ImportJobFactory, ProjectFactory, PropertyFactory
 from tests.integrity.webhook import WebhookReceiver
 
 pytestmark = pytest.mark.django_db
@@ -92,26 +92,22 @@ def test_dashboard_shows_latest_backup_and_import_throughput_to_members_only(
     project = ProjectFactory(organization=tenants.owner_org)
     PropertyFactory(project=project)
     backup_create(organization=tenants.owner_org, actor=tenants.manager)
-    ImportJob.objects.create(
-        organization=tenants.owner_org,
+    ImportJobFactory(
         project=project,
-        file_name="sales.csv",
         status=ImportJob.Status.COMPLETED,
         total_rows=20000,
         rows_per_second=21500.0,
         started_at=timezone.now(),
     )
     # A preview and a dry run wrote nothing: never part of the throughput.
-    ImportJob.objects.create(
-        organization=tenants.owner_org,
+    ImportJobFactory(
         project=project,
         file_name="preview.csv",
         status=ImportJob.Status.PENDING,
         rows_per_second=999.0,
         preview={"totals": {"total": 7}},
     )
-    ImportJob.objects.create(
-        organization=tenants.owner_org,
+    ImportJobFactory(
         project=project,
         file_name="dry-run.csv",
         status=ImportJob.Status.COMPLETED,

@@ -11,26 +11,11 @@ from django.urls import reverse
 from organizations.change_reasons import NOT_RECORDED
 from properties.demo import DEMO_CHANGE_REASON
 from properties.models import Property, PropertyAnalysis
-from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory
+from tests.factories import PropertyAnalysisFactory
 
 from .test_form import form_data
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def prop(tenants):
-    project = ProjectFactory(organization=tenants.owner_org)
-    return PropertyFactory(
-        project=project,
-        basic_info={
-            "address": "10 Chapel Street",
-            "suburb": "Richmond",
-            "state": "VIC",
-            "postcode": "3121",
-        },
-        financial_metrics={"estimated_value": 875_000},
-    )
 
 
 def reasons(model, pk) -> list[str]:

@@ -48,3 +48,14 @@ def portal(portal_server):
 @pytest.fixture
 def project(tenants):
     return ProjectFactory(organization=tenants.owner_org, name="Valuations")
+
+
+@pytest.fixture(params=["inline", "forked"])
+def validation(request, settings):
+    """Both places a sync's rules run: in the sync's own process, and in forked validators (a
+    threshold of one record, pages of the test module's FORKED_PAGE_SIZE records, default 2,
+    so a few records already span several pages)."""
+    if request.param == "forked":
+        settings.SYNC_PROCESS_THRESHOLD = 1
+        settings.SYNC_PAGE_SIZE = getattr(request.module, "FORKED_PAGE_SIZE", 2)
+    return request.param

@@ -18,6 +18,17 @@ def ckan_source(*, actor, project, portal, **fields) -> DataSource:
     )
 
 
+def file_source(*, actor, project, portal, file_name: str, name: str) -> DataSource:
+    """A source reading the portal's published file `file_name`."""
+    return source_create(
+        actor=actor,
+        project=project,
+        kind=DataSource.Kind.FILE_URL,
+        url=f"{portal.url}/files/{file_name}",
+        name=name,
+    )
+
+
 def sync(source, actor=None, **kwargs):
     """A sync whose retry waits are recorded instead of slept."""
     waits = []

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from tests.factories import latest_migrations, migrate_to
+from tests.factories import historical_project, latest_migrations, migrate_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -11,14 +11,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_sources_migrates_to_zero_and_back_with_sources_runs_and_records():
     leaves = latest_migrations()
     apps = migrate_to([("sources", "0001_initial")])
-    Organization = apps.get_model("organizations", "Organization")
-    Project = apps.get_model("properties", "Project")
     Property = apps.get_model("properties", "Property")
     DataSource = apps.get_model("sources", "DataSource")
     SyncRun = apps.get_model("sources", "SyncRun")
     SourceRecord = apps.get_model("sources", "SourceRecord")
-    org = Organization.objects.create(name="Round trip", slug="round-trip-sources")
-    project = Project.objects.create(organization=org, name="P")
+    org, project = historical_project(apps, slug="round-trip-sources")
     prop = Property.objects.create(project=project, organization=org, external_id="KEEP")
     source = DataSource.objects.create(
         organization=org, project=project, name="S", kind="file_url", url="https://x.example/a"

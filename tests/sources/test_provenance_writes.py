@@ -19,14 +19,8 @@ from .portal import FIELDS, OVERRIDES, make_record
 pytestmark = pytest.mark.django_db
 
 NAMES = [field["id"] for field in FIELDS]
-
-
-@pytest.fixture(params=["inline", "forked"])
-def validation(request, settings):
-    if request.param == "forked":
-        settings.SYNC_PROCESS_THRESHOLD = 1
-        settings.SYNC_PAGE_SIZE = 3
-    return request.param
+#: The forked validators' page size (the `validation` fixture).
+FORKED_PAGE_SIZE = 3
 
 
 def test_ids_the_project_holds_already_are_merged_and_the_rest_created(

@@ -3,9 +3,9 @@
 import pytest
 
 from properties.models import Property
-from sources.models import DataSource, SyncRun
-from sources.services import source_create
+from sources.models import SyncRun
 
+from . import helpers
 from .helpers import counts, history_reasons, sync
 
 HEADER = "Property ID,Street Address,Suburb,Postcode,Price,Landsize,Lattitude,Longtitude\n"
@@ -25,11 +25,11 @@ def file_source(tenants, project, portal):
     portal.publish(
         "valuations.csv", _csv(12), etag='"v1"', last_modified="Mon, 30 Nov 2026 10:00:00 GMT"
     )
-    return source_create(
+    return helpers.file_source(
         actor=tenants.admin,
         project=project,
-        kind=DataSource.Kind.FILE_URL,
-        url=f"{portal.url}/files/valuations.csv",
+        portal=portal,
+        file_name="valuations.csv",
         name="Melbourne sales",
     )
 

@@ -6,10 +6,9 @@ import pytest
 from imports.pipeline.prefetch import LIVE_VALIDATORS
 from organizations.access import AccessDenied
 from properties.models import Property
-from sources.models import DataSource, SourceRecord, SyncRun
-from sources.services import source_create
+from sources.models import SourceRecord, SyncRun
 
-from .helpers import ckan_source, counts, history_reasons, sync
+from .helpers import ckan_source, counts, file_source, history_reasons, sync
 from .portal import make_record
 
 pytestmark = pytest.mark.django_db
@@ -77,12 +76,8 @@ def test_file_rows_are_classified_in_a_forked_validator(tenants, project, portal
     header = "Property ID,Street Address,Suburb,Postcode,Price\n"
     rows = "".join(f"MEL{n:05d},{n} Chapel Street,Richmond,3121,{900000 + n}\n" for n in range(30))
     portal.publish("sales.csv", (header + rows).encode(), etag='"v1"')
-    source = source_create(
-        actor=tenants.admin,
-        project=project,
-        kind=DataSource.Kind.FILE_URL,
-        url=f"{portal.url}/files/sales.csv",
-        name="Sales",
+    source = file_source(
+        actor=tenants.admin, project=project, portal=portal, file_name="sales.csv", name="Sales"
     )
 
     run = sync(source, tenants.admin)

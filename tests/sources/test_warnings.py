@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from properties.models import Property
-from sources.models import DataSource, SourceRecord, SyncRejectedRecord, SyncRun
-from sources.services import run_rejected_csv, source_create
+from sources.models import SourceRecord, SyncRejectedRecord, SyncRun
+from sources.services import run_rejected_csv
 
-from .helpers import ckan_source, history_reasons, sync
+from .helpers import ckan_source, file_source, history_reasons, sync
 from .portal import FIELDS, make_record
 
 pytestmark = pytest.mark.django_db
@@ -22,14 +22,6 @@ pytestmark = pytest.mark.django_db
 # 650,020 on 10 m² is 65,002 per m², above the default bound of 10,000: a warning.
 WARNED = {"land_area_m2": 10}
 WARNING = "landarea: 650,020 on 10 m² is 65,002.00 per m², outside 10–10,000; check the land area"
-
-
-@pytest.fixture(params=["inline", "forked"])
-def validation(request, settings):
-    if request.param == "forked":
-        settings.SYNC_PROCESS_THRESHOLD = 1
-        settings.SYNC_PAGE_SIZE = 2
-    return request.param
 
 
 def _records():
@@ -101,12 +93,8 @@ def test_a_file_source_lists_its_warned_rows(tenants, project, portal):
         "MEL2,2 Chapel Street,Richmond,3121,900000,5\n"
     )
     portal.publish("sales.csv", body.encode(), etag='"v1"')
-    source = source_create(
-        actor=tenants.admin,
-        project=project,
-        kind=DataSource.Kind.FILE_URL,
-        url=f"{portal.url}/files/sales.csv",
-        name="Sales",
+    source = file_source(
+        actor=tenants.admin, project=project, portal=portal, file_name="sales.csv", name="Sales"
     )
 
     run = sync(source, tenants.admin)

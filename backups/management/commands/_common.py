@@ -4,6 +4,7 @@ from django.core.management.base import CommandError
 from organizations.models import Organization
 
 from ...models import BackupExecution, RecoveryPoint
+from ...services.permissions import BackupRefused
 
 
 def organization_by_slug(slug: str) -> Organization:
@@ -31,6 +32,17 @@ def backup_by_id(backup_id: int) -> BackupExecution:
 
 def quoted(message: str) -> str:
     return '"' + message.replace('"', "'") + '"'
+
+
+def refused(exc: BackupRefused, subject: str = "") -> CommandError:
+    """The one line a command ends with when the service refuses: `subject`, as `key=value `,
+    then the status and the service's sentence."""
+    return CommandError(f"{subject}status=refused reason={quoted(exc.messages[0])}")
+
+
+def restore_totals(restore, keys) -> dict[str, int]:
+    """Each of `keys` (inserted, updated, ...) summed over the restore's tables."""
+    return {key: sum(table.get(key, 0) for table in restore.counts.values()) for key in keys}
 
 
 def recovery_point_backup_id(point_id: int) -> int:

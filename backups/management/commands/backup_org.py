@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ...services.backup import backup_create
 from ...services.permissions import BackupRefused
-from ._common import organization_by_slug, quoted, user_by_username
+from ._common import organization_by_slug, quoted, refused, user_by_username
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 tables=[name.strip() for name in tables.split(",")] if tables else None,
             )
         except BackupRefused as exc:
-            raise CommandError(f"status=refused reason={quoted(exc.messages[0])}") from exc
+            raise refused(exc) from exc
         if backup.status != backup.Status.COMPLETED:
             raise CommandError(
                 f"backup={backup.pk} status={backup.status} error={quoted(backup.error_message)}"

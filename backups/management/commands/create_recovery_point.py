@@ -1,8 +1,8 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from ...recovery_points import recovery_point_create
 from ...services.permissions import BackupRefused
-from ._common import organization_by_slug, quoted, user_by_username
+from ._common import organization_by_slug, refused, user_by_username
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
                 organization=organization, description=description, actor=user_by_username(user)
             )
         except BackupRefused as exc:
-            raise CommandError(f"status=refused reason={quoted(exc.messages[0])}") from exc
+            raise refused(exc) from exc
         self.stdout.write(
             f"recovery_point={point.pk} backup={point.backup_id} org={organization.slug} "
             f"status=completed records={point.backup.record_count}"

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ...drills import backup_drill
 from ...services.permissions import BackupRefused
-from ._common import backup_by_id, quoted, user_by_username
+from ._common import backup_by_id, quoted, refused, user_by_username
 
 
 class Command(BaseCommand):
@@ -18,9 +18,7 @@ class Command(BaseCommand):
         try:
             drill = backup_drill(backup=backup, actor=user_by_username(user))
         except BackupRefused as exc:
-            raise CommandError(
-                f"backup={backup.pk} status=refused reason={quoted(exc.messages[0])}"
-            ) from exc
+            raise refused(exc, f"backup={backup.pk} ") from exc
         errors = sum(r["count"] for r in drill.check_results if r["severity"] == "ERROR")
         matches = {True: "match", False: "differs", None: "unknown"}[drill.fingerprint_matches]
         line = (

@@ -7,6 +7,8 @@ from ._common import (
     organization_by_slug,
     quoted,
     recovery_point_backup_id,
+    refused,
+    restore_totals,
     user_by_username,
 )
 
@@ -59,9 +61,7 @@ class Command(BaseCommand):
                 conflict=options["conflict"],
             )
         except BackupRefused as exc:
-            raise CommandError(
-                f"backup={backup.pk} status=refused reason={quoted(exc.messages[0])}"
-            ) from exc
+            raise refused(exc, f"backup={backup.pk} ") from exc
         self.stdout.write(summary(restore, backup=backup, organization=organization))
 
 
@@ -69,7 +69,7 @@ def summary(restore, *, backup, organization) -> str:
     keys = ["inserted", "updated", "deleted"]
     if restore.conflict_policy:
         keys += ["skipped", "renamed"]
-    totals = {key: sum(table.get(key, 0) for table in restore.counts.values()) for key in keys}
+    totals = restore_totals(restore, keys)
     line = (
         f"restore={restore.pk} backup={backup.pk} org={organization.slug} "
         f"strategy={restore.strategy} dry_run={str(restore.dry_run).lower()} "

@@ -3,7 +3,7 @@ from django.utils.dateparse import parse_datetime
 
 from ...pitr import organization_restore_as_of
 from ...services.permissions import BackupRefused
-from ._common import organization_by_slug, quoted, user_by_username
+from ._common import organization_by_slug, refused, restore_totals, user_by_username
 
 
 class Command(BaseCommand):
@@ -30,13 +30,8 @@ class Command(BaseCommand):
                 dry_run=dry_run,
             )
         except BackupRefused as exc:
-            raise CommandError(
-                f"org={organization.slug} status=refused reason={quoted(exc.messages[0])}"
-            ) from exc
-        totals = {
-            key: sum(table.get(key, 0) for table in restore.counts.values())
-            for key in ("inserted", "updated", "deleted")
-        }
+            raise refused(exc, f"org={organization.slug} ") from exc
+        totals = restore_totals(restore, ("inserted", "updated", "deleted"))
         self.stdout.write(
             f"restore={restore.pk} org={organization.slug} as_of={restore.as_of.isoformat()} "
             f"base_backup={restore.backup_id or 'none'} dry_run={str(dry_run).lower()} "
