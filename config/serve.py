@@ -7,6 +7,7 @@ its own, asked once to stop on Ctrl-C or SIGTERM (gunicorn finishes its requests
 its tasks), exit 0; if either stops on its own, the other is stopped and the exit is non-zero.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +17,19 @@ from config.launcher import Child, Supervisor, terminal_foreground
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def cluster_command() -> list[str]:
+    """The task cluster at a lower CPU priority (TASK_CLUSTER_NICE, default 10; 0 keeps the web's):
+    on one machine, an import or a backup competing at the web's priority makes every page wait
+    (docs/deploy.md, Load); `nice` execs the cluster, so it keeps its pid and its signals."""
+    niceness = int(os.environ.get("TASK_CLUSTER_NICE", "10"))
+    cluster = [sys.executable, "manage.py", "qcluster"]
+    return ["nice", "-n", str(niceness), *cluster] if niceness else cluster
+
+
 def children() -> list[Child]:
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.py")]
     return [
-        Child("task cluster", [sys.executable, "manage.py", "qcluster"], whole_group=False),
+        Child("task cluster", cluster_command(), whole_group=False),
         # The master stops its own workers; signalled alone, it waits for their requests.
         Child("web server", gunicorn, whole_group=False),
     ]

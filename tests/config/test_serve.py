@@ -2,6 +2,7 @@
 under DEBUG=false serve the admin and its static files over plain HTTP when
 SECURE_SSL_REDIRECT=false, and stop cleanly on SIGTERM and Ctrl-C (SIGINT)."""
 
+import os
 import re
 import signal
 import subprocess
@@ -89,10 +90,25 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def test_serve_serves_the_admin_and_static_files_then_stops_cleanly_on_sigterm(served):
     # SIGINT (Ctrl-C) takes the same path: one handler stops both children.
     process, base = served
-    assert len(_processes_with(f"HOST={base[len('http://') :]}")) >= 3  # itself, web, cluster
+    pids = _processes_with(f"HOST={base[len('http://') :]}")
+    assert len(pids) >= 3  # itself, web, cluster
+    # The cluster runs at a lower CPU priority than the web server (TASK_CLUSTER_NICE, 10).
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    nice_of = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in pids if _command_line(pid)}
+    cluster = [nice_of[pid] for pid in nice_of if "qcluster" in _command_line(pid)]
+    web = [nice_of[pid] for pid in nice_of if "gunicorn" in _command_line(pid)]
+    assert cluster and web
+    assert set(web) == {own} and min(cluster) == min(19, own + 10)
     status, body, headers = _get(f"{base}/admin/login/")
     assert status == 200
     assert "Content-Security-Policy" in headers
