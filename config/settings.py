@@ -298,6 +298,12 @@ IMPORT_WRITER = env.str("IMPORT_WRITER", default="")
 # Input limits (docs/security.md): every file, archive and form value is checked against these
 # before it is read further; a refusal names the limit and the value.
 IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Checked while the upload arrives (imports/uploads.py), before Django spools it to disk.
+FILE_UPLOAD_HANDLERS = [
+    "imports.uploads.UploadSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=5_000_000)
 IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)
 INPUT_MAX_FIELD_LENGTH = env.int("INPUT_MAX_FIELD_LENGTH", default=10_000)

@@ -18,6 +18,7 @@ from properties.admin import ChangelistExtension, ObjectTool
 
 from .forms import PropertyImportForm
 from .services.jobs import IMPORT_PERMISSION, import_job_create, import_preview
+from .uploads import upload_refusals
 
 IMPORT_FORM_TEMPLATE = "admin/imports/import_form.html"
 
@@ -32,7 +33,12 @@ def import_view(model_admin, request):
     scope = scope_of(request)
     if not scope.can(IMPORT_PERMISSION):
         raise PermissionDenied
-    form = PropertyImportForm(request.POST or None, request.FILES or None, actor=scope)
+    form = PropertyImportForm(
+        request.POST or None,
+        request.FILES or None,
+        actor=scope,
+        upload_refusals=upload_refusals(request),
+    )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["import_file"]
         try:

@@ -26,7 +26,17 @@ class PropertyImportForm(forms.Form):
         initial=OnDuplicate.SKIP,
     )
 
-    def __init__(self, *args, actor, **kwargs):
+    def __init__(self, *args, actor, upload_refusals=None, **kwargs):
         super().__init__(*args, **kwargs)
+        # A file the upload handler dropped on arrival (imports/uploads.py) is not missing: it
+        # was refused, and the field says why.
+        self.upload_refusals = upload_refusals or {}
+        if "import_file" in self.upload_refusals:
+            self.fields["import_file"].required = False
         # Only the actor's projects: another tenant's id is "not a valid choice".
         self.fields["project"].queryset = project_list(actor=actor).exclude(status=Status.DELETED)
+
+    def clean_import_file(self):
+        if "import_file" in self.upload_refusals:
+            raise forms.ValidationError(self.upload_refusals["import_file"])
+        return self.cleaned_data["import_file"]

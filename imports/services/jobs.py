@@ -29,6 +29,7 @@ from .. import tasks
 from ..models import ImportJob
 from ..pipeline import OnDuplicate
 from ..readers import SNIFF_BYTES, FileRefused, detect_format
+from ..uploads import oversize_sentence
 from . import execution
 from .execution import DEFAULT_BATCH_SIZE, stale_seconds
 
@@ -73,10 +74,7 @@ def import_job_create(
         digest.update(block)
         size += len(block)
         if size > limit:
-            raise ValidationError(
-                f"The file is larger than IMPORT_MAX_UPLOAD_BYTES ({limit:,} bytes); nothing "
-                "was stored."
-            )
+            raise ValidationError(oversize_sentence())
     file.seek(0)
     try:
         file_format = detect_format(head, name)

@@ -7,6 +7,9 @@ import zipfile
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+from django.urls import reverse
 
 from imports.models import ImportJob
 from imports.services.jobs import import_job_create, import_preview
@@ -95,6 +98,62 @@ def test_an_upload_over_the_size_limit_is_refused_and_not_stored(project, settin
         import_job_create(actor=None, project=project, file=io.BytesIO(content), file_name="a.csv")
 
     assert not ImportJob.objects.exists()
+
+
+class CountingHandler(FileUploadHandler):
+    """Stands after the size limit and counts the bytes that reach Django's own handlers."""
+
+    passed = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        CountingHandler.passed += len(raw_data)
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+def test_an_oversize_upload_through_the_admin_is_dropped_as_it_arrives(
+    client, tenants, project, settings, tmp_path
+):
+    # Past the limit the upload handler drops the file while it arrives (imports/uploads.py):
+    # the handlers that would spool it see no more than the limit, what they spooled is
+    # deleted, and the file's field says why.
+    settings.IMPORT_MAX_UPLOAD_BYTES = 100_000
+    settings.FILE_UPLOAD_HANDLERS = [
+        "imports.uploads.UploadSizeLimit",
+        f"{__name__}.CountingHandler",
+        "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+    ]
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    CountingHandler.passed = 0
+    content = csv_bytes(*(valid_row(n) for n in range(1, 5000)))
+    assert len(content) > 3 * 100_000
+    client.force_login(tenants.manager)
+
+    response = client.post(
+        reverse("admin:properties_property_import"),
+        {"project": project.pk, "on_duplicate": "skip",
+         "import_file": SimpleUploadedFile("big.csv", content)},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["import_file"] == [
+        "The file is larger than IMPORT_MAX_UPLOAD_BYTES (100,000 bytes); nothing was stored."
+    ]
+    assert 0 < CountingHandler.passed <= 100_000
+    assert not ImportJob.objects.exists()
+    assert list(tmp_path.iterdir()) == []
+
+    # Under the limit the same form takes the file.
+    settings.IMPORT_MAX_UPLOAD_BYTES = len(content) + 1
+    accepted = client.post(
+        reverse("admin:properties_property_import"),
+        {"project": project.pk, "on_duplicate": "skip",
+         "import_file": SimpleUploadedFile("big.csv", content)},
+    )  # fmt: skip
+    assert accepted.status_code == 302
+    assert ImportJob.objects.get().file_name == "big.csv"
 
 
 def _xlsx_bomb(path, *, member_bytes: int) -> None:
