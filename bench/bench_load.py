@@ -8,8 +8,8 @@ Environment (all optional): LOAD_USERS (20), LOAD_THINK_SECONDS (mean pause betw
 manager's requests, 1.0), LOAD_MAX_SECONDS (cap on the measured phase, 600), IMPORT_ROWS
 (rows of the concurrent CSV import, 200,000), BACKUP_ROWS (properties of the organisation
 backed up, 200,000), WEB_CONCURRENCY (gunicorn workers, config/gunicorn.py's default),
-LOAD_JOBS_NICE (niceness of the concurrent import and backup processes, 0: the same CPU
-priority as the web workers; a task cluster sharing a machine with them can be given less).
+LOAD_JOBS_NICE (niceness of the concurrent import and backup processes; default 10, what
+`make serve` gives its task cluster (TASK_CLUSTER_NICE); 0: the web workers' priority).
 
 Steps: create and migrate the scratch database; seed the load organisation with N properties
 and the backed-up one with BACKUP_ROWS through bench_changelist's generator; create the
@@ -51,7 +51,8 @@ THINK_SECONDS = float(os.environ.get("LOAD_THINK_SECONDS", "1.0"))
 MAX_SECONDS = float(os.environ.get("LOAD_MAX_SECONDS", "600"))
 IMPORT_ROWS = int(os.environ.get("IMPORT_ROWS", "200000"))
 BACKUP_ROWS = int(os.environ.get("BACKUP_ROWS", "200000"))
-JOBS_NICE = int(os.environ.get("LOAD_JOBS_NICE", "0"))
+# The niceness `make serve` gives its task cluster (config/serve.py), unless LOAD_JOBS_NICE says.
+JOBS_NICE = int(os.environ.get("LOAD_JOBS_NICE", os.environ.get("TASK_CLUSTER_NICE", "10")))
 TARGET_P95_MS = 500
 PASSWORD = "load-" + secrets.token_hex(8)
 CHANGELIST = "/admin/properties/property/"
