@@ -21,7 +21,10 @@ def cluster_command() -> list[str]:
     """The task cluster at a lower CPU priority (TASK_CLUSTER_NICE, default 10; 0 keeps the web's):
     on one machine, an import or a backup competing at the web's priority makes every page wait
     (docs/deploy.md, Load); `nice` execs the cluster, so it keeps its pid and its signals."""
-    niceness = int(os.environ.get("TASK_CLUSTER_NICE", "10"))
+    value = os.environ.get("TASK_CLUSTER_NICE", "10")
+    if not value.isdigit() or int(value) > 19:
+        raise SystemExit(f"Configuration error: TASK_CLUSTER_NICE must be 0 to 19, not {value!r}.")
+    niceness = int(value)
     cluster = [sys.executable, "manage.py", "qcluster"]
     return ["nice", "-n", str(niceness), *cluster] if niceness else cluster
 
@@ -36,6 +39,7 @@ def children() -> list[Child]:
 
 
 def main() -> int:
+    processes = children()  # a misconfiguration stops here, before anything runs
     with terminal_foreground():
         try:
             for command in (["migrate", "--noinput"], ["collectstatic", "--noinput", "-v", "0"]):
@@ -44,7 +48,7 @@ def main() -> int:
             return exc.returncode or 1
         except KeyboardInterrupt:  # Ctrl-C before anything was serving
             return 130
-        return Supervisor(children()).run()
+        return Supervisor(processes).run()
 
 
 if __name__ == "__main__":

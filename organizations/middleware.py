@@ -4,6 +4,7 @@ is dropped with a sentence."""
 from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.utils import timezone
+from django.utils.http import escape_leading_slashes
 
 from .tenancy import scope_of, unusable_parameters
 
@@ -45,4 +46,5 @@ class UnusableParametersMiddleware:
             f"Ignored the filter {', '.join(sorted(unusable))}: its value holds characters "
             "that cannot be searched for.",
         )
-        return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}")
+        # The path as a local one: a request for `//host/...` must not redirect off-site.
+        return HttpResponseRedirect(f"{escape_leading_slashes(request.path)}?{kept.urlencode()}")

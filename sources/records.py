@@ -180,6 +180,10 @@ class RecordApplier:
         elif batch.fresh:
             created_ids = self._create(batch, counts, written)
         written.update(self._write(changed, counts))
+        # A warned record the writer then refused is rejected, not kept: listed and counted once.
+        refused = {number for number, _, _ in counts.rejected_records}
+        warned = [record for record in batch.warned_records if record[0] not in refused]
+        counts.warned = len(warned)
         if self.dry_run:
             return counts
         known = self.known
@@ -197,7 +201,7 @@ class RecordApplier:
         stored = records_written(source=self.source, run=self.run, written=written)
         for key, (pk, property_id) in stored.items():
             known[key] = [pk, written[key][0], property_id, written[key][1]]
-        self._store_rejected(counts.rejected_records, batch.warned_records)
+        self._store_rejected(counts.rejected_records, warned)
         SyncSeenKeys.objects.create(
             organization_id=self.source.organization_id,
             run=self.run,

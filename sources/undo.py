@@ -142,6 +142,8 @@ def undo_run(*, target: str, actor, dry_run: bool = False, force: bool = False) 
 
 def _forget_provenance(run_id: int) -> None:
     """The run's records are re-evaluated by the next sync (their digests no longer describe
-    what the properties hold), and what it marked vanished is present again."""
-    SourceRecord.objects.filter(changed_run_id=run_id).update(sha256="", raw_digest="")
-    SourceRecord.objects.filter(vanished_run_id=run_id).update(vanished_run=None)
+    what the properties hold), and what it marked vanished is present again. Looked up within
+    the run's source, which the (source, key) index serves: the run columns have no index."""
+    records = SourceRecord.objects.filter(source_id=SyncRun.objects.get(pk=run_id).source_id)
+    records.filter(changed_run_id=run_id).update(sha256="", raw_digest="")
+    records.filter(vanished_run_id=run_id).update(vanished_run=None)

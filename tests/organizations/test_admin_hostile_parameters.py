@@ -157,3 +157,19 @@ def test_every_admin_form_answers_hostile_input_in_words(rf, model_admin):
             errors = " ".join(str(message) for message in form.errors.get(name, []))
             assert not any(word in errors for word in EXCEPTION_NAMES), (name, errors)
             assert rendered
+
+
+def test_a_dropped_parameter_redirects_to_a_local_path_only(client, tenants):
+    # The middleware sends the request back to its own path without the parameter; a path that
+    # starts with `//` must not become a redirect to another host.
+    client.force_login(tenants.manager)
+
+    response = client.get("/x", {"q": "a\x00b"}, PATH_INFO="//evil.example/admin/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/%2F")
+    assert "q=" not in response["Location"]
+
+    followed = client.get(reverse("admin:properties_property_changelist"), {"q": "a\x00b"})
+    assert followed.status_code == 302
+    assert followed["Location"] == reverse("admin:properties_property_changelist") + "?"

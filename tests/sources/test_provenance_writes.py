@@ -87,3 +87,30 @@ def test_an_outsider_sees_no_provenance(tenants, project, portal):
 
     assert property_provenance(actor=tenants.admin, property_id=prop.pk).count() == 1
     assert not property_provenance(actor=tenants.outsider, property_id=prop.pk).exists()
+
+
+def test_deletes_clean_provenance_up_without_database_constraints(tenants, project, portal):
+    # Migration 0003 dropped the provenance rows' database key checks: Django's on-delete rules
+    # must still leave no record pointing at a property or a source that is gone.
+    portal.load([make_record(n) for n in range(1, 4)])
+    source = ckan_source(actor=tenants.admin, project=project, portal=portal)
+    run = sync(source, tenants.admin)
+    assert run.status == SyncRun.Status.COMPLETED, run.error
+    gone = Property.objects.get(project=project, external_id="PFI0000001")
+
+    gone.delete()
+
+    record = SourceRecord.objects.get(source=source, key="PFI0000001")
+    assert record.property_id is None
+    assert SourceRecord.objects.filter(source=source, property__isnull=False).count() == 2
+
+    assert len(property_provenance(property_id=kept_id(project), actor=tenants.admin)) == 1
+    assert list(property_provenance(property_id=kept_id(project), actor=tenants.outsider)) == []
+    source.delete()
+
+    assert not SourceRecord.objects.filter(source_id=source.pk).exists()
+    assert not SyncRun.objects.filter(source_id=source.pk).exists()
+
+
+def kept_id(project) -> int:
+    return Property.objects.filter(project=project).values_list("pk", flat=True).first()
