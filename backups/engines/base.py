@@ -46,11 +46,12 @@ def spec_of_model(specs, model, *, history: bool):
     return None
 
 
-def outside_reference_error(spec: TableSpec, field, ids) -> str:
+def outside_reference_error(spec: TableSpec, column: str, model, ids) -> str:
+    """The refusal of rows whose `column` names `model` rows outside the organisation."""
     shown = ", ".join(str(pk) for pk in sorted(ids)[:5])
     return (
-        f"Table {spec.name} has rows whose {field.column} points outside the organisation "
-        f"({field.related_model._meta.verbose_name} {shown}); the archive cannot be restored."
+        f"Table {spec.name} has rows whose {column} points outside the organisation "
+        f"({model._meta.verbose_name} {shown}); the archive cannot be restored."
     )
 
 

@@ -100,42 +100,80 @@ class OrmEngine:
         self._check_references()
 
     def _check_references(self) -> None:
-        """Every foreign key of every archived row must point at a row of the organisation,
-        in the archive or in the database (live or history), so a crafted archive cannot
-        link an analysis to another organisation's property."""
+        """Every foreign key of every archived row must point at a row of the organisation, so
+        a crafted archive cannot link an analysis to another organisation's property: at a
+        live row of the archive, at a history row of the archive when the row is history, or
+        at a row of the organisation in the database. An archived history row's id is an
+        unchecked integer: it must name no row of another organisation, and it never vouches
+        for a live row."""
+        for spec in self._specs:
+            if spec.is_history:
+                self._check_history_ids(spec)
         for spec in self._specs:
             for field in reference_fields(spec):
+                model, history = field.related_model, spec.is_history
                 index = spec.columns.index(field.column)
                 referenced = {values[index] for _, values in self._backup[spec.name].values()}
                 referenced.discard(None)
-                outside = referenced - self._archived_ids(field.related_model)
-                outside -= self._organization_ids(field.related_model, outside)
+                outside = referenced - self._archived_ids(model, history=history)
+                outside -= self._organization_ids(model, outside)
                 if outside:
-                    raise ArchiveError(outside_reference_error(spec, field, outside))
+                    raise ArchiveError(outside_reference_error(spec, field.column, model, outside))
 
-    def _archived_ids(self, model) -> set:
+    def _check_history_ids(self, spec: TableSpec) -> None:
+        """Refuses history rows whose id is that of another organisation's row."""
+        model = spec.live_model
+        column = model._meta.pk.column
+        index = spec.columns.index(column)
+        ids = {values[index] for _, values in self._backup[spec.name].values()}
+        ids.discard(None)
+        taken = self._foreign_ids(model, ids)
+        if taken:
+            raise ArchiveError(outside_reference_error(spec, column, model, taken))
+
+    def _foreign_ids(self, model, ids) -> set:
+        """Which of `ids` name another organisation's `model` row, live or history."""
+        found = set()
+        for chunk in chunks(ids):
+            for manager in (model._base_manager, model.history.model._base_manager):
+                found.update(
+                    manager.using(self.connection.alias)
+                    .filter(id__in=chunk)
+                    .exclude(organization_id=self._organization_id)
+                    .values_list("id", flat=True)
+                )
+        return found
+
+    def _archived_ids(self, model, *, history: bool) -> set:
+        """The ids of `model` rows in the archive: its live rows', and with `history` its
+        history rows' too."""
         ids = set()
         live = spec_of_model(self._specs, model, history=False)
         if live is not None:
             ids.update(self._backup[live.name])
-        history = spec_of_model(self._specs, model, history=True)
-        if history is not None:
-            index = history.columns.index(model._meta.pk.column)
-            ids.update(values[index] for _, values in self._backup[history.name].values())
+        archived = spec_of_model(self._specs, model, history=True) if history else None
+        if archived is not None:
+            index = archived.columns.index(model._meta.pk.column)
+            ids.update(values[index] for _, values in self._backup[archived.name].values())
         return ids
 
     def _organization_ids(self, model, ids) -> set:
-        """Which of `ids` are rows of the organisation in the database, live or history."""
-        found = set()
+        """Which of `ids` are rows of the organisation in the database: live, or history
+        (a row deleted since, which the merge and selective checks then report) whose id no
+        other organisation's row has."""
+        live, history = set(), set()
         using = self.connection.alias
         for chunk in chunks(ids):
-            for queryset in (model._base_manager, model.history.model._base_manager):
+            for manager, found in (
+                (model._base_manager, live),
+                (model.history.model._base_manager, history),
+            ):
                 found.update(
-                    queryset.using(using)
+                    manager.using(using)
                     .filter(organization_id=self._organization_id, id__in=chunk)
                     .values_list("id", flat=True)
                 )
-        return found
+        return live | (history - self._foreign_ids(model, history - live))
 
     def _known_users(self, reader, specs) -> set:
         referenced = set()
@@ -336,31 +374,63 @@ class TemporaryTableEngine(OrmEngine):
             self._revert_and_insert(cursor, spec, history)
 
     def _check_references(self, cursor) -> None:
+        """As OrmEngine's, in SQL over the loaded rows."""
+        for spec in self._specs:
+            if spec.is_history:
+                self._check_history_ids(cursor, spec)
         for spec in self._specs:
             for field in reference_fields(spec):
                 self._check_reference(cursor, spec, field)
 
+    def _check_history_ids(self, cursor, spec: TableSpec) -> None:
+        """Refuses history rows whose id is that of another organisation's row, live or
+        history: a history row's id is an unchecked integer."""
+        model = spec.live_model
+        column = self.connection.ops.quote_name(model._meta.pk.column)
+        cursor.execute(
+            f"SELECT DISTINCT b.{column} FROM {self._temp[spec.name]} b "
+            f"WHERE b.{column} IS NOT NULL AND {self._foreign(model, column)} LIMIT 5"
+        )
+        taken = [row[0] for row in cursor.fetchall()]
+        if taken:
+            raise ArchiveError(outside_reference_error(spec, model._meta.pk.column, model, taken))
+
+    def _foreign(self, model, column: str) -> str:
+        """SQL that holds when the loaded row `b`'s `column` is the id of another
+        organisation's `model` row, live or history."""
+        qn, key = self.connection.ops.quote_name, self.connection.ops.quote_name("id")
+        others = f"(organization_id <> {int(self._organization_id)} OR organization_id IS NULL)"
+        present = " OR ".join(
+            f"NOT ({self._absent_from(qn(table._meta.db_table), key, column, others)})"
+            for table in (model, model.history.model)
+        )
+        return f"({present})"
+
     def _check_reference(self, cursor, spec: TableSpec, field) -> None:
-        """Refuses rows whose `field` points at no row of the organisation: none in the
-        archive, none in the database (live or history)."""
+        """Refuses rows whose `field` points at no row of the organisation (see OrmEngine's
+        _check_references)."""
         qn, model = self.connection.ops.quote_name, field.related_model
         column, key = qn(field.column), qn(model._meta.pk.column)
         own_rows = f"organization_id = {int(self._organization_id)}"
-        tables = [(qn(table._meta.db_table), own_rows) for table in (model, model.history.model)]
-        for history in (False, True):
+        live_table, history_table = qn(model._meta.db_table), qn(model.history.model._meta.db_table)
+        absent = [
+            self._absent_from(live_table, key, column, own_rows),
+            # A history row of the database names a row of the organisation deleted since,
+            # unless another organisation's row has its id.
+            f"({self._absent_from(history_table, key, column, own_rows)} "
+            f"OR {self._foreign(model, column)})",
+        ]
+        for history in (False, True) if spec.is_history else (False,):
             archived = spec_of_model(self._specs, model, history=history)
             if archived is not None:
-                tables.append((self._temp[archived.name], ""))
-        absent = " AND ".join(
-            self._absent_from(table, key, column, where) for table, where in tables
-        )
+                absent.append(self._absent_from(self._temp[archived.name], key, column, ""))
         cursor.execute(
             f"SELECT DISTINCT b.{column} FROM {self._temp[spec.name]} b "
-            f"WHERE b.{column} IS NOT NULL AND {absent} LIMIT 5"
+            f"WHERE b.{column} IS NOT NULL AND {' AND '.join(absent)} LIMIT 5"
         )
         outside = [row[0] for row in cursor.fetchall()]
         if outside:
-            raise ArchiveError(outside_reference_error(spec, field, outside))
+            raise ArchiveError(outside_reference_error(spec, field.column, model, outside))
 
     def _absent_from(self, table: str, key: str, column: str, where: str) -> str:
         """SQL that holds when the loaded row `b`'s `column` is no `key` of `table`'s rows

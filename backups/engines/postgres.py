@@ -126,8 +126,9 @@ class PostgresEngine(TemporaryTableEngine):
                 copy.write(chunk)
 
     def _absent_from(self, table: str, key: str, column: str, where: str) -> str:
-        # Correlated: each probe is an index lookup on the key.
-        scope = f" AND t.{where}" if where else ""
+        # Correlated: each probe is an index lookup on the key. `where`'s bare columns are t's,
+        # the nearest table that has them.
+        scope = f" AND {where}" if where else ""
         return f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = b.{column}{scope})"
 
     def _parts(self, spec: TableSpec):

@@ -5,27 +5,29 @@ import json
 
 import pytest
 
-from backups.archive import TableDigest, spec_for
+from backups.archive import NULL, TableDigest, spec_for
 from backups.models import BackupExecution, RestoreExecution
 from backups.services.backup import backup_create
 from backups.services.permissions import BackupRefused
 from backups.services.restore import backup_restore
 from backups.services.verify import backup_verify
+from properties.models import Property, PropertyAnalysis
 
 from .helpers import archive_members, manifest_of, org_history, org_rows, rewrite_archive
 
 pytestmark = pytest.mark.django_db
 
 
-def _forge(backup, table: str, column: str, value: int, *, row: int = 0) -> None:
-    """Points `column` of one row of `table` at `value`, then fixes the manifest's count and
-    hash and the recorded SHA-256, so only the reference check can catch it."""
+def _forge(backup, table: str, column: str, value: int | None, *, row: int = 0) -> None:
+    """Points `column` of one row of `table` at `value` (None: NULL), then fixes the
+    manifest's count and hash and the recorded SHA-256, so only the reference check can
+    catch it."""
     members = archive_members(backup)
     spec = spec_for(table)
     index = spec.columns.index(column)
     lines = members[spec.member].splitlines(keepends=True)
     fields = lines[row].rstrip(b"\n").split(b"\t")
-    fields[index] = str(value).encode()
+    fields[index] = (NULL if value is None else str(value)).encode()
     lines[row] = b"\t".join(fields) + b"\n"
     members[spec.member] = b"".join(lines)
     digest = TableDigest()
@@ -41,29 +43,56 @@ def _state(tenants):
     return [(org_rows(org), org_history(org)) for org in (tenants.owner_org, tenants.other_org)]
 
 
+#: A property id no organisation has, for a history row to claim.
+UNUSED_ID = 10**9
+
+
 @pytest.mark.parametrize(
-    ("table", "column", "target"),
+    ("forgeries", "column"),
     [
-        ("properties_property", "project_id", "other_project"),
-        ("properties_propertyanalysis", "property_id", "other_property"),
-        ("properties_historicalproperty", "project_id", "other_project"),
-        ("properties_historicalpropertyanalysis", "property_id", "other_property"),
+        ([("properties_property", "project_id", "other_project")], "project_id"),
+        ([("properties_propertyanalysis", "property_id", "other_property")], "property_id"),
+        ([("properties_historicalproperty", "project_id", "other_project")], "project_id"),
+        (
+            [("properties_historicalpropertyanalysis", "property_id", "other_property")],
+            "property_id",
+        ),
+        # A history row claiming another organisation's property, and a live analysis
+        # pointing at that property.
+        (
+            [
+                ("properties_historicalproperty", "id", "other_property"),
+                ("properties_propertyanalysis", "property_id", "other_property"),
+            ],
+            "id",
+        ),
+        # A history row's id never vouches for a live row's reference.
+        (
+            [
+                ("properties_historicalproperty", "id", UNUSED_ID),
+                ("properties_propertyanalysis", "property_id", UNUSED_ID),
+            ],
+            "property_id",
+        ),
     ],
 )
 def test_archive_pointing_at_another_organisations_row_is_refused_everywhere(
-    tenants, estate, table, column, target
+    tenants, estate, forgeries, column
 ):
     backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
     estate.spare.delete()  # a change any restore that ran would undo
-    _forge(backup, table, column, getattr(estate, target).pk)
+    for table, forged_column, target in forgeries:
+        value = target if isinstance(target, int) else getattr(estate, target).pk
+        _forge(backup, table, forged_column, value)
     before = _state(tenants)
 
-    for dry_run in (True, False):
-        with pytest.raises(BackupRefused, match=f"{column} points outside the organisation"):
+    for strategy, dry_run in (("replace_all", True), ("replace_all", False), ("merge", False)):
+        with pytest.raises(BackupRefused, match=f" {column} points outside the organisation"):
             backup_restore(
                 backup=backup,
                 organization=tenants.owner_org,
                 actor=tenants.manager,
+                strategy=strategy,
                 dry_run=dry_run,
             )
         assert RestoreExecution.objects.latest("id").status == RestoreExecution.Status.REFUSED
@@ -72,6 +101,30 @@ def test_archive_pointing_at_another_organisations_row_is_refused_everywhere(
     backup.refresh_from_db()
     assert backup.verification_status == BackupExecution.Verification.FAILED
     assert "points outside the organisation" in backup.verification_message
+    assert _state(tenants) == before
+    assert not PropertyAnalysis.objects.filter(
+        organization=tenants.owner_org, property__organization=tenants.other_org
+    ).exists()
+
+
+def test_a_forged_history_row_in_the_database_vouches_for_nothing(tenants, estate):
+    """A history row of the organisation carrying another organisation's property id (left
+    by a restore before history ids were checked) does not let a live row point there."""
+    backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
+    forged = Property.history.filter(id=estate.properties[0].pk).first()
+    forged.history_id, forged.id = None, estate.other_property.pk
+    forged.save()
+    _forge(backup, "properties_propertyanalysis", "property_id", estate.other_property.pk)
+    before = _state(tenants)
+
+    for strategy in ("replace_all", "merge"):
+        with pytest.raises(BackupRefused, match=" property_id points outside the organisation"):
+            backup_restore(
+                backup=backup,
+                organization=tenants.owner_org,
+                actor=tenants.manager,
+                strategy=strategy,
+            )
     assert _state(tenants) == before
 
 
