@@ -195,8 +195,10 @@ class SqliteEngine(TemporaryTableEngine):
 
     def _absent_from(self, table: str, key: str, column: str, where: str) -> str:
         # Uncorrelated, so evaluated once: a drill's scratch tables have no index to probe.
-        scope = f" WHERE {where} AND {key} IS NOT NULL" if where else ""
-        return f"b.{column} NOT IN (SELECT {key} FROM {table}{scope})"
+        # Never a NULL key: `x NOT IN (..., NULL)` is NULL, which would pass every row (an
+        # archived history row's id may be NULL).
+        scope = f"{where} AND " if where else ""
+        return f"b.{column} NOT IN (SELECT {key} FROM {table} WHERE {scope}{key} IS NOT NULL)"
 
     # Restore: plan and apply -----------------------------------------------------------------
 

@@ -74,6 +74,14 @@ UNUSED_ID = 10**9
             ],
             "property_id",
         ),
+        # A NULL among the archive's history ids must not switch the check off.
+        (
+            [
+                ("properties_historicalproperty", "id", None),
+                ("properties_historicalpropertyanalysis", "property_id", "other_property"),
+            ],
+            "property_id",
+        ),
     ],
 )
 def test_archive_pointing_at_another_organisations_row_is_refused_everywhere(
@@ -82,7 +90,7 @@ def test_archive_pointing_at_another_organisations_row_is_refused_everywhere(
     backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
     estate.spare.delete()  # a change any restore that ran would undo
     for table, forged_column, target in forgeries:
-        value = target if isinstance(target, int) else getattr(estate, target).pk
+        value = getattr(estate, target).pk if isinstance(target, str) else target
         _forge(backup, table, forged_column, value)
     before = _state(tenants)
 
