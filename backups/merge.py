@@ -115,7 +115,11 @@ def selective_replace_check(reader, specs, organization_id: int) -> None:
     for child, (column, parent) in REFERENCES.items():
         if child not in names and parent not in names:
             continue
-        final = restored_ids.get(parent) or _current_ids(parent, organization_id)
+        # A parent table restored empty is still restored: its final rows are none.
+        if parent in restored_ids:
+            final = restored_ids[parent]
+        else:
+            final = _current_ids(parent, organization_id)
         if child in names:
             spec = next(spec for spec in specs if spec.name == child)
             decode = row_decoder(spec)

@@ -12,7 +12,7 @@ from backups.services.backup import backup_create
 from backups.services.permissions import BackupRefused
 from backups.services.restore import backup_restore
 from properties.models import Project, Property, PropertyAnalysis
-from tests.factories import PropertyAnalysisFactory, PropertyFactory
+from tests.factories import ProjectFactory, PropertyAnalysisFactory, PropertyFactory
 
 from .helpers import org_rows
 
@@ -185,6 +185,21 @@ def test_a_selective_restore_that_would_break_a_reference_is_refused(tenants, es
     before = org_rows(tenants.owner_org)
 
     # Replacing the properties would delete the newcomer, which a kept analysis points at.
+    with pytest.raises(BackupRefused, match="would break references"):
+        _restore(tenants, backup, strategy="selective", tables=["properties_property"])
+
+    assert org_rows(tenants.owner_org) == before
+    assert RestoreExecution.objects.latest("pk").status == "refused"
+
+
+def test_a_selective_restore_of_a_table_the_backup_held_empty_checks_references(tenants):
+    """The backup had no properties: replacing them deletes them all, and the analyses kept
+    would point at none, so it is refused (an empty restored table is not a missing one)."""
+    project = ProjectFactory(organization=tenants.owner_org)
+    backup = _backup(tenants)
+    PropertyAnalysisFactory(property=PropertyFactory(project=project))
+    before = org_rows(tenants.owner_org)
+
     with pytest.raises(BackupRefused, match="would break references"):
         _restore(tenants, backup, strategy="selective", tables=["properties_property"])
 
