@@ -23,6 +23,16 @@ from .base import (
 )
 
 
+def _archived_rows(reader: ArchiveReader, spec: TableSpec, decode):
+    """(line, values) of the archive's rows of `spec`; a value that does not decode (text
+    that is not JSON in a JSON column, say) refuses the archive with the table's name."""
+    for line in reader.lines(spec.name):
+        try:
+            yield line, decode(line)
+        except ValueError as exc:
+            raise ArchiveError(f"Table {spec.name} has a row that cannot be read: {exc}.") from exc
+
+
 class OrmEngine:
     name = "orm"
 
@@ -74,8 +84,7 @@ class OrmEngine:
             user_indexes = [spec.columns.index(c) for c in USER_COLUMNS if c in spec.columns]
             org_index = spec.columns.index("organization_id")
             rows = {}
-            for line in reader.lines(spec.name):
-                values = decode(line)
+            for line, values in _archived_rows(reader, spec, decode):
                 if values[org_index] != organization_id:
                     raise ArchiveError(f"Table {spec.name} holds rows of another organisation.")
                 # A user deleted since the backup: the restored row forgets them, as the
@@ -180,8 +189,7 @@ class OrmEngine:
         for spec in specs:
             decode = row_decoder(spec)
             indexes = [spec.columns.index(c) for c in USER_COLUMNS if c in spec.columns]
-            for line in reader.lines(spec.name):
-                values = decode(line)
+            for _, values in _archived_rows(reader, spec, decode):
                 referenced.update(values[i] for i in indexes)
         referenced.discard(None)
         known = {None}

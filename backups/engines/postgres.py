@@ -5,7 +5,7 @@ import hashlib
 import uuid
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DataError, transaction
 
 from ..archive import ArchiveError, ArchiveReader, TableDigest, TableSpec
 from .base import (
@@ -46,7 +46,7 @@ class PostgresEngine(TemporaryTableEngine):
             # The archive's timestamp form; Django already uses UTC, this makes it certain.
             cursor.execute("SET LOCAL TimeZone = 'UTC'")
             cursor.execute("SET LOCAL DateStyle = 'ISO'")
-            with cursor.cursor.copy(sql) as copy:
+            with self.connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
                 # libpq hands over one row per chunk.
                 for chunk in copy:
                     line = bytes(chunk)
@@ -118,12 +118,21 @@ class PostgresEngine(TemporaryTableEngine):
         """Puts the rows to restore into `temp`: the archive's, streamed by COPY."""
         qn = self.connection.ops.quote_name
         columns = ", ".join(qn(column) for column in spec.columns)
-        with (
-            cursor.cursor.copy(f"COPY {temp} ({columns}) FROM STDIN") as copy,
-            reader.open_table(spec.name) as member,
-        ):
-            while chunk := member.read(1 << 20):
-                copy.write(chunk)
+        # The raw cursor's COPY raises psycopg's errors: wrapped, they are Django's, which
+        # every caller handles. A value the column's type refuses is the archive's fault.
+        try:
+            with (
+                self.connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {temp} ({columns}) FROM STDIN") as copy,
+                reader.open_table(spec.name) as member,
+            ):
+                while chunk := member.read(1 << 20):
+                    copy.write(chunk)
+        except DataError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ArchiveError(
+                f"Table {spec.name} has a row that cannot be loaded: {reason}."
+            ) from exc
 
     def _absent_from(self, table: str, key: str, column: str, where: str) -> str:
         # Correlated: each probe is an index lookup on the key. `where`'s bare columns are t's,

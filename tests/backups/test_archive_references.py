@@ -18,7 +18,7 @@ from .helpers import archive_members, manifest_of, org_history, org_rows, rewrit
 pytestmark = pytest.mark.django_db
 
 
-def _forge(backup, table: str, column: str, value: int | None, *, row: int = 0) -> None:
+def _forge(backup, table: str, column: str, value: int | str | None, *, row: int = 0) -> None:
     """Points `column` of one row of `table` at `value` (None: NULL), then fixes the
     manifest's count and hash and the recorded SHA-256, so only the reference check can
     catch it."""
@@ -133,6 +133,35 @@ def test_a_forged_history_row_in_the_database_vouches_for_nothing(tenants, estat
                 actor=tenants.manager,
                 strategy=strategy,
             )
+    assert _state(tenants) == before
+
+
+def test_an_archived_value_the_database_cannot_load_is_refused_with_a_sentence(tenants, estate):
+    """A JSON column holding text that is not JSON: the restore is recorded refused with the
+    table's name, verification fails, nothing changes (PostgreSQL's COPY refuses it)."""
+    backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
+    estate.spare.delete()
+    _forge(backup, "properties_property", "basic_info", "not json")
+    before = _state(tenants)
+
+    for strategy, dry_run in (("replace_all", True), ("replace_all", False), ("merge", False)):
+        with pytest.raises(BackupRefused, match="properties_property"):
+            backup_restore(
+                backup=backup,
+                organization=tenants.owner_org,
+                actor=tenants.manager,
+                strategy=strategy,
+                dry_run=dry_run,
+            )
+        restore = RestoreExecution.objects.latest("id")
+        assert restore.status == RestoreExecution.Status.REFUSED
+        assert "properties_property" in restore.error_message
+        assert restore.completed_at is not None
+    backup_verify(backup=backup, actor=tenants.manager)
+
+    backup.refresh_from_db()
+    assert backup.verification_status == BackupExecution.Verification.FAILED
+    assert "properties_property" in backup.verification_message
     assert _state(tenants) == before
 
 
