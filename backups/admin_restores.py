@@ -160,6 +160,7 @@ class RestoreExecutionAdmin(BackupRecordAdmin):
             "waited_seconds": _seconds(plan.started_at, timezone.now()),
             "planned_seconds": plan.completed_at and _seconds(plan.started_at, plan.completed_at),
             "point_in_time": plan.strategy == RestoreExecution.Strategy.POINT_IN_TIME,
+            "confirmed_as": (plan.report or {}).get("confirmed_as"),
             "strategies": [
                 choice
                 for choice in RestoreExecution.Strategy.choices

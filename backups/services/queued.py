@@ -65,20 +65,34 @@ def restore_queue(
 
 def restore_confirm(*, plan: RestoreExecution, actor, allow_cross_org: bool = False):
     """Queues the restore a completed dry-run plan showed: the same backup or instant,
-    strategy, tables and conflict policy."""
-    if not plan.dry_run or plan.status != Status.COMPLETED:
-        raise BackupRefused(f"Restore {plan.pk} is not a finished plan; plan the restore again.")
-    return restore_queue(
-        organization=plan.organization,
-        actor=actor,
-        dry_run=False,
-        backup=plan.backup if plan.strategy != RestoreExecution.Strategy.POINT_IN_TIME else None,
-        as_of=plan.as_of,
-        strategy=plan.strategy,
-        tables=plan.tables or None,
-        conflict=plan.conflict_policy or None,
-        allow_cross_org=allow_cross_org,
-    )
+    strategy, tables and conflict policy. A plan is confirmed once: the plan row, locked,
+    records the restore it became (report["confirmed_as"]), so a second confirmation (a
+    double click) is refused instead of queuing a second restore."""
+    with transaction.atomic():
+        plan = RestoreExecution.objects.select_for_update().get(pk=plan.pk)
+        if not plan.dry_run or plan.status != Status.COMPLETED:
+            raise BackupRefused(
+                f"Restore {plan.pk} is not a finished plan; plan the restore again."
+            )
+        confirmed_as = (plan.report or {}).get("confirmed_as")
+        if confirmed_as is not None:
+            raise BackupRefused(f"This plan was already confirmed as restore {confirmed_as}.")
+        restore = restore_queue(
+            organization=plan.organization,
+            actor=actor,
+            dry_run=False,
+            backup=plan.backup
+            if plan.strategy != RestoreExecution.Strategy.POINT_IN_TIME
+            else None,
+            as_of=plan.as_of,
+            strategy=plan.strategy,
+            tables=plan.tables or None,
+            conflict=plan.conflict_policy or None,
+            allow_cross_org=allow_cross_org,
+        )
+        plan.report = {**(plan.report or {}), "confirmed_as": restore.pk}
+        plan.save(update_fields=["report"])
+    return restore
 
 
 def restore_execute(*, restore: RestoreExecution, allow_cross_org: bool = False):

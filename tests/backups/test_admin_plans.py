@@ -270,3 +270,30 @@ def test_confirming_a_plan_whose_backup_was_deleted_is_refused_with_a_sentence(
         response.content.decode()
     )
     assert not RestoreExecution.objects.filter(dry_run=False).exists()
+
+
+def test_a_plan_is_confirmed_once_and_a_second_confirmation_says_which_restore_it_became(
+    client, tenants, estate, backup, django_capture_on_commit_callbacks
+):
+    """A double click on Confirm queues one restore; the second post is refused with a
+    sentence the plan page shows, and the page then links the restore instead of the button."""
+    client.force_login(tenants.manager)
+    plan = _planned(client, backup, django_capture_on_commit_callbacks)
+
+    with django_capture_on_commit_callbacks() as queued:
+        client.post(_plan_url(plan))
+        again = client.post(_plan_url(plan), follow=True)
+
+    restore = RestoreExecution.objects.get(dry_run=False)
+    assert len(queued) == 1
+    sentence = f"This plan was already confirmed as restore {restore.pk}."
+    assert again.redirect_chain[-1][0] == _plan_url(plan)
+    assert sentence in again.content.decode()
+    plan.refresh_from_db()
+    assert plan.report["confirmed_as"] == restore.pk
+    page = client.get(_plan_url(plan)).content.decode()
+    assert 'id="plan-confirmed"' in page and 'id="plan-confirm"' not in page
+    assert reverse("admin:backups_restoreexecution_change", args=[restore.pk]) in page
+    client.force_login(tenants.outsider)
+    assert client.post(_plan_url(plan)).status_code == 404
+    assert RestoreExecution.objects.filter(dry_run=False).count() == 1
