@@ -1,13 +1,14 @@
 """What retention must keep: a backup past its configuration's retention is still kept when a
 restore could need it."""
 
-from .models import BackupExecution, BackupType, RecoveryPoint
+from .models import BackupExecution, BackupType, RecoveryPoint, RestoreExecution
 
 
 def backups_still_needed(organization, *, expired: set[int], keep_full: int = 1) -> set[int]:
     """Of the organisation's `expired` backup ids, those that must stay: the newest verified
     full backup, the newest `keep_full` completed full backups, every recovery point's backup,
-    and every link of the chain of a backup that stays."""
+    every backup a pending or running restore (or plan) reads, and every link of the chain
+    of a backup that stays."""
     rows = list(
         BackupExecution.objects.filter(organization=organization)
         .order_by("-started_at", "-pk")
@@ -25,6 +26,13 @@ def backups_still_needed(organization, *, expired: set[int], keep_full: int = 1)
         anchors.add(verified[0]["pk"])
     anchors |= set(
         RecoveryPoint.objects.filter(organization=organization).values_list("backup_id", flat=True)
+    )
+    anchors |= set(
+        RestoreExecution.objects.filter(
+            organization=organization,
+            status__in=[RestoreExecution.Status.PENDING, RestoreExecution.Status.RUNNING],
+            backup__isnull=False,
+        ).values_list("backup_id", flat=True)
     )
     parent_of = {
         row["pk"]: (row["baseline"] or {}).get("parent", {}).get("id")

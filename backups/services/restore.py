@@ -120,6 +120,9 @@ def _refuse_restore(backup, organization, restore, actor, allow_cross_org) -> st
         )
     except ValueError as exc:
         raise BackupRefused(str(exc)) from exc
+    if backup is None:
+        # Deleted while the restore waited for a worker (the row's backup is SET_NULL).
+        raise BackupRefused("The backup of this restore no longer exists.")
     if backup.organization_id != organization.pk:
         raise BackupRefused(
             f"Backup {backup.pk} belongs to {backup.organization.slug}, not "

@@ -201,3 +201,58 @@ def test_a_scheduled_incremental_without_a_full_backup_starts_the_chain_with_one
     assert first.backup_type == "full" and first.status == "completed"
     assert second.backup_type == "incremental" and second.base_backup == first
     assert backup_create(organization=tenants.owner_org).status == "completed"
+
+
+def test_a_queued_restore_whose_backup_was_deleted_is_refused_with_a_sentence(
+    tenants, estate, django_capture_on_commit_callbacks
+):
+    from backups.services.queued import restore_execute, restore_queue
+
+    backup = backup_create(organization=tenants.owner_org, actor=tenants.manager)
+    with django_capture_on_commit_callbacks():
+        restore = restore_queue(
+            organization=tenants.owner_org, actor=tenants.manager, dry_run=False, backup=backup
+        )
+    backup.delete()
+    estate.spare.delete()
+    before = org_rows(tenants.owner_org)
+
+    restore_execute(restore=RestoreExecution.objects.get(pk=restore.pk))
+
+    restore.refresh_from_db()
+    assert restore.status == RestoreExecution.Status.REFUSED
+    assert restore.error_message == "The backup of this restore no longer exists."
+    assert restore.completed_at is not None
+    assert org_rows(tenants.owner_org) == before
+
+
+def test_retention_keeps_the_backups_of_pending_and_running_restores(
+    tenants, estate, django_capture_on_commit_callbacks
+):
+    from backups.services.queued import restore_queue
+
+    config = BackupConfig.objects.create(organization=tenants.owner_org, retention_days=1)
+    planned, running, finished, newest = (backup_scheduled_run(config=config) for _ in range(4))
+    for backup in (planned, running, finished, newest):
+        _age(backup, 3)
+    with django_capture_on_commit_callbacks():
+        restore_queue(
+            organization=tenants.owner_org, actor=tenants.manager, dry_run=True, backup=planned
+        )
+        started = restore_queue(
+            organization=tenants.owner_org, actor=tenants.manager, dry_run=False, backup=running
+        )
+        done = restore_queue(
+            organization=tenants.owner_org, actor=tenants.manager, dry_run=False, backup=finished
+        )
+    RestoreExecution.objects.filter(pk=started.pk).update(status=RestoreExecution.Status.RUNNING)
+    RestoreExecution.objects.filter(pk=done.pk).update(status=RestoreExecution.Status.COMPLETED)
+    # Another organisation's pending restore keeps nothing of this one's.
+    other = backup_create(organization=tenants.other_org)
+    with django_capture_on_commit_callbacks():
+        restore_queue(organization=tenants.other_org, actor=None, dry_run=True, backup=other)
+
+    assert backup_prune(config=config) == 1
+    assert set(
+        BackupExecution.objects.filter(organization=tenants.owner_org).values_list("pk", flat=True)
+    ) == {planned.pk, running.pk, newest.pk}
