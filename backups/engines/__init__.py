@@ -2,7 +2,7 @@
 
 `PostgresEngine` streams with COPY and applies a restore as set-based SQL over temporary tables;
 `SqliteEngine` does the same on SQLite (the embedded default) with executemany in bounded
-chunks; both build on `TemporaryTableEngine` (engines/orm.py: the temporary tables, the
+chunks; both build on `TemporaryTableEngine` (engines/temporary.py: the temporary tables, the
 reference check and the order of apply). `OrmEngine` holds what all share and reads a
 restore's rows through the ORM for the merge engine (`backups.merge`). All write the same
 archive bytes and make the same changes; the tests run on both databases.

@@ -17,7 +17,7 @@ from .base import (
     outside_set_null_relations,
     unique_text_columns,
 )
-from .orm import TemporaryTableEngine
+from .temporary import TemporaryTableEngine
 
 
 class PostgresEngine(TemporaryTableEngine):

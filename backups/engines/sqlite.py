@@ -28,8 +28,8 @@ from .base import (
     outside_set_null_relations,
     unique_text_columns,
 )
-from .orm import TemporaryTableEngine
 from .sqlite_rows import line_to_stored, select_list, stored_to_line
+from .temporary import TemporaryTableEngine
 
 #: Rows per executemany and per fetch: large enough that statements do not count, small
 #: enough that a chunk's rows are a few megabytes.
