@@ -6,6 +6,7 @@ yields one `RawRow` at a time, so the pipeline never holds the whole file.
 """
 
 import codecs
+import contextlib
 import csv
 import io
 import zipfile
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import BinaryIO
 
-from properties.limits import zip_member_problem
+from properties.limits import text_problem, zip_member_problem
 
 from .errors import FileRefused
 from .jsonstream import json_items
@@ -176,6 +177,14 @@ class _PeekingReader(TableReader):
         a structural error or a file over the row and column limits."""
 
 
+def _check_headers(headers: list[str], where: str = "The header's") -> None:
+    """Refuses the file when a column name cannot be stored (the preview keeps the names in a
+    JSON column, which refuses a NUL or a lone surrogate)."""
+    for position, name in enumerate(headers, start=1):
+        if problem := text_problem(name):
+            raise FileRefused(f"{where} column {position} {problem}; nothing was imported.")
+
+
 def _sized(values: list, width: int, number: int) -> RawRow:
     if len(values) > width:
         extra = values[width:]
@@ -260,6 +269,7 @@ class CsvReader(_PeekingReader):
                 if is_blank(values):
                     continue
                 self.headers = [value.strip() for value in values]
+                _check_headers(self.headers, f"Row {number}: the header's")
                 width = len(self.headers)
                 continue
             if is_blank(values):
@@ -286,13 +296,10 @@ class JsonReader(_PeekingReader):
     def _read_rows(self) -> Iterator[RawRow]:
         headers: dict[str, None] = {}
         max_rows, max_columns = limit("IMPORT_MAX_ROWS"), limit("IMPORT_MAX_COLUMNS")
-        for count, item in enumerate(json_items(self.stream, self.encoding), start=1):
-            if isinstance(item, dict):
-                headers.update(dict.fromkeys(str(key) for key in item if str(key) not in headers))
-                if len(headers) > max_columns:
-                    check_table_size(columns=len(headers))
-            if count > max_rows:
-                check_table_size(rows=count)
+        # Closed at once when a key refuses the file, while the stream is still open.
+        with contextlib.closing(json_items(self.stream, self.encoding)) as items:
+            for count, item in enumerate(items, start=1):
+                self._collect_keys(headers, count, item, max_rows, max_columns)
         self.headers = list(headers)
         self.details = {"encoding": ENCODING_NAMES[self.encoding]}
         for number, item in enumerate(json_items(self.stream, self.encoding), start=1):
@@ -303,6 +310,22 @@ class JsonReader(_PeekingReader):
                 continue
             by_key = {str(key): value for key, value in item.items()}
             yield RawRow(number, [by_key.get(key) for key in self.headers])
+
+    @staticmethod
+    def _collect_keys(headers: dict, count: int, item, max_rows: int, max_columns: int):
+        if isinstance(item, dict):
+            for position, key in enumerate(item, start=1):
+                if (key := str(key)) not in headers:
+                    if problem := text_problem(key):
+                        raise FileRefused(
+                            f"Item {count} of the list: key {position} {problem}; "
+                            "nothing was imported."
+                        )
+                    headers[key] = None
+            if len(headers) > max_columns:
+                check_table_size(columns=len(headers))
+        if count > max_rows:
+            check_table_size(rows=count)
 
 
 class XlsxReader(_PeekingReader):
@@ -388,6 +411,7 @@ class XlsxReader(_PeekingReader):
                     ]
                     width = len(self.headers)
                     check_table_size(columns=width)
+                    _check_headers(self.headers, f"Row {number}: the header's")
                     continue
                 if is_blank(values):
                     continue
