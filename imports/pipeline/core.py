@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import orjson
-from django.db import DatabaseError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from properties.models import Project, Property
 
@@ -37,9 +37,13 @@ _EMPTY_GROUP = "{}"
 logger = logging.getLogger(__name__)
 
 
-def _database_errors() -> tuple:
-    # psycopg's COPY raises the driver's own errors, not Django's wrapped ones.
-    return (DatabaseError, connection.Database.DatabaseError)
+def _refusals() -> tuple:
+    """The errors that mean the database refuses a value (so the row is rejected), not that
+    it failed for now (a lock timeout, a deadlock, "database is locked": those fail the job,
+    which can be resumed, and reject no valid row). psycopg's COPY raises the driver's own
+    errors, not Django's wrapped ones."""
+    driver = connection.Database
+    return (DataError, IntegrityError, driver.DataError, driver.IntegrityError)
 
 
 class OnDuplicate:
@@ -258,7 +262,7 @@ class ImportPipeline:
             try:
                 with transaction.atomic():
                     stored = create_new(rows)
-            except _database_errors():
+            except _refusals():
                 stored = False  # the careful path below finds the row the database refused
             if stored:
                 self._created(rows)
@@ -362,7 +366,7 @@ class ImportPipeline:
         try:
             with transaction.atomic():
                 return self._failures(write(items))
-        except _database_errors() as exc:
+        except _refusals() as exc:
             logger.warning(
                 "The database refused a batch of %s; retrying row by row: %s", self.project, exc
             )
@@ -371,7 +375,7 @@ class ImportPipeline:
             try:
                 with transaction.atomic():
                     failed.update(self._failures(write(batch_of([item]))))
-            except _database_errors() as exc:
+            except _refusals() as exc:
                 logger.warning("The database refused a row of %s: %s", self.project, exc)
                 failed[id(item)] = REFUSED_BY_DATABASE
         return failed
