@@ -385,10 +385,10 @@ class XlsxReader(_PeekingReader):
         self._merged = False
         try:
             with zipfile.ZipFile(self.stream) as archive:
-                check_shared_strings(archive)
+                strings = check_shared_strings(archive)
                 for name in archive.namelist():
                     if name.startswith("xl/worksheets/") and name.endswith(".xml"):
-                        self._merged |= scan_sheet(archive, name)
+                        self._merged |= scan_sheet(archive, name, strings)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
             raise FileRefused(
                 "The workbook is damaged (a part of it cannot be decompressed); nothing was "
@@ -399,7 +399,7 @@ class XlsxReader(_PeekingReader):
         workbook, sheet = self._open()
         try:
             width = 0
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            for number, values in enumerate(_readable(sheet.iter_rows(values_only=True)), 1):
                 values = list(values)
                 if not self.headers:
                     if is_blank(values):
@@ -422,3 +422,21 @@ class XlsxReader(_PeekingReader):
             workbook.close()
         if not self.headers:
             raise FileRefused("The file is empty.")
+
+
+def _readable(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """openpyxl's rows, its failure on a cell value the structure check let through (it raises
+    ValueError, IndexError, KeyError...) turned into a sentence naming the row."""
+    number = 0
+    while True:
+        number += 1
+        try:
+            values = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise FileRefused(
+                f"Row {number:,}: a cell value cannot be read ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); the workbook is damaged."
+            ) from None
+        yield values
