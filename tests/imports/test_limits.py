@@ -6,7 +6,7 @@ import json
 import zipfile
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.urls import reverse
@@ -190,7 +190,7 @@ def test_an_xlsx_part_that_expands_too_far_is_refused(project, tmp_path):
 
 
 def test_an_outsider_cannot_start_an_import_into_the_project(project, tenants):
-    with pytest.raises(Exception):  # noqa: B017 (AccessDenied or DoesNotExist alike)
+    with pytest.raises(PermissionDenied):
         import_job_create(
             actor=tenants.outsider, project=project, file=io.BytesIO(b"x"), file_name="a.csv"
         )
