@@ -255,12 +255,19 @@ class CsvReader(_PeekingReader):
             "delimiter": DELIMITER_NAMES[self._delimiter],
         }
         max_rows, max_columns = limit("IMPORT_MAX_ROWS"), limit("IMPORT_MAX_COLUMNS")
-        # Record 0 is the header, so `count` is the data rows before this one.
-        for count, (_, values) in enumerate(self._records()):
+        # Blank lines and empty trailing cells (a spreadsheet's export) are not rows or columns
+        # of the table, as the import skips them. The first row counted is the header.
+        rows = -1
+        for _, values in self._records():
+            if is_blank(values):
+                continue
+            rows += 1
             if len(values) > max_columns:
+                while values and not values[-1].strip():
+                    values.pop()
                 check_table_size(columns=len(values))
-            if count > max_rows:
-                check_table_size(rows=count)
+            if rows > max_rows:
+                check_table_size(rows=rows)
 
     def _read_rows(self) -> Iterator[RawRow]:
         width = 0

@@ -178,6 +178,22 @@ def test_a_file_over_the_column_limit_is_refused(project, tmp_path, settings, na
     assert not Property.objects.exists()
 
 
+def test_blank_lines_and_empty_trailing_cells_do_not_count_toward_the_limits(
+    project, tmp_path, settings
+):
+    settings.IMPORT_MAX_ROWS, settings.IMPORT_MAX_COLUMNS = 5, 10
+    rows = [valid_row(n) + ",,,,,," for n in range(1, 6)]  # 14 cells, 8 of them values
+    path = tmp_path / "padded.csv"
+    path.write_bytes(csv_bytes(*rows, "", ",,,,", "\n\n"))
+
+    call_command("import_properties", str(path), "--project", str(project.pk), stdout=io.StringIO())
+
+    assert Property.objects.filter(project=project).count() == 5
+    # One more row with a value is over the limit.
+    path.write_bytes(csv_bytes(*rows, valid_row(6), ",,,,"))
+    assert "more than 5 data rows (IMPORT_MAX_ROWS)" in _command(path, project)
+
+
 @pytest.mark.parametrize("name", ["long.csv", "long.json", "long.xlsx"])
 def test_a_file_over_the_row_limit_is_refused(project, tmp_path, settings, name):
     settings.IMPORT_MAX_ROWS = 50
