@@ -6,8 +6,7 @@ holds the batch being written and at most two validated ahead (by a thread or a 
 see `prefetch`), plus a compact table of the ids already seen (to reject a second row with the
 same id), never the whole file. A batch is `batch_size` rows of the file, whatever their fate;
 the caller's `batch_scope` wraps each batch (the services make it a transaction that also
-records the progress and the resume marker).
-"""
+records the progress and the resume marker)."""
 
 import contextlib
 import json
@@ -38,10 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 def _refusals() -> tuple:
-    """The errors that mean the database refuses a value (so the row is rejected), not that
-    it failed for now (a lock timeout, a deadlock, "database is locked": those fail the job,
-    which can be resumed, and reject no valid row). psycopg's COPY raises the driver's own
-    errors, not Django's wrapped ones."""
+    # Refusals only (a lock timeout fails the job); COPY raises the driver's own errors.
     driver = connection.Database
     return (DataError, IntegrityError, driver.DataError, driver.IntegrityError)
 
@@ -262,8 +258,8 @@ class ImportPipeline:
             try:
                 with transaction.atomic():
                     stored = create_new(rows)
-            except _refusals():
-                stored = False  # the careful path below finds the row the database refused
+            except _refusals():  # the careful path below finds the row the database refused
+                stored = False
             if stored:
                 self._created(rows)
                 return
