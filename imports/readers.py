@@ -6,6 +6,7 @@ yields one `RawRow` at a time, so the pipeline never holds the whole file.
 """
 
 import codecs
+import contextlib
 import csv
 import io
 import zipfile
@@ -13,14 +14,14 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import BinaryIO
 
-from properties.limits import zip_member_problem
+from properties.limits import text_problem, zip_member_problem
 
 from .errors import FileRefused
 from .jsonstream import json_items
 from .rules import is_blank
+from .sniffing import ENCODING_NAMES, SNIFF_BYTES, detect_format, text_encoding
 from .structure import (
     check_shared_strings,
     check_table_size,
@@ -29,11 +30,8 @@ from .structure import (
     scan_sheet,
 )
 
-SNIFF_BYTES = 64 * 1024
-CHUNK_BYTES = 1024 * 1024
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
-ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "utf-16": "UTF-16"}
 
 
 @dataclass
@@ -59,70 +57,6 @@ class TableReader(ABC):
         """The data rows, in file order."""
 
 
-def detect_format(head: bytes, file_name: str) -> str:
-    suffix = PurePath(file_name or "").suffix.lower()
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    if suffix == ".xlsx":
-        raise FileRefused("The file has an .xlsx name but is not an Excel workbook.")
-    if suffix in {".xls", ".ods", ".numbers"}:
-        raise FileRefused(
-            f"{suffix} files are not supported: save the sheet as XLSX or CSV and upload that."
-        )
-    stripped = head.lstrip(codecs.BOM_UTF8).lstrip()
-    if suffix == ".json" or stripped[:1] in (b"[", b"{"):
-        return "json"
-    return "csv"
-
-
-def _looks_binary(head: bytes) -> bool:
-    if b"\x00" in head:
-        return True
-    controls = sum(1 for byte in head if byte < 32 and byte not in b"\t\r\n\x0c")
-    return bool(head) and controls / len(head) > 0.05
-
-
-def _decode_all(stream: BinaryIO, encoding: str) -> None:
-    decoder = codecs.getincrementaldecoder(encoding)()
-    stream.seek(0)
-    try:
-        while chunk := stream.read(CHUNK_BYTES):
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    finally:
-        stream.seek(0)
-
-
-def _text_encoding(stream: BinaryIO, head: bytes) -> str:
-    """UTF-16 when the file starts with its BOM (Excel's "Unicode text" export, full of NUL
-    bytes but not binary); else UTF-8, with or without BOM, when the whole file decodes as UTF-8;
-    else Windows-1252.
-
-    One streaming pass per candidate, so a bad byte at the end of a large file is found before
-    any row is read, not half-way through the import."""
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates = ("utf-16",)
-    elif _looks_binary(head):
-        raise FileRefused(
-            "The file looks binary (an image, archive or database?), not CSV, XLSX or JSON."
-        )
-    else:
-        candidates = ("utf-8-sig", "cp1252")
-    first_error = None
-    for encoding in candidates:
-        try:
-            _decode_all(stream, encoding)
-        except UnicodeDecodeError as exc:
-            first_error = first_error or exc
-            continue
-        return encoding
-    names = " nor ".join(ENCODING_NAMES[encoding] for encoding in candidates)
-    raise FileRefused(
-        f"The file is {'neither ' if len(candidates) > 1 else 'not '}{names} text "
-        f"({first_error.reason} at byte {first_error.start}). Save it as UTF-8 CSV."
-    )
-
-
 def open_table(stream: BinaryIO, file_name: str) -> TableReader:
     """A reader for the file, or FileRefused. `stream` must be seekable binary."""
     stream.seek(0)
@@ -134,7 +68,7 @@ def open_table(stream: BinaryIO, file_name: str) -> TableReader:
     if file_format == "xlsx":
         reader = XlsxReader(stream)
     else:
-        encoding = _text_encoding(stream, head)
+        encoding = text_encoding(stream, head)
         reader = (
             JsonReader(stream, encoding) if file_format == "json" else CsvReader(stream, encoding)
         )
@@ -174,6 +108,14 @@ class _PeekingReader(TableReader):
     def _check_structure(self) -> None:
         """A streaming pass over the whole file that raises FileRefused, naming the row, for
         a structural error or a file over the row and column limits."""
+
+
+def _check_headers(headers: list[str], where: str = "The header's") -> None:
+    """Refuses the file when a column name cannot be stored (the preview keeps the names in a
+    JSON column, which refuses a NUL or a lone surrogate)."""
+    for position, name in enumerate(headers, start=1):
+        if problem := text_problem(name):
+            raise FileRefused(f"{where} column {position} {problem}; nothing was imported.")
 
 
 def _sized(values: list, width: int, number: int) -> RawRow:
@@ -246,12 +188,19 @@ class CsvReader(_PeekingReader):
             "delimiter": DELIMITER_NAMES[self._delimiter],
         }
         max_rows, max_columns = limit("IMPORT_MAX_ROWS"), limit("IMPORT_MAX_COLUMNS")
-        # Record 0 is the header, so `count` is the data rows before this one.
-        for count, (_, values) in enumerate(self._records()):
+        # Blank lines and empty trailing cells (a spreadsheet's export) are not rows or columns
+        # of the table, as the import skips them. The first row counted is the header.
+        rows = -1
+        for _, values in self._records():
+            if is_blank(values):
+                continue
+            rows += 1
             if len(values) > max_columns:
+                while values and not values[-1].strip():
+                    values.pop()
                 check_table_size(columns=len(values))
-            if count > max_rows:
-                check_table_size(rows=count)
+            if rows > max_rows:
+                check_table_size(rows=rows)
 
     def _read_rows(self) -> Iterator[RawRow]:
         width = 0
@@ -260,6 +209,7 @@ class CsvReader(_PeekingReader):
                 if is_blank(values):
                     continue
                 self.headers = [value.strip() for value in values]
+                _check_headers(self.headers, f"Row {number}: the header's")
                 width = len(self.headers)
                 continue
             if is_blank(values):
@@ -286,13 +236,10 @@ class JsonReader(_PeekingReader):
     def _read_rows(self) -> Iterator[RawRow]:
         headers: dict[str, None] = {}
         max_rows, max_columns = limit("IMPORT_MAX_ROWS"), limit("IMPORT_MAX_COLUMNS")
-        for count, item in enumerate(json_items(self.stream, self.encoding), start=1):
-            if isinstance(item, dict):
-                headers.update(dict.fromkeys(str(key) for key in item if str(key) not in headers))
-                if len(headers) > max_columns:
-                    check_table_size(columns=len(headers))
-            if count > max_rows:
-                check_table_size(rows=count)
+        # Closed at once when a key refuses the file, while the stream is still open.
+        with contextlib.closing(json_items(self.stream, self.encoding)) as items:
+            for count, item in enumerate(items, start=1):
+                self._collect_keys(headers, count, item, max_rows, max_columns)
         self.headers = list(headers)
         self.details = {"encoding": ENCODING_NAMES[self.encoding]}
         for number, item in enumerate(json_items(self.stream, self.encoding), start=1):
@@ -303,6 +250,22 @@ class JsonReader(_PeekingReader):
                 continue
             by_key = {str(key): value for key, value in item.items()}
             yield RawRow(number, [by_key.get(key) for key in self.headers])
+
+    @staticmethod
+    def _collect_keys(headers: dict, count: int, item, max_rows: int, max_columns: int):
+        if isinstance(item, dict):
+            for position, key in enumerate(item, start=1):
+                if (key := str(key)) not in headers:
+                    if problem := text_problem(key):
+                        raise FileRefused(
+                            f"Item {count} of the list: key {position} {problem}; "
+                            "nothing was imported."
+                        )
+                    headers[key] = None
+            if len(headers) > max_columns:
+                check_table_size(columns=len(headers))
+        if count > max_rows:
+            check_table_size(rows=count)
 
 
 class XlsxReader(_PeekingReader):
@@ -362,10 +325,10 @@ class XlsxReader(_PeekingReader):
         self._merged = False
         try:
             with zipfile.ZipFile(self.stream) as archive:
-                check_shared_strings(archive)
+                strings = check_shared_strings(archive)
                 for name in archive.namelist():
                     if name.startswith("xl/worksheets/") and name.endswith(".xml"):
-                        self._merged |= scan_sheet(archive, name)
+                        self._merged |= scan_sheet(archive, name, strings)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
             raise FileRefused(
                 "The workbook is damaged (a part of it cannot be decompressed); nothing was "
@@ -376,7 +339,7 @@ class XlsxReader(_PeekingReader):
         workbook, sheet = self._open()
         try:
             width = 0
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            for number, values in enumerate(_readable(sheet.iter_rows(values_only=True)), 1):
                 values = list(values)
                 if not self.headers:
                     if is_blank(values):
@@ -388,6 +351,7 @@ class XlsxReader(_PeekingReader):
                     ]
                     width = len(self.headers)
                     check_table_size(columns=width)
+                    _check_headers(self.headers, f"Row {number}: the header's")
                     continue
                 if is_blank(values):
                     continue
@@ -398,3 +362,21 @@ class XlsxReader(_PeekingReader):
             workbook.close()
         if not self.headers:
             raise FileRefused("The file is empty.")
+
+
+def _readable(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """openpyxl's rows, its failure on a cell value the structure check let through (it raises
+    ValueError, IndexError, KeyError...) turned into a sentence naming the row."""
+    number = 0
+    while True:
+        number += 1
+        try:
+            values = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise FileRefused(
+                f"Row {number:,}: a cell value cannot be read ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); the workbook is damaged."
+            ) from None
+        yield values

@@ -6,8 +6,7 @@ holds the batch being written and at most two validated ahead (by a thread or a 
 see `prefetch`), plus a compact table of the ids already seen (to reject a second row with the
 same id), never the whole file. A batch is `batch_size` rows of the file, whatever their fate;
 the caller's `batch_scope` wraps each batch (the services make it a transaction that also
-records the progress and the resume marker).
-"""
+records the progress and the resume marker)."""
 
 import contextlib
 import json
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import orjson
-from django.db import DatabaseError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from properties.models import Project, Property
 
@@ -37,9 +36,10 @@ _EMPTY_GROUP = "{}"
 logger = logging.getLogger(__name__)
 
 
-def _database_errors() -> tuple:
-    # psycopg's COPY raises the driver's own errors, not Django's wrapped ones.
-    return (DatabaseError, connection.Database.DatabaseError)
+def _refusals() -> tuple:
+    # Refusals only (a lock timeout fails the job); COPY raises the driver's own errors.
+    driver = connection.Database
+    return (DataError, IntegrityError, driver.DataError, driver.IntegrityError)
 
 
 class OnDuplicate:
@@ -258,8 +258,8 @@ class ImportPipeline:
             try:
                 with transaction.atomic():
                     stored = create_new(rows)
-            except _database_errors():
-                stored = False  # the careful path below finds the row the database refused
+            except _refusals():  # the careful path below finds the row the database refused
+                stored = False
             if stored:
                 self._created(rows)
                 return
@@ -362,7 +362,7 @@ class ImportPipeline:
         try:
             with transaction.atomic():
                 return self._failures(write(items))
-        except _database_errors() as exc:
+        except _refusals() as exc:
             logger.warning(
                 "The database refused a batch of %s; retrying row by row: %s", self.project, exc
             )
@@ -371,7 +371,7 @@ class ImportPipeline:
             try:
                 with transaction.atomic():
                     failed.update(self._failures(write(batch_of([item]))))
-            except _database_errors() as exc:
+            except _refusals() as exc:
                 logger.warning("The database refused a row of %s: %s", self.project, exc)
                 failed[id(item)] = REFUSED_BY_DATABASE
         return failed

@@ -208,9 +208,19 @@ def preview(job: ImportJob, *, actor) -> ImportJob:
 
 
 def _preview_failed(job: ImportJob, report, message: str) -> ImportJob:
+    """The preview fails only while it is still validating: a job cancelled meanwhile stays
+    cancelled, with the cancel's own summary."""
     if report is not None:
         report.close()
-    return _mark_failed(job, message)
+    ImportJob.objects.filter(pk=job.pk, status=Status.VALIDATING).update(
+        status=Status.FAILED,
+        error_summary=message,
+        finished_at=timezone.now(),
+        preview=job.preview,
+        file_format=job.file_format,
+    )
+    job.refresh_from_db()
+    return job
 
 
 def _save_preview_report(job: ImportJob, report: RejectedRowsReport) -> None:

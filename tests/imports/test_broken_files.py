@@ -64,6 +64,21 @@ def _xlsx_with_a_cut_sheet(tmp_path) -> bytes:
     return broken.getvalue()
 
 
+def _xlsx_with_cell(tmp_path, cell: bytes) -> bytes:
+    """A well-formed workbook whose cell A1000 is `cell`, a value openpyxl fails on."""
+    source = zipfile.ZipFile(io.BytesIO(_xlsx(tmp_path)))
+    written = b'<c r="A1000" t="inlineStr"><is><t>X-999</t></is></c>'
+    rewritten = io.BytesIO()
+    with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.startswith("xl/worksheets/"):
+                assert written in data
+                data = data.replace(written, cell)
+            target.writestr(info.filename, data)
+    return rewritten.getvalue()
+
+
 def _truncated_xlsx(tmp_path) -> bytes:
     content = _xlsx(tmp_path)
     return content[: int(len(content) * 0.8)]
@@ -77,6 +92,20 @@ BROKEN = {
     "truncated.json": (_truncated_json, "The file is not valid JSON: "),
     "cut-sheet.xlsx": (_xlsx_with_a_cut_sheet, "The sheet is damaged after row "),
     "truncated.xlsx": (_truncated_xlsx, "not a readable Excel (XLSX) workbook"),
+    "text-in-a-number-cell.xlsx": (
+        lambda tmp_path: _xlsx_with_cell(tmp_path, b'<c r="A1000" t="n"><v>abc</v></c>'),
+        "Row 1,000: cell A1000 holds 'abc', which is not a number; the workbook is damaged, "
+        "nothing was imported.",
+    ),
+    "untyped-text-cell.xlsx": (
+        lambda tmp_path: _xlsx_with_cell(tmp_path, b'<c r="A1000"><f>A1</f><v>1x</v></c>'),
+        "Row 1,000: cell A1000 holds '1x', which is not a number",
+    ),
+    "shared-string-past-the-table.xlsx": (
+        lambda tmp_path: _xlsx_with_cell(tmp_path, b'<c r="A1000" t="s"><v>7</v></c>'),
+        "Row 1,000: cell A1000 refers to shared string '7', but the workbook has 0; the "
+        "workbook is damaged, nothing was imported.",
+    ),
 }
 
 
@@ -149,6 +178,22 @@ def test_a_file_over_the_column_limit_is_refused(project, tmp_path, settings, na
     assert not Property.objects.exists()
 
 
+def test_blank_lines_and_empty_trailing_cells_do_not_count_toward_the_limits(
+    project, tmp_path, settings
+):
+    settings.IMPORT_MAX_ROWS, settings.IMPORT_MAX_COLUMNS = 5, 10
+    rows = [valid_row(n) + ",,,,,," for n in range(1, 6)]  # 14 cells, 8 of them values
+    path = tmp_path / "padded.csv"
+    path.write_bytes(csv_bytes(*rows, "", ",,,,", "\n\n"))
+
+    call_command("import_properties", str(path), "--project", str(project.pk), stdout=io.StringIO())
+
+    assert Property.objects.filter(project=project).count() == 5
+    # One more row with a value is over the limit.
+    path.write_bytes(csv_bytes(*rows, valid_row(6), ",,,,"))
+    assert "more than 5 data rows (IMPORT_MAX_ROWS)" in _command(path, project)
+
+
 @pytest.mark.parametrize("name", ["long.csv", "long.json", "long.xlsx"])
 def test_a_file_over_the_row_limit_is_refused(project, tmp_path, settings, name):
     settings.IMPORT_MAX_ROWS = 50
@@ -175,3 +220,21 @@ def test_an_outsider_sees_no_preview_of_the_refused_file(client, tenants, projec
     response = client.get(reverse("admin:imports_importjob_preview", args=[job.pk]))
 
     assert response.status_code == 404
+
+
+def test_a_cell_openpyxl_fails_on_after_the_checks_stops_the_import_with_a_sentence(
+    project, tmp_path
+):
+    # A date cell is not checked up front; openpyxl's own error becomes the reader's refusal.
+    path = tmp_path / "bad-date.xlsx"
+    path.write_bytes(_xlsx_with_cell(tmp_path, b'<c r="A1000" t="d"><v>not a date</v></c>'))
+
+    message = _command(path, project)
+
+    assert "Row 1,000: a cell value cannot be read (ValueError" in message
+    assert "unexpected error" not in message
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.FAILED
+    # The batches before the bad row's stay imported and the job can resume after them.
+    assert Property.objects.count() == job.last_committed_row == 900
+    assert "stay imported" in message

@@ -104,3 +104,52 @@ def test_an_outsider_cannot_import_into_the_project(project, tenants, refusing_d
     with pytest.raises(PermissionDenied):
         run_import(project, csv_bytes(valid_row(1)), actor=tenants.outsider)
     assert not Property.objects.filter(project=project).exists()
+
+
+_POSTGRES_UNAVAILABLE = [
+    # 55P03 lock_not_available: what a lock timeout raises, an OperationalError.
+    f"""
+    CREATE FUNCTION test_lock_street() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.basic_info->>'address' LIKE '%{REFUSED}%' THEN
+            RAISE EXCEPTION 'lock timeout' USING ERRCODE = '55P03';
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+    """
+    CREATE TRIGGER test_lock_street BEFORE INSERT OR UPDATE ON properties_property
+    FOR EACH ROW EXECUTE FUNCTION test_lock_street()
+    """,
+]
+# SQLite resolves a trigger's tables when the firing statement is prepared: every insert then
+# fails with an OperationalError ("no such table"), as "database is locked" would.
+_SQLITE_UNAVAILABLE = [
+    """
+    CREATE TRIGGER test_lock_street BEFORE INSERT ON properties_property
+    BEGIN INSERT INTO test_table_that_is_not_there VALUES (1); END
+    """
+]
+
+
+@pytest.fixture
+def unavailable_database(db):
+    statements = _POSTGRES_UNAVAILABLE if connection.vendor == "postgresql" else _SQLITE_UNAVAILABLE
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+@pytest.mark.parametrize("batch_size", [1000, 2])
+def test_a_transient_database_error_fails_the_job_and_rejects_no_row(
+    project, unavailable_database, batch_size
+):
+    rows = [valid_row(n, address=f"{n} {REFUSED}") for n in range(1, 6)]
+
+    job = run_import(project, csv_bytes(*rows), batch_size=batch_size)
+
+    assert job.status == ImportJob.Status.FAILED, job.error_summary
+    assert (job.created_count, job.rejected_count, job.last_committed_row) == (0, 0, 0)
+    assert "rejected" not in job.error_summary
+    assert not Property.objects.filter(project=project).exists()
+    assert not job.rejected_file or REFUSED_BY_DATABASE not in _rejected_report(job)

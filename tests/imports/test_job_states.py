@@ -114,6 +114,30 @@ def test_a_cancel_during_validation_is_kept_when_the_preview_ends(project, tenan
     assert "at the preview" in job.error_summary
 
 
+def test_a_cancel_during_validation_is_kept_when_the_file_is_then_refused(
+    project, tenants, monkeypatch, tmp_path
+):
+    from imports.services import execution
+
+    from .test_broken_files import _xlsx_with_cell
+
+    # A cell openpyxl fails on, found only while the pipeline reads the rows.
+    content = _xlsx_with_cell(tmp_path, b'<c r="A1000" t="d"><v>not a date</v></c>')
+    job = new_job(project, content, name="bad-date.xlsx")
+    real_pipeline = execution._pipeline_for
+
+    def cancel_once_validation_started(job_, **kwargs):
+        import_cancel(job=ImportJob.objects.get(pk=job_.pk), actor=tenants.manager)
+        return real_pipeline(job_, **kwargs)
+
+    monkeypatch.setattr(execution, "_pipeline_for", cancel_once_validation_started)
+    job = import_preview(job=job, actor=None)
+    assert job.status == Status.CANCELLED
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED
+    assert "at the preview" in job.error_summary and "cannot be read" not in job.error_summary
+
+
 # Command-line dry runs are previews ---------------------------------------------------------
 
 

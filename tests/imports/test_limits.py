@@ -6,7 +6,7 @@ import json
 import zipfile
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.urls import reverse
@@ -190,7 +190,7 @@ def test_an_xlsx_part_that_expands_too_far_is_refused(project, tmp_path):
 
 
 def test_an_outsider_cannot_start_an_import_into_the_project(project, tenants):
-    with pytest.raises(Exception):  # noqa: B017 (AccessDenied or DoesNotExist alike)
+    with pytest.raises(PermissionDenied):
         import_job_create(
             actor=tenants.outsider, project=project, file=io.BytesIO(b"x"), file_name="a.csv"
         )
@@ -273,4 +273,66 @@ def test_shared_strings_over_their_limit_are_refused(project, tmp_path, settings
 
     assert job.status == ImportJob.Status.FAILED
     assert "XLSX_MAX_SHARED_STRINGS_BYTES (1,048,576)" in job.error_summary
+    assert not Property.objects.exists()
+
+
+def _xlsx_with_header(tmp_path, header: str) -> bytes:
+    """A workbook whose third header cell is `header` (XML cannot hold a NUL at all)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["propertyid", "address", "PLACEHOLDER", "postcode", "state"])
+    sheet.append(["X-1", "1 Chapel Street", "Richmond", "3121", "VIC"])
+    path = tmp_path / "header.xlsx"
+    workbook.save(path)
+    source = zipfile.ZipFile(path)
+    rewritten = io.BytesIO()
+    with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info).replace(b"PLACEHOLDER", header.encode())
+            target.writestr(info.filename, data)
+    return rewritten.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "name", "sentence"),
+    [
+        (
+            lambda tmp_path: _json_file(_item(1), _item(2, **{"note\u0000": "x"})),
+            "nul-key.json",
+            "Item 2 of the list: key 6 holds a NUL character",
+        ),
+        (
+            lambda tmp_path: _json_file(_item(1, **{"note\ud800": "x"}), _item(2)),
+            "surrogate-key.json",
+            "Item 1 of the list: key 6 holds a lone surrogate",
+        ),
+        (
+            lambda tmp_path: _xlsx_with_header(tmp_path, "s" * 20_000),
+            "long-header.xlsx",
+            "Row 1: the header's column 3 is longer than INPUT_MAX_FIELD_LENGTH",
+        ),
+        (
+            lambda tmp_path: csv_bytes(valid_row(1)).replace(b"suburb", b"s" * 20_000, 1),
+            "long-header.csv",
+            "Row 1: the header's column 3 is longer than INPUT_MAX_FIELD_LENGTH",
+        ),
+    ],
+)
+def test_a_column_name_that_cannot_be_stored_refuses_the_file(
+    project, tmp_path, make, name, sentence
+):
+    content = make(tmp_path)
+    job = import_job_create(actor=None, project=project, file=io.BytesIO(content), file_name=name)
+    job = import_preview(job=job, actor=None)
+    assert job.status == ImportJob.Status.FAILED
+    assert sentence in job.error_summary and "nothing was imported" in job.error_summary
+    job.refresh_from_db()
+    assert job.preview.get("columns") in (None, {}, [])
+
+    job = run_import(project, content, name=name)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert sentence in job.error_summary
     assert not Property.objects.exists()
